@@ -1,0 +1,164 @@
+"""One function per pipeline job: config in, result files out. Workflow scripts only call these."""
+from __future__ import annotations
+
+import json
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from . import data, models
+from .config import method_hparams
+from .provenance import provenance, resolve_device, write_json
+from .runs import decode_run
+
+log = logging.getLogger("sagr")
+
+
+def _setup(config: dict[str, Any], seed: int) -> torch.device:
+    torch.set_num_threads(int(config.get("threads", 1)))
+    torch.manual_seed(seed)
+    np.random.seed(seed)
+    return resolve_device(config.get("device", "auto"))
+
+
+def _identity(dataset: str, run_name: str) -> dict[str, Any]:
+    run = decode_run(run_name)
+    return {"dataset": dataset, "run": run_name, "method": run.method, "seed": run.seed, "hparams": run.hp}
+
+
+def fetch_dataset_job(config: dict[str, Any], dataset: str, out_marker: Path) -> None:
+    """Make the dataset's raw files exist (download, or the MD5-checked mirror)."""
+    started = time.time()
+    root = Path(config["data"]["root"])
+    source = data.prepare_dataset(dataset, root, data.mirror_from_env(config["data"].get("mirror")))
+    x, _ = data.load_split(dataset, root, train=False)  # fail here, not in 30 jobs, if unreadable
+    write_json(out_marker, {"dataset": dataset, "root": str(root), "source": source, "n_test": len(x),
+                            "provenance": provenance("fetch_dataset", config, None, torch.device("cpu"), started, time.time())})
+
+
+def _build(dataset: str, arch: str) -> torch.nn.Module:
+    info = data.DATASETS[dataset]
+    return models.build_model(arch, info.n_classes, info.in_channels, info.image_size, info.mean, info.std)
+
+
+def model_spec(dataset: str, arch: str) -> dict[str, Any]:
+    """What load_model needs to rebuild the network, plus the dataset it was trained on."""
+    info = data.DATASETS[dataset]
+    return {"arch": arch, "n_classes": info.n_classes, "in_channels": info.in_channels,
+            "image_size": info.image_size, "mean": list(info.mean), "std": list(info.std), "dataset": dataset}
+
+
+def train_job(config: dict[str, Any], dataset: str, run_name: str, out_model: Path, out_json: Path) -> dict[str, Any]:
+    """Train one (dataset, run) and save the weights and the training record."""
+    started = time.time()
+    ident = _identity(dataset, run_name)
+    device = _setup(config, ident["seed"])
+    dcfg = config["datasets"][dataset]
+    root = Path(config["data"]["root"])
+    x, y = data.load_split(dataset, root, train=True)
+    if dcfg.get("train_subset"):
+        idx = data.subset_indices(len(x), dcfg["train_subset"], seed=0)  # same data for every seed
+        x, y = x[idx], y[idx]
+    torch.manual_seed(ident["seed"])
+    model = _build(dataset, dcfg["arch"])
+    hp = method_hparams(config, dataset, ident["method"], ident["hparams"])
+    from .train import accuracy, train_model
+
+    t0 = time.perf_counter()
+    history = train_model(model, x, y, ident["method"], hp, dcfg["epochs"], dcfg["batch_size"], dcfg["optimizer"],
+                          ident["seed"], device, progress=config.get("progress", True))
+    train_time = time.perf_counter() - t0
+    xt, yt = data.load_split(dataset, root, train=False)
+    test_acc = accuracy(model, xt, yt, dcfg.get("eval_batch_size", 250), device)
+    log.info("%s %s: test accuracy %.4f after %.1fs", dataset, run_name, test_acc, train_time)
+    models.save_model(out_model, model.cpu(), model_spec(dataset, dcfg["arch"]))
+    record = {**ident, "training_hparams": hp, "epochs": dcfg["epochs"], "n_train": len(x), "history": history,
+              "train_wall_time_s": round(train_time, 3), "test_accuracy": test_acc,
+              "provenance": provenance("train_model", config, ident["seed"], device, started, time.time())}
+    write_json(out_json, record)
+    return record
+
+
+def eval_points(config: dict[str, Any], dataset: str) -> tuple[torch.Tensor, torch.Tensor, np.ndarray]:
+    """The fixed, seeded test subset every model of a dataset is evaluated on."""
+    dcfg = config["datasets"][dataset]
+    xt, yt = data.load_split(dataset, Path(config["data"]["root"]), train=False)
+    idx = data.subset_indices(len(xt), dcfg.get("eval_subset"), seed=dcfg.get("eval_seed", 1234))
+    return xt[idx], yt[idx], idx
+
+
+def evaluate_job(config: dict[str, Any], dataset: str, run_name: str, attack_names: list[str], model_path: Path,
+                 out_json: Path, out_correct: Path) -> dict[str, Any]:
+    """Run the attack suite on one model; save per-attack records and per-example correctness."""
+    from .attacks import describe_autoattack, run_suite, worst_case
+    from .masking import masking_checks
+    import pandas as pd
+
+    started = time.time()
+    ident = _identity(dataset, run_name)
+    device = _setup(config, ident["seed"])
+    dcfg = config["datasets"][dataset]
+    model = models.load_model(model_path).to(device)
+    x, y, idx = eval_points(config, dataset)
+    suite = {name: config["attacks"][name] for name in attack_names}
+    records, correct = run_suite(model, x, y, suite, eps_linf=list(dcfg["eps"]), eps_l2=list(dcfg.get("eps_l2", [])),
+                                 n_classes=data.DATASETS[dataset].n_classes, batch_size=dcfg.get("eval_batch_size", 250),
+                                 seed=dcfg.get("eval_seed", 1234), device=device, progress=config.get("progress", True))
+    aa = [spec for spec in suite.values() if spec["kind"] == "autoattack"]
+    result = {**ident, "n_eval": len(x), "eval_seed": dcfg.get("eval_seed", 1234), "records": records,
+              "worst_case": worst_case(correct, records),
+              "masking": masking_checks(pd.DataFrame(records)),
+              "autoattack_description": describe_autoattack(aa[0]) if aa else None,
+              "provenance": provenance("evaluate_model", config, ident["seed"], device, started, time.time())}
+    _save_npz(out_correct, indices=idx, **correct)
+    write_json(out_json, result)
+    return result
+
+
+def saliency_job(config: dict[str, Any], dataset: str, run_name: str, model_path: Path, out_json: Path,
+                 out_maps: Path) -> dict[str, Any]:
+    """Saliency maps of one model on the evaluation subset, their metrics and the figure images."""
+    from .saliency import input_gradients, saliency_map, saliency_metrics, summarize
+
+    started = time.time()
+    ident = _identity(dataset, run_name)
+    device = _setup(config, ident["seed"])
+    dcfg = config["datasets"][dataset]
+    model = models.load_model(model_path).to(device)
+    x, y, idx = eval_points(config, dataset)
+    n = min(dcfg.get("saliency_images", 500), len(x))
+    x, y, idx = x[:n], y[:n], idx[:n]
+    grads = input_gradients(model, x, y, dcfg.get("eval_batch_size", 250), device)
+    values = saliency_metrics(x, grads, data.DATASETS[dataset].dark_background)
+    k = min(dcfg.get("figure_images", 8), n)
+    _save_npz(out_maps, images=x[:k].numpy(), maps=saliency_map(grads[:k]).numpy(), labels=y[:k].numpy(), indices=idx[:k])
+    result = {**ident, "n_images": n, "metrics": summarize(values),
+              "provenance": provenance("saliency_model", config, ident["seed"], device, started, time.time())}
+    write_json(out_json, result)
+    return result
+
+
+def _save_npz(path: Path, **arrays: Any) -> None:
+    """np.savez through a temporary name, so a crash never leaves a truncated file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp.npz")
+    np.savez_compressed(tmp, **{k: np.asarray(v) for k, v in arrays.items()})
+    tmp.replace(path)
+
+
+def read_json(path: Path) -> Any:
+    with open(path) as fh:
+        return json.load(fh)
+
+
+def redirect_log(path: str | Path) -> None:
+    """Send this job's stderr (logging, tqdm, warnings) to the rule's log file."""
+    import sys
+
+    sys.stderr = open(path, "w", buffering=1)
+    logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", force=True)

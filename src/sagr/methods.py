@@ -1,0 +1,211 @@
+"""Training objectives: one function per method of METHOD.md, all with one signature.
+
+Every objective is ``objective(model, x, y, hp) -> LossTerms`` where ``hp`` is the
+method's hyper-parameter mapping (see ``METHOD_PARAMS``); ``x`` lies in [0, 1].
+The regularisers are means over the batch of per-example penalties.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Mapping
+
+import torch
+import torch.nn.functional as F
+import torchattacks
+from torch import Tensor, nn
+
+FORMS = ("decoupled", "coupled")
+ESTIMATORS = ("exact", "projection")
+
+
+@dataclass
+class LossTerms:
+    """The total loss to minimise, and its parts for logging (detached floats)."""
+
+    loss: Tensor
+    ce: float
+    reg: float
+
+
+# --------------------------------------------------------------------------- SAGR core
+def sagr_weights(logits: Tensor, y: Tensor, beta: float, T: float) -> Tensor:
+    """Per-example class weights ω (B×C): ω_y = 1−β, ω_c = 1 + β·softmax_{c≠y}(z_c/T).
+
+    Treated as constants (detached), and Σ_c ω_c = C for every β.
+    """
+    z = logits.detach()
+    true = F.one_hot(y, z.shape[1]).bool()
+    q = torch.softmax((z / T).masked_fill(true, float("-inf")), dim=1)
+    return torch.where(true, torch.full_like(z, 1.0 - beta), 1.0 + beta * q)
+
+
+def _vjp(logits: Tensor, x: Tensor, cotangent: Tensor) -> Tensor:
+    """Jᵀu per example (B×D), differentiable w.r.t. the parameters (and u)."""
+    (g,) = torch.autograd.grad(logits, x, grad_outputs=cotangent, create_graph=True)
+    return g.flatten(1)
+
+
+def weighted_jacobian_norm(
+    logits: Tensor,
+    x: Tensor,
+    weights: Tensor,
+    estimator: str = "projection",
+    n_proj: int = 1,
+    generator: torch.Generator | None = None,
+) -> Tensor:
+    """Per-example Σ_c ω_c ‖∇_x z_c‖² (B,), exactly or by random projections.
+
+    ``logits`` must come from ``model(x)`` with ``x.requires_grad``. The projection
+    estimator uses Rademacher v (E[vvᵀ] = I): E‖Jᵀ(√ω ⊙ v)‖² = Σ_c ω_c ‖g_c‖².
+    """
+    B, C = logits.shape
+    if estimator == "exact":
+        # All C vector-Jacobian products in one vmapped backward, not a Python loop.
+        eye = torch.eye(C, dtype=logits.dtype, device=logits.device)
+        cot = eye[:, None, :].expand(C, B, C)
+        (g,) = torch.autograd.grad(
+            logits, x, grad_outputs=cot, create_graph=True, is_grads_batched=True
+        )
+        sq = g.flatten(2).pow(2).sum(-1)  # C×B
+        return (weights.t() * sq).sum(0)
+    if estimator == "projection":
+        if n_proj < 1:
+            raise ValueError(f"n_proj must be >= 1, got {n_proj}")
+        root_w = weights.sqrt()
+        total = logits.new_zeros(B)
+        for _ in range(n_proj):
+            v = torch.randint(0, 2, (B, C), generator=generator, device="cpu")
+            v = (2.0 * v - 1.0).to(logits.device, logits.dtype)
+            total = total + _vjp(logits, x, root_w * v).pow(2).sum(1)
+        return total / n_proj
+    raise ValueError(f"unknown estimator {estimator!r}; expected one of {ESTIMATORS}")
+
+
+def sagr_penalty(
+    logits: Tensor,
+    x: Tensor,
+    y: Tensor,
+    beta: float,
+    T: float,
+    form: str = "decoupled",
+    estimator: str = "projection",
+    n_proj: int = 1,
+    generator: torch.Generator | None = None,
+) -> Tensor:
+    """Per-example R_SAGR (B,) in the decoupled or coupled form of METHOD.md."""
+    w = sagr_weights(logits, y, beta, T)
+    if form == "decoupled":
+        return weighted_jacobian_norm(logits, x, w, estimator, n_proj, generator)
+    if form == "coupled":
+        # The vector is known, so one double-backward; p stays live so that β = 0
+        # reproduces input-gradient regularisation exactly, gradient included.
+        residual = torch.softmax(logits, dim=1) - F.one_hot(y, logits.shape[1]).to(logits.dtype)
+        return _vjp(logits, x, w * residual).pow(2).sum(1)
+    raise ValueError(f"unknown form {form!r}; expected one of {FORMS}")
+
+
+def input_gradient_penalty(logits: Tensor, x: Tensor, y: Tensor) -> Tensor:
+    """Per-example ‖∇_x CE(f(x), y)‖² (B,) by double backpropagation."""
+    ce = F.cross_entropy(logits, y, reduction="sum")  # sum: per-example gradients unscaled
+    (g,) = torch.autograd.grad(ce, x, create_graph=True)
+    return g.flatten(1).pow(2).sum(1)
+
+
+# --------------------------------------------------------------------------- objectives
+def _with_input_grad(model: nn.Module, x: Tensor) -> tuple[Tensor, Tensor]:
+    x = x.detach().clone().requires_grad_(True)
+    return x, model(x)
+
+
+def standard(model: nn.Module, x: Tensor, y: Tensor, hp: Mapping) -> LossTerms:
+    """Plain cross-entropy."""
+    ce = F.cross_entropy(model(x), y)
+    return LossTerms(ce, ce.item(), 0.0)
+
+
+def pgd_examples(model: nn.Module, x: Tensor, y: Tensor, hp: Mapping) -> Tensor:
+    """PGD-K on CE from a uniform random start inside the ε-ball (torchattacks.PGD)."""
+    eps = float(hp["eps"])
+    attack = torchattacks.PGD(model, eps=eps, alpha=hp["alpha_over_eps"] * eps, steps=int(hp["steps"]), random_start=True)
+    # torchattacks runs the inner maximisation in eval mode and restores train mode.
+    return attack(x, y).detach()
+
+
+def trades_examples(model: nn.Module, x: Tensor, y: Tensor, hp: Mapping) -> Tensor:
+    """PGD-K on KL(p(x) ‖ p(x')) from x + 0.001·N(0, I) (torchattacks.TPGD, TRADES' own attack)."""
+    eps = float(hp["eps"])
+    attack = torchattacks.TPGD(model, eps=eps, alpha=hp["alpha_over_eps"] * eps, steps=int(hp["steps"]))
+    return attack(x, y).detach()
+
+
+def pgd_at(model: nn.Module, x: Tensor, y: Tensor, hp: Mapping) -> LossTerms:
+    """Madry et al.: CE on PGD-K examples inside the ε-ball."""
+    ce = F.cross_entropy(model(pgd_examples(model, x, y, hp)), y)
+    return LossTerms(ce, ce.item(), 0.0)
+
+
+def trades(model: nn.Module, x: Tensor, y: Tensor, hp: Mapping) -> LossTerms:
+    """Zhang et al.: CE(x) + β_T·KL(p(x) ‖ p(x'))."""
+    x_adv = trades_examples(model, x, y, hp)
+    logits = model(x)
+    ce = F.cross_entropy(logits, y)
+    kl = F.kl_div(F.log_softmax(model(x_adv), dim=1), F.softmax(logits, dim=1), reduction="batchmean")
+    return LossTerms(ce + hp["beta_trades"] * kl, ce.item(), kl.item())
+
+
+def igr(model: nn.Module, x: Tensor, y: Tensor, hp: Mapping) -> LossTerms:
+    """Ross & Doshi-Velez: CE + λ·‖∇_x CE‖²."""
+    x, logits = _with_input_grad(model, x)
+    reg = input_gradient_penalty(logits, x, y).mean()
+    ce = F.cross_entropy(logits, y)
+    return LossTerms(ce + hp["lam"] * reg, ce.item(), reg.item())
+
+
+def jr(model: nn.Module, x: Tensor, y: Tensor, hp: Mapping) -> LossTerms:
+    """Hoffman et al.: CE + (λ/2)·‖J‖²_F (SAGR's estimator with ω = 1)."""
+    x, logits = _with_input_grad(model, x)
+    ones = torch.ones_like(logits)
+    reg = weighted_jacobian_norm(logits, x, ones, hp["estimator"], int(hp["n_proj"])).mean()
+    ce = F.cross_entropy(logits, y)
+    return LossTerms(ce + 0.5 * hp["lam"] * reg, ce.item(), reg.item())
+
+
+def sagr(model: nn.Module, x: Tensor, y: Tensor, hp: Mapping) -> LossTerms:
+    """The paper's method: CE + (λ/2)·R_SAGR with saliency-aware class weights."""
+    x, logits = _with_input_grad(model, x)
+    reg = sagr_penalty(
+        logits, x, y, hp["beta"], hp["T"], hp["form"], hp["estimator"], int(hp["n_proj"])
+    ).mean()
+    ce = F.cross_entropy(logits, y)
+    return LossTerms(ce + 0.5 * hp["lam"] * reg, ce.item(), reg.item())
+
+
+Objective = Callable[[nn.Module, Tensor, Tensor, Mapping], LossTerms]
+
+OBJECTIVES: dict[str, Objective] = {
+    "standard": standard,
+    "pgd_at": pgd_at,
+    "trades": trades,
+    "igr": igr,
+    "jr": jr,
+    "sagr": sagr,
+}
+
+# Hyper-parameters each method takes from its run name; `eps` for pgd_at/trades comes
+# from the dataset's training budget instead (it is a property of the threat model).
+METHOD_PARAMS: dict[str, tuple[str, ...]] = {
+    "standard": (),
+    "pgd_at": ("steps", "alpha_over_eps"),
+    "trades": ("beta_trades", "steps", "alpha_over_eps"),
+    "igr": ("lam",),
+    "jr": ("lam", "estimator", "n_proj"),
+    "sagr": ("lam", "beta", "T", "form", "estimator", "n_proj"),
+}
+
+
+def get_objective(method: str) -> Objective:
+    """The objective of ``method``; a clear error for an unknown name."""
+    try:
+        return OBJECTIVES[method]
+    except KeyError:
+        raise ValueError(f"unknown method {method!r}; expected one of {sorted(OBJECTIVES)}") from None

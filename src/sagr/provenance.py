@@ -1,0 +1,95 @@
+"""What made a result: config, seed, git commit, library versions, device, wall time."""
+from __future__ import annotations
+
+import datetime as _dt
+import importlib.metadata
+import json
+import os
+import platform
+import subprocess
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+_PACKAGES = ("torch", "torchvision", "torchattacks", "captum", "numpy", "pandas", "seaborn", "snakemake")
+
+
+def git_commit(cwd: Path | None = None) -> tuple[str, bool]:
+    """The checkout's HEAD commit and whether the tree has uncommitted changes."""
+    cwd = cwd or Path(__file__).resolve().parent
+    try:
+        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True, check=True).stdout.strip()
+        dirty = bool(subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=cwd, capture_output=True, text=True).stdout.strip())
+        return head, dirty
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown", False
+
+
+def library_versions() -> dict[str, str]:
+    """Versions of Python and of the libraries a number depends on."""
+    versions = {"python": platform.python_version()}
+    for name in _PACKAGES:
+        try:
+            versions[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            versions[name] = "not installed"
+    return versions
+
+
+def device_name(device: torch.device) -> str:
+    """A human-readable device description (GPU model or CPU and thread count)."""
+    if device.type == "cuda":
+        return f"cuda:{torch.cuda.get_device_name(device)}"
+    return f"cpu ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
+
+
+def resolve_device(requested: str) -> torch.device:
+    """`auto` picks CUDA when present; asking for CUDA without one is an error."""
+    if requested == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if requested.startswith("cuda") and not torch.cuda.is_available():
+        raise RuntimeError(f"config asks for device {requested!r} but CUDA is not available")
+    return torch.device(requested)
+
+
+def provenance(job: str, config: dict, seed: int | None, device: torch.device, started: float, ended: float) -> dict[str, Any]:
+    """The record stored beside every result."""
+    commit, dirty = git_commit()
+    return {
+        "job": job,
+        "config": config,
+        "seed": seed,
+        "git_commit": commit,
+        "git_dirty": dirty,
+        "versions": library_versions(),
+        "device": device_name(device),
+        "host": platform.node(),
+        "started": _dt.datetime.fromtimestamp(started, _dt.timezone.utc).isoformat(timespec="seconds"),
+        "wall_time_s": round(ended - started, 3),
+    }
+
+
+def write_json(path: Path, obj: Any) -> None:
+    """Write JSON atomically, so an interrupted job never leaves a half-written result."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as fh:
+            json.dump(obj, fh, indent=1, default=_to_builtin)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _to_builtin(obj: Any) -> Any:
+    if hasattr(obj, "item"):
+        return obj.item()
+    if hasattr(obj, "tolist"):
+        return obj.tolist()
+    if isinstance(obj, Path):
+        return str(obj)
+    raise TypeError(f"cannot serialise {type(obj).__name__}")

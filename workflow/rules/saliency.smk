@@ -1,0 +1,14 @@
+rule saliency_model:
+    input:
+        data="results/data/{dataset}.json",
+        model="results/{dataset}/{run}/model.pt",
+    output:
+        record="results/{dataset}/{run}/saliency.json",
+        maps="results/{dataset}/{run}/maps.npz",
+    log:
+        "logs/{dataset}/{run}/saliency.log",
+    threads: config["threads"]
+    resources:
+        **job_resources(),
+    script:
+        "../scripts/saliency_model.py"

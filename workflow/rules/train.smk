@@ -1,0 +1,16 @@
+rule train_model:
+    input:
+        data="results/data/{dataset}.json",
+    output:
+        model="results/{dataset}/{run}/model.pt",
+        record="results/{dataset}/{run}/train.json",
+    params:
+        # Rerun-trigger: a change to the dataset's training settings retrains.
+        dataset_cfg=lambda wc: config["datasets"][wc.dataset],
+    log:
+        "logs/{dataset}/{run}/train.log",
+    threads: config["threads"]
+    resources:
+        **job_resources(),
+    script:
+        "../scripts/train_model.py"

@@ -1,0 +1,7 @@
+import sys
+
+sys.path.insert(0, f"{snakemake.scriptdir}/../../src")
+from sagr import jobs
+
+jobs.redirect_log(snakemake.log[0])
+jobs.benchmark_job(snakemake.config, snakemake.output[0])

@@ -1,0 +1,7 @@
+import sys
+
+sys.path.insert(0, f"{snakemake.scriptdir}/../../src")
+from sagr import jobs
+
+jobs.redirect_log(snakemake.log[0])
+jobs.fetch_dataset_job(snakemake.config, snakemake.wildcards.dataset, snakemake.output[0])
