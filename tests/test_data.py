@@ -18,7 +18,6 @@ import scipy.io
 import torch
 from torchvision import datasets as tvd
 
-from sagr import data
 from sagr.data import DATASETS, DataError, load_split, mirror_from_env, prepare_dataset, subset_indices
 
 REPO = Path(__file__).resolve().parents[1]

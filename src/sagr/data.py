@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-import shutil
 import socket
 import tempfile
 from dataclasses import dataclass
@@ -179,6 +178,7 @@ def _copy_verified(src: Path, dest: Path, accepted: set[str], mirror: Path) -> s
                 f"MD5 mismatch for {src} (got {digest}, expected {' or '.join(sorted(accepted))}) "
                 f"in the data mirror {mirror}: the mirror copy is corrupted. {MIRROR_HINT}"
             )
+        os.chmod(tmp, 0o644)  # mkstemp creates 0600; data files are meant to be shared
         os.replace(tmp, dest)
         return digest
     except BaseException:

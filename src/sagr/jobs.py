@@ -70,7 +70,7 @@ def train_job(config: dict[str, Any], dataset: str, run_name: str, out_model: Pa
 
     t0 = time.perf_counter()
     history = train_model(model, x, y, ident["method"], hp, dcfg["epochs"], dcfg["batch_size"], dcfg["optimizer"],
-                          ident["seed"], device, progress=config.get("progress", True))
+                          ident["seed"], device, progress=config.get("progress", True), eps_ramp=dcfg.get("eps_ramp", 0.0))
     train_time = time.perf_counter() - t0
     xt, yt = data.load_split(dataset, root, train=False)
     test_acc = accuracy(model, xt, yt, dcfg.get("eval_batch_size", 250), device)
@@ -162,3 +162,34 @@ def redirect_log(path: str | Path) -> None:
 
     sys.stderr = open(path, "w", buffering=1)
     logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", force=True)
+
+
+def benchmark_job(config: dict[str, Any], out_json: Path) -> dict[str, Any]:
+    """Time a training step of every configured method on the benchmark dataset's model."""
+    from .benchmark import GOALS, benchmark, format_table
+
+    started = time.time()
+    bcfg = config["benchmark"]
+    dataset = bcfg["dataset"]
+    dcfg = config["datasets"][dataset]
+    device = _setup(config, 0)
+    x, y = data.load_split(dataset, Path(config["data"]["root"]), train=True)
+    x, y = x[: bcfg["batch_size"]].to(device), y[: bcfg["batch_size"]].to(device)
+    rows = benchmark(lambda: _build(dataset, dcfg["arch"]), x, y, config["methods"], dcfg["train_eps"],
+                     bcfg["steps"], bcfg["warmup"])
+    log.info("step cost on %s (%s, batch %d):\n%s", dataset, dcfg["arch"], len(x), format_table(rows))
+    result = {"dataset": dataset, "arch": dcfg["arch"], "batch_size": len(x), "threads": torch.get_num_threads(),
+              "rows": [{**r, "batch_size": len(x), "arch": dcfg["arch"]} for r in rows], "goals": GOALS,
+              "provenance": provenance("benchmark_cost", config, 0, device, started, time.time())}
+    write_json(out_json, result)
+    return result
+
+
+def report_job(config: dict[str, Any], manifest: list[dict[str, Any]], benchmark: list[str], out_html: Path,
+               out_tex: Path, summary_dir: Path) -> None:
+    """Tables (CSV), figures, report/index.html and report/report.tex from every result file."""
+    from .departures import departures
+    from .report import build_report
+
+    build_report(manifest, Path("results"), config, Path(out_html), Path(out_tex), summary_dir=Path(summary_dir),
+                 departures=departures(config), benchmark=Path(benchmark[0]) if benchmark else None)

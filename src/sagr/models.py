@@ -177,7 +177,9 @@ class WideResNet(nn.Module):
 
 # name -> factory(n_classes, in_channels, image_size)
 ARCHS: dict[str, Callable[[int, int, int], nn.Module]] = {
-    "small_cnn": lambda n, c, s: SmallCNN(n, c, s),
+    # 16/64 keeps the default CPU run within budget; the wide one is for GPU runs.
+    "small_cnn": lambda n, c, s: SmallCNN(n, c, s, width=16, hidden=64),
+    "small_cnn_wide": lambda n, c, s: SmallCNN(n, c, s, width=32, hidden=128),
     "preact_resnet18": lambda n, c, s: PreActResNet18(n, c, s),
     "wrn34_10": lambda n, c, s: WideResNet(n, c, s, depth=34, widen_factor=10),
 }
@@ -224,6 +226,7 @@ def save_model(path: Path, model: nn.Module, spec: dict) -> None:
             torch.save({"spec": spec, "state_dict": state}, f)
             f.flush()
             os.fsync(f.fileno())
+        os.chmod(tmp, 0o644)  # mkstemp creates 0600
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -46,8 +46,13 @@ def train_model(
     seed: int,
     device: torch.device,
     progress: bool = True,
+    eps_ramp: float = 0.0,
 ) -> list[dict[str, float]]:
-    """Train ``model`` in place with ``method``'s objective; returns per-epoch history."""
+    """Train ``model`` in place with ``method``'s objective; returns per-epoch history.
+
+    ``eps_ramp``: fraction of the training steps over which a training budget ``hp["eps"]``
+    grows linearly from 0 (adversarial training at a large ε from scratch can stall at chance).
+    """
     objective = get_objective(method)
     model.to(device).train()
     n = len(x)
@@ -63,7 +68,7 @@ def train_model(
         for step in bar:
             idx = order[step * batch_size : (step + 1) * batch_size]
             xb, yb = x[idx].to(device), y[idx].to(device)
-            terms = objective(model, xb, yb, hp)
+            terms = objective(model, xb, yb, _ramped(hp, (epoch - 1) * steps_per_epoch + step, eps_ramp * epochs * steps_per_epoch))
             if not torch.isfinite(terms.loss):
                 raise FloatingPointError(f"{method}: non-finite loss at epoch {epoch}, step {step}")
             optimizer.zero_grad(set_to_none=True)
@@ -78,6 +83,12 @@ def train_model(
         history.append({"epoch": epoch, **{k: v / n for k, v in sums.items()}, "time_s": round(time.perf_counter() - t0, 3)})
     model.eval()
     return history
+
+
+def _ramped(hp: Mapping[str, Any], step: int, ramp_steps: float) -> Mapping[str, Any]:
+    if "eps" not in hp or step >= ramp_steps:
+        return hp
+    return {**hp, "eps": hp["eps"] * (step + 1) / ramp_steps}
 
 
 @torch.no_grad()

@@ -1,0 +1,76 @@
+"""Cost of one training step of every method on the same model, batch and data."""
+from __future__ import annotations
+
+import statistics
+import time
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from .methods import get_objective
+
+# Goals from the issue: ratio of a method's step to a standard step.
+GOALS = {"sagr/decoupled-projection": 1.9, "sagr/decoupled-exact": 4.0}
+
+
+def variants(methods: dict[str, dict[str, Any]], train_eps: float) -> list[tuple[str, str, dict[str, Any]]]:
+    """(method, variant label, hyper-parameters) for every method, plus SAGR's forms and estimators."""
+    out = []
+    for method, hp in methods.items():
+        hp = dict(hp, eps=train_eps) if method in ("pgd_at", "trades") else dict(hp)
+        if method == "sagr":
+            for form, estimator in (("decoupled", "projection"), ("decoupled", "exact"), ("coupled", "projection")):
+                out.append((method, f"{form}-{estimator}" if form == "decoupled" else form, {**hp, "form": form, "estimator": estimator}))
+        elif method in ("pgd_at", "trades"):
+            out.append((method, f"K={hp['steps']}", hp))
+        elif method == "jr":
+            out.append((method, hp["estimator"], hp))
+        else:
+            out.append((method, "", hp))
+    return out
+
+
+def time_step(model: nn.Module, x: Tensor, y: Tensor, method: str, hp: dict[str, Any], steps: int, warmup: int) -> float:
+    """Median seconds of one optimiser step (objective, backward, update) of ``method``."""
+    objective = get_objective(method)
+    optimizer = torch.optim.SGD(model.parameters(), lr=1e-3)
+    model.train()
+    times = []
+    for i in range(warmup + steps):
+        t0 = time.perf_counter()
+        terms = objective(model, x, y, hp)
+        optimizer.zero_grad(set_to_none=True)
+        terms.loss.backward()
+        optimizer.step()
+        if x.is_cuda:
+            torch.cuda.synchronize()
+        if i >= warmup:
+            times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def benchmark(build_model, x: Tensor, y: Tensor, methods: dict[str, dict[str, Any]], train_eps: float,
+              steps: int, warmup: int) -> list[dict[str, Any]]:
+    """One row per method variant: ms per step and ratio to a standard step (fresh model each)."""
+    rows = []
+    for method, label, hp in variants({"standard": {}, **methods}, train_eps):
+        torch.manual_seed(0)
+        model = build_model().to(x.device)
+        seconds = time_step(model, x, y, method, hp, steps, warmup)
+        rows.append({"method": method, "variant": label, "ms_per_step": round(1000 * seconds, 3)})
+    base = next(r["ms_per_step"] for r in rows if r["method"] == "standard")
+    for r in rows:
+        r["ratio_to_standard"] = round(r["ms_per_step"] / base, 3)
+        key = f"{r['method']}/{r['variant']}"
+        r["goal"] = GOALS.get(key, (f"≈{int(r['variant'][2:]) + 1}" if r["variant"].startswith("K=") else None))
+    return rows
+
+
+def format_table(rows: list[dict[str, Any]]) -> str:
+    """A plain-text table for the terminal."""
+    lines = [f"{'method':<10} {'variant':<22} {'ms/step':>9} {'x standard':>10} {'goal':>6}"]
+    for r in rows:
+        goal = "" if r["goal"] is None else (f"≤{r['goal']}" if isinstance(r["goal"], float) else r["goal"])
+        lines.append(f"{r['method']:<10} {r['variant']:<22} {r['ms_per_step']:>9.2f} {r['ratio_to_standard']:>10.2f} {goal:>6}")
+    return "\n".join(lines)

@@ -1,0 +1,31 @@
+"""Where this implementation departs from ../shared/METHOD.md, stated in the report."""
+from __future__ import annotations
+
+from typing import Any
+
+ALWAYS = [
+    "CW-inf is PGD on the C&W margin loss written as a small torchattacks.Attack subclass "
+    "(sagr.attacks.MarginPGD): torchattacks' own margin-loss UPGD excludes the true logit by "
+    "comparing with 0 and yields NaN where the gradient vanishes.",
+    "CW-L2 is torchattacks' CW (fixed c, no binary search over c, two upstream bugs fixed in a "
+    "subclass): its accuracy at each L2 budget is an upper bound on the true L2 robust accuracy.",
+    "Masking check 3 (black-box Square not clearly stronger than white-box) compares Square with "
+    "the best PGD/CW-inf attack, not with AutoAttack: AutoAttack contains Square, so the check "
+    "could never fail against it.",
+    "AutoAttack is assembled from torchattacks' APGD-CE, APGD-T, FAB-T and Square with the "
+    "reference budgets (torchattacks' AutoAttack(version='standard') runs 10 iterations); the "
+    "reference implementation's own sanity checks are not run.",
+]
+
+
+def departures(config: dict[str, Any]) -> list[str]:
+    """The departures that apply to this config."""
+    out = list(ALWAYS)
+    ramped = {d: c["eps_ramp"] for d, c in config["datasets"].items() if c.get("eps_ramp", 0) > 0}
+    if ramped:
+        out.append(
+            "PGD-AT and TRADES grow the training budget linearly from 0 to train_eps over the first "
+            f"fraction of training ({', '.join(f'{d}: {f:g}' for d, f in ramped.items())}); from scratch at "
+            "the full budget, short CPU runs stall at chance accuracy."
+        )
+    return out

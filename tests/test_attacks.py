@@ -1,0 +1,305 @@
+"""Tests of sagr.attacks on a tiny MLP trained for a fraction of a second on synthetic 8×8 data."""
+
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+import pytest
+import torch
+import torch.nn as nn
+
+from sagr.attacks import (
+    ATTACK_KINDS,
+    DEFAULT_SUITE,
+    CWL2,
+    build_attack,
+    correct_key,
+    describe_autoattack,
+    margin_loss,
+    run_suite,
+    validate_suite,
+    worst_case,
+)
+
+C, SIDE = 10, 8
+D = SIDE * SIDE
+EPS = 0.1  # PGD accuracy of the fixture model is mid-range here (~0.7)
+
+
+def make_data(n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Gaussian blobs around fixed class prototypes in [0.2, 0.8]^64, clipped to [0,1], as 1×8×8 images."""
+    protos = torch.rand(C, D, generator=torch.Generator().manual_seed(0)) * 0.6 + 0.2
+    g = torch.Generator().manual_seed(seed)
+    y = torch.randint(0, C, (n,), generator=g)
+    x = (protos[y] + 0.15 * torch.randn(n, D, generator=g)).clamp(0, 1)
+    return x.view(n, 1, SIDE, SIDE), y
+
+
+def train_mlp(x: torch.Tensor, y: torch.Tensor, steps: int = 150) -> nn.Module:
+    """A 2-layer MLP trained full-batch with Adam (deterministic)."""
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Flatten(), nn.Linear(D, 64), nn.ReLU(), nn.Linear(64, C))
+    opt = torch.optim.Adam(net.parameters(), lr=1e-2)
+    for _ in range(steps):
+        opt.zero_grad()
+        nn.functional.cross_entropy(net(x), y).backward()
+        opt.step()
+    return net.eval()
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """Tiny models run faster on one thread (and do not fight a busy machine); restored afterwards."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+@pytest.fixture(scope="module")
+def model_data() -> tuple[nn.Module, torch.Tensor, torch.Tensor]:
+    """Trained model and 400 held-out points."""
+    xtr, ytr = make_data(1000, seed=1)
+    model = train_mlp(xtr, ytr)
+    x, y = make_data(400, seed=2)
+    return model, x, y
+
+
+def pgd_spec(steps: int = 10, alpha_over_eps: float = 0.1, restarts: int = 1, random_start: bool = True,
+             kind: str = "pgd", budgets="all", **extra) -> dict:
+    """A pgd/cw_inf spec with every key set."""
+    return {"kind": kind, "steps": steps, "alpha_over_eps": alpha_over_eps, "restarts": restarts,
+            "random_start": random_start, "budgets": budgets, **extra}
+
+
+def reference_pgd(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, alpha: float,
+                  steps: int) -> torch.Tensor:
+    """Independent plain L∞ PGD on CE from x: sign-gradient step, projection on the ball, clamp to [0,1]."""
+    adv = x.clone()
+    for _ in range(steps):
+        adv.requires_grad_(True)
+        loss = nn.functional.cross_entropy(model(adv), y, reduction="sum")
+        (g,) = torch.autograd.grad(loss, adv)
+        with torch.no_grad():
+            adv = adv + alpha * g.sign()
+            adv = torch.min(torch.max(adv, x - eps), x + eps).clamp(0, 1)
+    return adv.detach()
+
+
+def test_pgd_agrees_with_reference_pgd(model_data):
+    model, x, y = model_data
+    suite = {"pgd": pgd_spec(steps=10, alpha_over_eps=0.1, random_start=False, budgets=[EPS])}
+    records, correct = run_suite(model, x, y, suite, [EPS], [], C, 128, 0, "cpu", progress=False)
+    ours = next(r for r in records if r["attack"] == "pgd")["accuracy"]
+    adv = reference_pgd(model, x, y, EPS, 0.1 * EPS, 10)
+    with torch.no_grad():
+        ref = (model(adv).argmax(1) == y).float().mean().item()
+    assert 0.2 < ref < 0.95, "fixture should give a mid-range accuracy for a meaningful comparison"
+    assert abs(ours - ref) <= 0.01
+
+
+@pytest.mark.parametrize("kind", ["fgsm", "pgd", "pgd_restarts", "cw_inf", "square", "autoattack", "cw_l2"])
+def test_adversarial_examples_in_ball_and_box(model_data, kind):
+    model, x, y = model_data
+    x, y = x[:100], y[:100]
+    spec = {
+        "fgsm": {"kind": "fgsm", "budgets": "all"},
+        "pgd": pgd_spec(),
+        "pgd_restarts": pgd_spec(restarts=3),
+        "cw_inf": pgd_spec(kind="cw_inf"),
+        "square": {"kind": "square", "n_queries": 50, "p_init": 0.8, "n_restarts": 1, "loss": "margin",
+                   "resc_schedule": False, "budgets": "largest"},
+        "autoattack": {"kind": "autoattack", "version": "standard", "n_iter": 3, "n_restarts": 1,
+                       "n_target_classes": 9, "n_queries": 30, "budgets": "largest"},
+        "cw_l2": {"kind": "cw_l2", "c": 1.0, "kappa": 0.0, "steps": 20, "lr": 0.01, "budgets": "l2"},
+    }[kind]
+    torch.manual_seed(0)
+    atk = build_attack(spec, model, EPS, C, seed=0)
+    adv = atk(x, y)
+    assert adv.shape == x.shape and torch.isfinite(adv).all()
+    assert adv.min() >= 0 and adv.max() <= 1
+    if kind != "cw_l2":
+        assert (adv - x).abs().max() <= EPS + 1e-6
+    assert not model.training
+
+
+@pytest.mark.parametrize("kind", ["pgd", "cw_inf"])
+def test_restarts_never_raise_accuracy(model_data, kind):
+    model, x, y = model_data
+    suite = {"one": pgd_spec(kind=kind, steps=5, restarts=1, budgets=[EPS]),
+             "three": pgd_spec(kind=kind, steps=5, restarts=3, budgets=[EPS])}
+    records, correct = run_suite(model, x, y, suite, [EPS], [], C, 400, 0, "cpu", progress=False)
+    one, three = correct[correct_key("one", EPS)], correct[correct_key("three", EPS)]
+    # Same seed: the first restart repeats the single run, so per example three ⊆ one.
+    assert (three <= one).all()
+    acc = {r["attack"]: r["accuracy"] for r in records}
+    assert acc["three"] <= acc["one"]
+
+
+def test_clean_misclassified_is_wrong_under_every_attack(model_data):
+    model, x, y = model_data
+    x, y = x[:100], y[:100].clone()
+    y[:10] = (y[:10] + 1) % C  # these 10 points are now misclassified clean
+    suite = {"fgsm": {"kind": "fgsm", "budgets": "all"}, "pgd": pgd_spec(steps=3),
+             "cw_l2": {"kind": "cw_l2", "c": 1.0, "kappa": 0.0, "steps": 5, "lr": 0.01, "budgets": "l2"}}
+    records, correct = run_suite(model, x, y, suite, [0.01, EPS], [0.01, 1.0], C, 64, 0, "cpu",
+                                 progress=False)
+    assert (correct["clean"][:10] == 0).all()
+    for key, arr in correct.items():
+        assert (arr[:10] == 0).all(), key
+    assert {r["attack"] for r in records} == {"clean", "fgsm", "pgd", "cw_l2"}
+    assert len(records) == 1 + 2 + 2 + 2
+
+
+def test_randomised_attack_cannot_fix_clean_errors():
+    """A point misclassified clean counts as wrong even where the attack's noise happens to make it right."""
+
+    class Threshold(nn.Module):
+        """Predicts class 1 iff the first pixel > 0.5 (a parameter so torchattacks finds the device)."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.w = nn.Parameter(torch.tensor(100.0))
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            s = self.w * (x.flatten(1)[:, :1] - 0.5)
+            return torch.cat([-s, s, torch.zeros_like(s), torch.zeros_like(s) - 50], dim=1)
+
+    model = Threshold()
+    x = torch.full((64, 1, 2, 2), 0.49)
+    y = torch.ones(64, dtype=torch.long)  # clean prediction is 0: all misclassified
+    # A random start in a 0.3-ball puts about half the first pixels above 0.5, i.e. "correct".
+    suite = {"noise": pgd_spec(steps=1, alpha_over_eps=1e-9, random_start=True, budgets=[0.3])}
+    torch.manual_seed(0)
+    noisy = build_attack(suite["noise"], model, 0.3, 4, seed=0)(x, y)
+    assert (model(noisy).argmax(1) == y).any(), "the premise: noise alone fixes some points"
+    records, correct = run_suite(model, x, y, suite, [0.3], [], 4, 64, 0, "cpu", progress=False)
+    assert (correct["clean"] == 0).all()
+    assert (correct[correct_key("noise", 0.3)] == 0).all()
+
+
+def test_subset_prefix_marks_rest_unevaluated(model_data):
+    model, x, y = model_data
+    suite = {"pgd": pgd_spec(steps=3, subset=50), "fgsm": {"kind": "fgsm", "budgets": "largest"}}
+    records, correct = run_suite(model, x, y, suite, [0.05, EPS], [], C, 64, 0, "cpu", progress=False)
+    for eps in (0.05, EPS):
+        arr = correct[correct_key("pgd", eps)]
+        assert arr.dtype == np.int8 and len(arr) == len(x)
+        assert (arr[50:] == -1).all() and set(np.unique(arr[:50])) <= {0, 1}
+    assert (correct[correct_key("fgsm", EPS)] != -1).all()
+    ns = {(r["attack"], r["eps"]): r["n"] for r in records}
+    assert ns[("pgd", 0.05)] == 50 and ns[("fgsm", EPS)] == 400 and ns[("clean", 0.0)] == 400
+    for r in records:
+        assert set(r) == {"attack", "kind", "norm", "eps", "accuracy", "n", "params", "repr", "wall_time_s"}
+    rec = next(r for r in records if r["attack"] == "pgd")
+    assert rec["norm"] == "linf" and rec["params"]["steps"] == 3 and rec["repr"].startswith("PGD(")
+
+
+def test_run_suite_is_deterministic(model_data):
+    model, x, y = model_data
+    suite = {"pgd": pgd_spec(steps=3, restarts=2, budgets=[EPS], subset=100)}
+    _, a = run_suite(model, x, y, suite, [EPS], [], C, 64, 7, "cpu", progress=False)
+    _, b = run_suite(model, x, y, suite, [EPS], [], C, 64, 7, "cpu", progress=False)
+    assert all((a[k] == b[k]).all() for k in a)
+
+
+def test_cw_l2_budget_threshold(model_data):
+    model, x, y = model_data
+    suite = {"cw": {"kind": "cw_l2", "c": 1.0, "kappa": 0.0, "steps": 30, "lr": 0.05, "budgets": "l2"}}
+    eps_l2 = [0.1, 1.0, 3.0, 1000.0]
+    records, correct = run_suite(model, x[:100], y[:100], suite, [EPS], eps_l2, C, 100, 0, "cpu",
+                                 progress=False)
+    accs = [next(r["accuracy"] for r in records if r["attack"] == "cw" and r["eps"] == e) for e in eps_l2]
+    assert accs == sorted(accs, reverse=True) and accs[0] > accs[-1]
+    for lo, hi in zip(eps_l2, eps_l2[1:]):  # robust at a larger budget implies robust at a smaller one
+        assert (correct[correct_key("cw", hi)] <= correct[correct_key("cw", lo)]).all()
+    assert all(r["norm"] == "l2" for r in records if r["attack"] == "cw")
+
+
+def test_cw_objective_uses_true_other_logit_with_negative_logits():
+    atk = CWL2(nn.Linear(2, 3), c=1.0, kappa=0.0, steps=1, lr=0.01)
+    logits = torch.tensor([[-5.0, -1.0, -3.0]])
+    # true class 1 (−1) vs best other (−3): margin 2. Upstream torchattacks compares with 0 and returns 0.
+    assert atk.f(logits, torch.tensor([1])).item() == pytest.approx(2.0)
+    assert margin_loss(logits, torch.tensor([1])).item() == pytest.approx(-2.0)
+    assert margin_loss(logits, torch.tensor([0])).item() == pytest.approx(4.0)
+    assert torch.isfinite(atk.inverse_tanh_space(torch.tensor([0.0, 1.0]))).all()
+
+
+def test_worst_case_hand_table():
+    # 3 attacks × 5 points at ε=0.1; each attack alone leaves 3/5 robust, together only point 4 survives.
+    correct = {
+        "clean": np.array([1, 1, 1, 1, 0], np.int8),
+        "a@0.1": np.array([0, 1, 1, 1, 0], np.int8),
+        "b@0.1": np.array([1, 0, 1, 1, 0], np.int8),
+        "c@0.1": np.array([1, 1, 0, 1, 0], np.int8),
+        "a@0.2": np.array([0, 0, 0, 1, 0], np.int8),
+        "d@0.2": np.array([1, 1, -1, -1, -1], np.int8),  # evaluated on a 2-point prefix only
+        "l2@0.5": np.array([0, 0, 0, 0, 0], np.int8),
+    }
+    rec = lambda a, e, norm="linf": {"attack": a, "eps": e, "norm": norm}
+    records = [{"attack": "clean", "eps": 0.0, "norm": "none"}, rec("a", 0.1), rec("b", 0.1), rec("c", 0.1),
+               rec("a", 0.2), rec("d", 0.2), rec("l2", 0.5, "l2")]
+    out = worst_case(correct, records)
+    assert [w["eps"] for w in out] == [0.1, 0.2]
+    w1, w2 = out
+    assert w1["accuracy"] == pytest.approx(1 / 5) and w1["n"] == 5 and w1["attacks"] == ["a", "b", "c"]
+    assert min(np.mean(correct[k] == 1) for k in ("a@0.1", "b@0.1", "c@0.1")) > w1["accuracy"]
+    # at 0.2 only the 2 points both attacks evaluated count: a kills both.
+    assert w2["n"] == 2 and w2["accuracy"] == 0.0 and w2["attacks"] == ["a", "d"]
+
+
+def test_validate_suite_accepts_default_and_names_errors():
+    validate_suite(DEFAULT_SUITE)
+    assert set(DEFAULT_SUITE[n]["kind"] for n in DEFAULT_SUITE) == set(ATTACK_KINDS)
+
+    def bad(mutate) -> str:
+        suite = copy.deepcopy(DEFAULT_SUITE)
+        mutate(suite)
+        with pytest.raises(ValueError) as e:
+            validate_suite(suite)
+        return str(e.value)
+
+    msg = bad(lambda s: s["pgd_strong"].pop("restarts"))
+    assert "pgd_strong" in msg and "restarts" in msg
+    msg = bad(lambda s: s.__setitem__("deepfool", {"kind": "deepfool", "budgets": "all"}))
+    assert "deepfool" in msg and "unknown kind" in msg
+    msg = bad(lambda s: s["square"].__setitem__("n_querys", 10))
+    assert "square" in msg and "n_querys" in msg
+    msg = bad(lambda s: s["pgd"].__setitem__("steps", 0))
+    assert "pgd" in msg and "steps" in msg
+    msg = bad(lambda s: s["pgd"].__setitem__("random_start", 1))
+    assert "random_start" in msg
+    msg = bad(lambda s: s["fgsm"].__setitem__("budgets", "l2"))
+    assert "fgsm" in msg and "budgets" in msg
+    msg = bad(lambda s: s["cw_l2"].pop("budgets"))
+    assert "cw_l2" in msg and "budgets" in msg
+    msg = bad(lambda s: s["pgd_strong"].__setitem__("random_start", False))
+    assert "pgd_strong" in msg and "restarts" in msg
+    msg = bad(lambda s: s["autoattack"].__setitem__("version", "plus"))
+    assert "autoattack" in msg and "version" in msg
+
+
+def test_autoattack_tiny_not_weaker_than_pgd(model_data):
+    model, x, y = model_data
+    x, y = x[:200], y[:200]
+    aa = {"kind": "autoattack", "version": "standard", "n_iter": 5, "n_restarts": 1, "n_target_classes": 9,
+          "n_queries": 50, "budgets": [EPS]}
+    # Deterministic PGD from x (a random start with steps·α = ε would weaken PGD and make this too easy).
+    suite = {"pgd": pgd_spec(steps=10, random_start=False, budgets=[EPS]), "aa": aa}
+    records, correct = run_suite(model, x, y, suite, [EPS], [], C, 200, 0, "cpu", progress=False)
+    acc = {r["attack"]: r["accuracy"] for r in records}
+    assert 0 < acc["pgd"] < 1
+    assert acc["aa"] <= acc["pgd"] + 0.02
+    rep = next(r["repr"] for r in records if r["attack"] == "aa")
+    assert "APGD(" in rep and "APGDT(" in rep and "FAB(" in rep and "Square(" in rep and "steps=5" in rep
+    atk = build_attack(aa, model, EPS, C, seed=0)
+    apgdt, fab, square = atk.attacks[1], atk.attacks[2], atk.attacks[3]
+    assert apgdt.n_target_classes == 9 and fab.n_target_classes == 9 and fab.multi_targeted
+    assert square.n_queries == 50 and square.rescale_schedule is False and square.p_init == 0.8
+    text = describe_autoattack(DEFAULT_SUITE["autoattack"])
+    assert "100 iterations" in text and "5000 queries" in text and "NOT" not in text
+    assert "NOT the reference" in describe_autoattack(aa)
+    with pytest.raises(ValueError, match="n_target_classes"):
+        build_attack({**aa, "n_target_classes": 12}, model, EPS, C, seed=0)
