@@ -166,6 +166,8 @@ def test_mirror_from_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Non
     assert mirror_from_env(None) is None and mirror_from_env("") is None
     monkeypatch.setenv("SAGR_DATA_MIRROR", str(tmp_path / "env"))
     assert mirror_from_env(None) == tmp_path / "env"
+    assert mirror_from_env(str(tmp_path / "cfg")) == tmp_path / "env"  # the machine's override wins
+    monkeypatch.delenv("SAGR_DATA_MIRROR")
     assert mirror_from_env(str(tmp_path / "cfg")) == tmp_path / "cfg"
 
 

@@ -36,12 +36,12 @@ def test_forward_shape(arch: str, n_classes: int, channels: int, size: int, batc
 
 
 def test_all_archs_tested() -> None:
-    assert set(ARCHS) == {"small_cnn", "preact_resnet18", "wrn34_10"}
+    assert set(ARCHS) == {"small_cnn", "small_cnn_wide", "preact_resnet18", "wrn34_10"}
 
 
-def test_small_cnn_is_cheap() -> None:
-    model = build_model(**{k: v for k, v in MNIST_SPEC.items()})
-    assert 100_000 <= sum(p.numel() for p in model.parameters()) <= 400_000
+def test_small_cnns_are_cheap() -> None:
+    count = lambda arch: sum(p.numel() for p in build_model(**{**MNIST_SPEC, "arch": arch}).parameters())
+    assert 20_000 <= count("small_cnn") < count("small_cnn_wide") <= 400_000
 
 
 def test_normalisation_is_inside_the_model() -> None:

@@ -49,3 +49,20 @@ def method_hparams(config: dict[str, Any], dataset: str, method: str, hp: dict[s
     if method in ("pgd_at", "trades"):
         return {**hp, "eps": config["datasets"][dataset]["train_eps"]}
     return dict(hp)
+
+
+# Which dataset keys each stage reads: a stage reruns only when its own keys change.
+STAGE_KEYS: dict[str, tuple[str, ...]] = {
+    "train": ("arch", "train_subset", "epochs", "batch_size", "optimizer", "train_eps", "eps_ramp"),
+    "evaluate": ("eps", "eps_l2", "eval_subset", "eval_seed", "eval_batch_size"),
+    "saliency": ("eval_subset", "eval_seed", "saliency_images", "figure_images"),
+}
+
+
+def stage_settings(config: dict[str, Any], dataset: str, stage: str, **extra: Any) -> str:
+    """Canonical JSON of what `stage` reads for `dataset`: a Snakemake params rerun trigger
+    that ignores key order and the settings of other stages."""
+    import json
+
+    dcfg = config["datasets"][dataset]
+    return json.dumps({**{k: dcfg.get(k) for k in STAGE_KEYS[stage]}, **extra}, sort_keys=True)

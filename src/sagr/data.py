@@ -106,8 +106,8 @@ def get_info(name: str) -> DatasetInfo:
 
 
 def mirror_from_env(config_value: str | None) -> Path | None:
-    """Pick the offline mirror: the config value wins, else env SAGR_DATA_MIRROR, else None."""
-    value = config_value or os.environ.get(MIRROR_ENV) or None
+    """Pick the offline mirror: env SAGR_DATA_MIRROR (a per-machine override) wins, else the config value."""
+    value = os.environ.get(MIRROR_ENV) or config_value or None
     return Path(value).expanduser() if value else None
 
 

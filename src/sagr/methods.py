@@ -11,7 +11,6 @@ from typing import Callable, Mapping
 
 import torch
 import torch.nn.functional as F
-import torchattacks
 from torch import Tensor, nn
 
 FORMS = ("decoupled", "coupled")
@@ -125,6 +124,8 @@ def standard(model: nn.Module, x: Tensor, y: Tensor, hp: Mapping) -> LossTerms:
 
 def pgd_examples(model: nn.Module, x: Tensor, y: Tensor, hp: Mapping) -> Tensor:
     """PGD-K on CE from a uniform random start inside the ε-ball (torchattacks.PGD)."""
+    import torchattacks  # imported here: it costs ~1 s per job that never attacks
+
     eps = float(hp["eps"])
     attack = torchattacks.PGD(model, eps=eps, alpha=hp["alpha_over_eps"] * eps, steps=int(hp["steps"]), random_start=True)
     # torchattacks runs the inner maximisation in eval mode and restores train mode.
@@ -133,6 +134,8 @@ def pgd_examples(model: nn.Module, x: Tensor, y: Tensor, hp: Mapping) -> Tensor:
 
 def trades_examples(model: nn.Module, x: Tensor, y: Tensor, hp: Mapping) -> Tensor:
     """PGD-K on KL(p(x) ‖ p(x')) from x + 0.001·N(0, I) (torchattacks.TPGD, TRADES' own attack)."""
+    import torchattacks
+
     eps = float(hp["eps"])
     attack = torchattacks.TPGD(model, eps=eps, alpha=hp["alpha_over_eps"] * eps, steps=int(hp["steps"]))
     return attack(x, y).detach()

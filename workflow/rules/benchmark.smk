@@ -4,11 +4,13 @@ rule benchmark_cost:
     output:
         "results/benchmark/cost.json",
     params:
-        benchmark=config["benchmark"],
+        settings=json.dumps({"benchmark": config["benchmark"], "methods": config["methods"]}, sort_keys=True),
     log:
         "logs/benchmark/cost.log",
     threads: config["threads"]
     resources:
         **job_resources(),
+    conda:
+        "../../environment.yml"
     script:
         "../scripts/benchmark_cost.py"

@@ -1,4 +1,7 @@
 # Targets and input functions, computed once from the validated config.
+import json
+
+from sagr.config import stage_settings
 from sagr.runs import manifest, result_paths
 
 MANIFEST = manifest(config)

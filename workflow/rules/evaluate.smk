@@ -6,13 +6,16 @@ rule evaluate_model:
         record="results/{dataset}/{run}/robustness.json",
         correct="results/{dataset}/{run}/correct.npz",
     params:
-        attacks=attacks_for,
-        suite=lambda wc: {name: config["attacks"][name] for name in attacks_for(wc)},
-        dataset_cfg=lambda wc: config["datasets"][wc.dataset],
+        attacks=lambda wc: sorted(attacks_for(wc)),  # order-free rerun trigger
+        settings=lambda wc: stage_settings(
+            config, wc.dataset, "evaluate", suite={a: config["attacks"][a] for a in attacks_for(wc)}
+        ),
     log:
         "logs/{dataset}/{run}/evaluate.log",
     threads: config["threads"]
     resources:
         **job_resources(),
+    conda:
+        "../../environment.yml"
     script:
         "../scripts/evaluate_model.py"

@@ -13,8 +13,12 @@ rule render_report:
         manifest=[e.as_dict() for e in MANIFEST],
     log:
         "logs/report.log",
+    threads: 1
     resources:
         mem_mb=4000,
         runtime=30,
+        gpu=0,
+    conda:
+        "../../environment.yml"
     script:
         "../scripts/render_report.py"

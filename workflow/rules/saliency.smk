@@ -5,10 +5,14 @@ rule saliency_model:
     output:
         record="results/{dataset}/{run}/saliency.json",
         maps="results/{dataset}/{run}/maps.npz",
+    params:
+        settings=lambda wc: stage_settings(config, wc.dataset, "saliency"),
     log:
         "logs/{dataset}/{run}/saliency.log",
     threads: config["threads"]
     resources:
         **job_resources(),
+    conda:
+        "../../environment.yml"
     script:
         "../scripts/saliency_model.py"

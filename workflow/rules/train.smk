@@ -5,12 +5,14 @@ rule train_model:
         model="results/{dataset}/{run}/model.pt",
         record="results/{dataset}/{run}/train.json",
     params:
-        # Rerun-trigger: a change to the dataset's training settings retrains.
-        dataset_cfg=lambda wc: config["datasets"][wc.dataset],
+        # Rerun trigger: a change to the dataset's training settings retrains.
+        settings=lambda wc: stage_settings(config, wc.dataset, "train"),
     log:
         "logs/{dataset}/{run}/train.log",
     threads: config["threads"]
     resources:
         **job_resources(),
+    conda:
+        "../../environment.yml"
     script:
         "../scripts/train_model.py"

@@ -1,0 +1,55 @@
+"""Run names encode the hyper-parameters; the manifest expands seeds and sweeps."""
+import pytest
+
+from sagr.runs import decode_run, encode_run, make_run, manifest
+
+
+@pytest.mark.parametrize(
+    "method, hp",
+    [
+        ("standard", {}),
+        ("pgd_at", {"steps": 10, "alpha_over_eps": 0.25}),
+        ("trades", {"beta_trades": 6.0, "steps": 10, "alpha_over_eps": 0.25}),
+        ("igr", {"lam": 1e-5}),
+        ("jr", {"lam": 0.01, "estimator": "exact", "n_proj": 1}),
+        ("sagr", {"lam": 0.1, "beta": 0.75, "T": 2.0, "form": "coupled", "estimator": "projection", "n_proj": 4}),
+    ],
+)
+def test_run_name_round_trips(method, hp):
+    name = encode_run(method, hp, 3)
+    run = decode_run(name)
+    assert (run.method, run.hp, run.seed) == (method, hp, 3)
+
+
+def test_run_name_spells_out_every_hyper_parameter():
+    name = encode_run("sagr", {"lam": 0.1, "beta": 0.5, "T": 1.0, "form": "decoupled", "estimator": "exact", "n_proj": 1}, 0)
+    assert name == "sagr_lam0.1_beta0.5_T1_decoupled_exact_n1_seed0"
+
+
+@pytest.mark.parametrize(
+    "name, fragment",
+    [
+        ("sgar_lam1_seed0", "known method"),
+        ("igr_lam1", "pattern"),
+        ("igr_lamx_seed0", "lam"),
+        ("sagr_lam1_beta0.5_T1_sideways_exact_n1_seed0", "form"),
+        ("igr_lam1.0_seed0", "canonical"),
+    ],
+)
+def test_bad_run_names_are_explained(name, fragment):
+    with pytest.raises(ValueError, match=fragment):
+        decode_run(name)
+
+
+def test_manifest_has_every_method_dataset_seed_and_sweep_point(default_config):
+    entries = manifest(default_config)
+    main = [e for e in entries if e.main]
+    assert len(main) == len(default_config["datasets"]) * len(default_config["methods"]) * len(default_config["seeds"])
+    sweeps = default_config["ablation"]["sweeps"]["sagr"]
+    sweep_points = {(e.run.name, s["param"]) for e in entries for s in e.sweeps}
+    assert len(sweep_points) == sum(len(v) for v in sweeps.values())
+    default = make_run("sagr", default_config["methods"]["sagr"], 0)
+    # The default point is a main run and a member of every sweep.
+    entry = next(e for e in entries if e.run == default and e.dataset == "mnist")
+    assert entry.main and {s["param"] for s in entry.sweeps} == set(sweeps)
+    assert len({(e.dataset, e.run.name) for e in entries}) == len(entries)
