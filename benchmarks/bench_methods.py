@@ -16,7 +16,7 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
 
-from sagr import data, jobs  # noqa: E402
+from sagr import cache, data, jobs  # noqa: E402
 from sagr.benchmark import format_table  # noqa: E402
 
 
@@ -36,7 +36,10 @@ def main() -> None:
         config["benchmark"]["steps"] = args.steps
     config.setdefault("data", {}).setdefault("root", "data")
     dataset = config["benchmark"]["dataset"]
-    data.prepare_dataset(dataset, Path(config["data"]["root"]), data.mirror_from_env(config["data"].get("mirror")))
+    root = Path(config["data"]["root"])
+    data.prepare_dataset(dataset, root, data.mirror_from_env(config["data"].get("mirror")))
+    if not cache.split_path(root, dataset, "train").exists():
+        cache.write_cache(root, dataset)
     result = jobs.benchmark_job(config, args.out)
     print(f"{dataset} / {result['arch']} / batch {result['batch_size']} / {result['threads']} thread(s)")
     print(format_table(result["rows"]))

@@ -4,6 +4,7 @@ import os
 from pathlib import Path
 
 import pytest
+import torch
 import yaml
 
 REPO = Path(__file__).resolve().parents[1]
@@ -25,3 +26,12 @@ def smoke_config() -> dict:
 def default_config() -> dict:
     with open(REPO / "config" / "config.yaml") as fh:
         return copy.deepcopy(yaml.safe_load(fh))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def one_thread():
+    """Tiny models run faster on one thread (and do not fight a busy machine); restored afterwards."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)

@@ -48,15 +48,6 @@ def train_mlp(x: torch.Tensor, y: torch.Tensor, steps: int = 150) -> nn.Module:
     return net.eval()
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Tiny models run faster on one thread (and do not fight a busy machine); restored afterwards."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 @pytest.fixture(scope="module")
 def model_data() -> tuple[nn.Module, torch.Tensor, torch.Tensor]:
     """Trained model and 400 held-out points."""

@@ -18,7 +18,8 @@ import scipy.io
 import torch
 from torchvision import datasets as tvd
 
-from sagr.data import DATASETS, DataError, load_split, mirror_from_env, prepare_dataset, subset_indices
+from sagr.cache import subset_indices
+from sagr.data import DATASETS, DataError, load_split, mirror_from_env, prepare_dataset
 
 REPO = Path(__file__).resolve().parents[1]
 MIRROR = Path(os.environ.get("SAGR_DATA_MIRROR") or REPO.parent / "shared" / "datasets")
@@ -287,3 +288,15 @@ def test_subset_indices() -> None:
 def test_subset_indices_golden() -> None:
     # Pins the PCG64 stream: if a numpy upgrade changes it, evaluation subsets would silently change.
     assert subset_indices(10, None, seed=0).tolist() == [4, 6, 2, 7, 3, 5, 9, 0, 8, 1]
+
+
+def test_tensor_cache_round_trips_the_split(tmp_path: Path) -> None:
+    from sagr import cache
+
+    prepare_dataset("mnist", tmp_path, MIRROR, download=False)
+    cache.write_cache(tmp_path, "mnist")
+    for train in (True, False):
+        x, y = load_split("mnist", tmp_path, train=train)
+        xc, yc = cache.load(tmp_path, "mnist", train=train)
+        assert torch.equal(x, xc) and torch.equal(y, yc)  # uint8 storage is exact for 8-bit images
+    assert cache.facts(tmp_path, "mnist")["dark_background"] is True

@@ -123,15 +123,6 @@ def test_duplicate_records_rejected():
 # ---------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Tiny models run faster on one thread (and do not fight a busy machine); restored afterwards."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def make_data(n: int, seed: int, noise: float) -> tuple[torch.Tensor, torch.Tensor]:
     """Blobs around fixed class prototypes, clipped to [0.25, 0.75] (so x ± 0.25 never hits the [0,1] box)."""
     protos = torch.rand(C, D, generator=torch.Generator().manual_seed(0)) * 0.5 + 0.25

@@ -6,6 +6,7 @@ import torch
 import torchattacks
 
 from sagr import data
+from sagr.cache import subset_indices
 from sagr.models import build_model
 from sagr.train import _ramped, accuracy, train_model
 from conftest import mirror_dir
@@ -19,8 +20,8 @@ def mnist(tmp_path_factory):
     data.prepare_dataset("mnist", root, mirror_dir(), download=False)
     x, y = data.load_split("mnist", root, train=True)
     xt, yt = data.load_split("mnist", root, train=False)
-    i = data.subset_indices(len(x), 3000, 0)
-    j = data.subset_indices(len(xt), 300, 1)
+    i = subset_indices(len(x), 3000, 0)
+    j = subset_indices(len(xt), 300, 1)
     return x[i], y[i], xt[j], yt[j]
 
 

@@ -10,7 +10,6 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import torch
 from torchvision import datasets as tvd
 
@@ -308,11 +307,3 @@ def load_split(name: str, root: Path, train: bool, *, verify: bool = True) -> tu
     if tuple(x.shape[1:]) != expected or len(x) != len(y):
         raise DataError(f"{name}: unexpected shapes x {tuple(x.shape)}, y {tuple(y.shape)} (want N×{expected})")
     return x, y
-
-
-def subset_indices(n_total: int, n: int | None, seed: int) -> np.ndarray:
-    """A fixed seeded subset of range(n_total) (first n of a PCG64 permutation; None/0/n>=n_total = all)."""
-    if n_total < 0 or (n is not None and n < 0):
-        raise ValueError(f"n_total and n must be >= 0, got n_total={n_total}, n={n}")
-    perm = np.random.Generator(np.random.PCG64(seed)).permutation(n_total).astype(np.int64)
-    return perm if not n or n >= n_total else perm[:n]

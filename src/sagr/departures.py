@@ -28,4 +28,12 @@ def departures(config: dict[str, Any]) -> list[str]:
             f"fraction of training ({', '.join(f'{d}: {f:g}' for d, f in ramped.items())}); from scratch at "
             "the full budget, short CPU runs stall at chance accuracy."
         )
+    reduced = {d: c["train_subset"] for d, c in config["datasets"].items() if c.get("train_subset")}
+    if reduced:
+        out.append(
+            "Scaled-down run: models are trained on fixed subsets of the training sets "
+            f"({', '.join(f'{d}: {n}' for d, n in reduced.items())} images) for "
+            f"{', '.join(str(c['epochs']) for c in config['datasets'].values())} epochs; numbers show the "
+            "methods' ordering, not the paper's absolute accuracies (config/paper.yaml is the full study)."
+        )
     return out

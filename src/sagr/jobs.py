@@ -10,7 +10,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from . import data, models
+from . import cache, models
+from .cache import subset_indices
 from .config import method_hparams
 from .provenance import provenance, resolve_device, write_json
 from .runs import decode_run
@@ -32,24 +33,30 @@ def _identity(dataset: str, run_name: str) -> dict[str, Any]:
 
 def fetch_dataset_job(config: dict[str, Any], dataset: str, out_marker: Path) -> None:
     """Make the dataset's raw files exist (download, or the MD5-checked mirror)."""
+    from . import data
+
     started = time.time()
     root = Path(config["data"]["root"])
     source = data.prepare_dataset(dataset, root, data.mirror_from_env(config["data"].get("mirror")))
-    x, _ = data.load_split(dataset, root, train=False)  # fail here, not in 30 jobs, if unreadable
-    write_json(out_marker, {"dataset": dataset, "root": str(root), "source": source, "n_test": len(x),
+    files = cache.write_cache(root, dataset)  # fails here, not in 30 jobs, if the files are unreadable
+    write_json(out_marker, {"dataset": dataset, "root": str(root), "source": source, "cache": [str(f) for f in files],
                             "provenance": provenance("fetch_dataset", config, None, torch.device("cpu"), started, time.time())})
 
 
-def _build(dataset: str, arch: str) -> torch.nn.Module:
-    info = data.DATASETS[dataset]
-    return models.build_model(arch, info.n_classes, info.in_channels, info.image_size, info.mean, info.std)
-
-
-def model_spec(dataset: str, arch: str) -> dict[str, Any]:
+def model_spec(config: dict[str, Any], dataset: str, arch: str) -> dict[str, Any]:
     """What load_model needs to rebuild the network, plus the dataset it was trained on."""
-    info = data.DATASETS[dataset]
-    return {"arch": arch, "n_classes": info.n_classes, "in_channels": info.in_channels,
-            "image_size": info.image_size, "mean": list(info.mean), "std": list(info.std), "dataset": dataset}
+    info = cache.facts(_root(config), dataset)
+    return {"arch": arch, "n_classes": info["n_classes"], "in_channels": info["in_channels"],
+            "image_size": info["image_size"], "mean": info["mean"], "std": info["std"], "dataset": dataset}
+
+
+def _build(config: dict[str, Any], dataset: str, arch: str) -> torch.nn.Module:
+    spec = model_spec(config, dataset, arch)
+    return models.build_model(arch, spec["n_classes"], spec["in_channels"], spec["image_size"], spec["mean"], spec["std"])
+
+
+def _root(config: dict[str, Any]) -> Path:
+    return Path(config["data"]["root"])
 
 
 def train_job(config: dict[str, Any], dataset: str, run_name: str, out_model: Path, out_json: Path) -> dict[str, Any]:
@@ -58,13 +65,12 @@ def train_job(config: dict[str, Any], dataset: str, run_name: str, out_model: Pa
     ident = _identity(dataset, run_name)
     device = _setup(config, ident["seed"])
     dcfg = config["datasets"][dataset]
-    root = Path(config["data"]["root"])
-    x, y = data.load_split(dataset, root, train=True)
+    x, y = cache.load(_root(config), dataset, train=True)
     if dcfg.get("train_subset"):
-        idx = data.subset_indices(len(x), dcfg["train_subset"], seed=0)  # same data for every seed
+        idx = subset_indices(len(x), dcfg["train_subset"], seed=0)  # same data for every seed
         x, y = x[idx], y[idx]
     torch.manual_seed(ident["seed"])
-    model = _build(dataset, dcfg["arch"])
+    model = _build(config, dataset, dcfg["arch"])
     hp = method_hparams(config, dataset, ident["method"], ident["hparams"])
     from .train import accuracy, train_model
 
@@ -72,10 +78,10 @@ def train_job(config: dict[str, Any], dataset: str, run_name: str, out_model: Pa
     history = train_model(model, x, y, ident["method"], hp, dcfg["epochs"], dcfg["batch_size"], dcfg["optimizer"],
                           ident["seed"], device, progress=config.get("progress", True), eps_ramp=dcfg.get("eps_ramp", 0.0))
     train_time = time.perf_counter() - t0
-    xt, yt = data.load_split(dataset, root, train=False)
+    xt, yt = cache.load(_root(config), dataset, train=False)
     test_acc = accuracy(model, xt, yt, dcfg.get("eval_batch_size", 250), device)
     log.info("%s %s: test accuracy %.4f after %.1fs", dataset, run_name, test_acc, train_time)
-    models.save_model(out_model, model.cpu(), model_spec(dataset, dcfg["arch"]))
+    models.save_model(out_model, model.cpu(), model_spec(config, dataset, dcfg["arch"]))
     record = {**ident, "training_hparams": hp, "epochs": dcfg["epochs"], "n_train": len(x), "history": history,
               "train_wall_time_s": round(train_time, 3), "test_accuracy": test_acc,
               "provenance": provenance("train_model", config, ident["seed"], device, started, time.time())}
@@ -86,9 +92,17 @@ def train_job(config: dict[str, Any], dataset: str, run_name: str, out_model: Pa
 def eval_points(config: dict[str, Any], dataset: str) -> tuple[torch.Tensor, torch.Tensor, np.ndarray]:
     """The fixed, seeded test subset every model of a dataset is evaluated on."""
     dcfg = config["datasets"][dataset]
-    xt, yt = data.load_split(dataset, Path(config["data"]["root"]), train=False)
-    idx = data.subset_indices(len(xt), dcfg.get("eval_subset"), seed=dcfg.get("eval_seed", 1234))
+    xt, yt = cache.load(_root(config), dataset, train=False)
+    idx = subset_indices(len(xt), dcfg.get("eval_subset"), seed=dcfg.get("eval_seed", 1234))
     return xt[idx], yt[idx], idx
+
+
+def _trained_model_on_eval_points(config: dict[str, Any], dataset: str, run_name: str, model_path: Path):
+    """What evaluation and saliency jobs share: the run's identity, device, settings, model, points."""
+    ident = _identity(dataset, run_name)
+    device = _setup(config, ident["seed"])
+    model = models.load_model(model_path).to(device)
+    return ident, device, config["datasets"][dataset], model, eval_points(config, dataset)
 
 
 def evaluate_job(config: dict[str, Any], dataset: str, run_name: str, attack_names: list[str], model_path: Path,
@@ -99,14 +113,10 @@ def evaluate_job(config: dict[str, Any], dataset: str, run_name: str, attack_nam
     import pandas as pd
 
     started = time.time()
-    ident = _identity(dataset, run_name)
-    device = _setup(config, ident["seed"])
-    dcfg = config["datasets"][dataset]
-    model = models.load_model(model_path).to(device)
-    x, y, idx = eval_points(config, dataset)
+    ident, device, dcfg, model, (x, y, idx) = _trained_model_on_eval_points(config, dataset, run_name, model_path)
     suite = {name: config["attacks"][name] for name in attack_names}
     records, correct = run_suite(model, x, y, suite, eps_linf=list(dcfg["eps"]), eps_l2=list(dcfg.get("eps_l2", [])),
-                                 n_classes=data.DATASETS[dataset].n_classes, batch_size=dcfg.get("eval_batch_size", 250),
+                                 n_classes=cache.facts(_root(config), dataset)["n_classes"], batch_size=dcfg.get("eval_batch_size", 250),
                                  seed=dcfg.get("eval_seed", 1234), device=device, progress=config.get("progress", True))
     aa = [spec for spec in suite.values() if spec["kind"] == "autoattack"]
     result = {**ident, "n_eval": len(x), "eval_seed": dcfg.get("eval_seed", 1234), "records": records,
@@ -125,15 +135,11 @@ def saliency_job(config: dict[str, Any], dataset: str, run_name: str, model_path
     from .saliency import input_gradients, saliency_map, saliency_metrics, summarize
 
     started = time.time()
-    ident = _identity(dataset, run_name)
-    device = _setup(config, ident["seed"])
-    dcfg = config["datasets"][dataset]
-    model = models.load_model(model_path).to(device)
-    x, y, idx = eval_points(config, dataset)
+    ident, device, dcfg, model, (x, y, idx) = _trained_model_on_eval_points(config, dataset, run_name, model_path)
     n = min(dcfg.get("saliency_images", 500), len(x))
     x, y, idx = x[:n], y[:n], idx[:n]
     grads = input_gradients(model, x, y, dcfg.get("eval_batch_size", 250), device)
-    values = saliency_metrics(x, grads, data.DATASETS[dataset].dark_background)
+    values = saliency_metrics(x, grads, cache.facts(_root(config), dataset)["dark_background"])
     k = min(dcfg.get("figure_images", 8), n)
     _save_npz(out_maps, images=x[:k].numpy(), maps=saliency_map(grads[:k]).numpy(), labels=y[:k].numpy(), indices=idx[:k])
     result = {**ident, "n_images": n, "metrics": summarize(values),
@@ -173,9 +179,9 @@ def benchmark_job(config: dict[str, Any], out_json: Path) -> dict[str, Any]:
     dataset = bcfg["dataset"]
     dcfg = config["datasets"][dataset]
     device = _setup(config, 0)
-    x, y = data.load_split(dataset, Path(config["data"]["root"]), train=True)
+    x, y = cache.load(_root(config), dataset, train=True)
     x, y = x[: bcfg["batch_size"]].to(device), y[: bcfg["batch_size"]].to(device)
-    rows = benchmark(lambda: _build(dataset, dcfg["arch"]), x, y, config["methods"], dcfg["train_eps"],
+    rows = benchmark(lambda: _build(config, dataset, dcfg["arch"]), x, y, config["methods"], dcfg["train_eps"],
                      bcfg["steps"], bcfg["warmup"])
     log.info("step cost on %s (%s, batch %d):\n%s", dataset, dcfg["arch"], len(x), format_table(rows))
     result = {"dataset": dataset, "arch": dcfg["arch"], "batch_size": len(x), "threads": torch.get_num_threads(),

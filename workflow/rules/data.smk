@@ -1,6 +1,8 @@
 rule fetch_dataset:
     output:
-        "results/data/{dataset}.json",
+        marker="results/data/{dataset}.json",
+        # Each split as one tensor file, so jobs need neither torchvision nor the raw files.
+        cache=multiext(f"{config['data']['root']}/cache/{{dataset}}", "-train.pt", "-test.pt", "-info.json"),
     log:
         "logs/data/{dataset}.log",
     threads: 1

@@ -4,4 +4,4 @@ sys.path.insert(0, f"{snakemake.scriptdir}/../../src")
 from sagr import jobs
 
 jobs.redirect_log(snakemake.log[0])
-jobs.fetch_dataset_job(snakemake.config, snakemake.wildcards.dataset, snakemake.output[0])
+jobs.fetch_dataset_job(snakemake.config, snakemake.wildcards.dataset, snakemake.output.marker)

@@ -1,0 +1,69 @@
+"""Each split as one uint8 tensor file, written once by the data rule and read by every job.
+
+Reading these needs only torch: the jobs skip importing torchvision (over a second per job)
+and re-parsing the raw files.
+"""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+SPLITS = ("train", "test")
+
+
+def split_path(root: Path, dataset: str, split: str) -> Path:
+    """Where the cached split lives under the data root."""
+    return Path(root) / "cache" / f"{dataset}-{split}.pt"
+
+
+def info_path(root: Path, dataset: str) -> Path:
+    """Where the dataset's facts (classes, shape, normalisation) live under the data root."""
+    return Path(root) / "cache" / f"{dataset}-info.json"
+
+
+def write_cache(root: Path, dataset: str) -> list[Path]:
+    """Load both splits through torchvision (sagr.data) and store them as uint8 tensors."""
+    from . import data
+
+    info = data.DATASETS[dataset]
+    written = []
+    for split in SPLITS:
+        x, y = data.load_split(dataset, Path(root), train=split == "train")
+        path = split_path(root, dataset, split)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.tmp")
+        torch.save({"x": (x * 255).round().to(torch.uint8), "y": y}, tmp)
+        os.replace(tmp, path)
+        written.append(path)
+    facts = {"name": dataset, "n_classes": info.n_classes, "in_channels": info.in_channels,
+             "image_size": info.image_size, "mean": list(info.mean), "std": list(info.std),
+             "dark_background": info.dark_background}
+    info_path(root, dataset).write_text(json.dumps(facts, indent=1))
+    return written + [info_path(root, dataset)]
+
+
+def load(root: Path, dataset: str, train: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    """A cached split: x float32 N×C×H×W in [0,1], y int64."""
+    path = split_path(root, dataset, "train" if train else "test")
+    if not path.exists():
+        raise FileNotFoundError(f"{path} is missing: run the fetch_dataset rule for {dataset!r} first")
+    blob = torch.load(path, weights_only=True)
+    return blob["x"].float().div_(255), blob["y"]
+
+
+def facts(root: Path, dataset: str) -> dict[str, Any]:
+    """Classes, shape, normalisation and background of a cached dataset."""
+    return json.loads(info_path(root, dataset).read_text())
+
+
+def subset_indices(n_total: int, n: int | None, seed: int) -> np.ndarray:
+    """A fixed seeded subset of range(n_total) (first n of a PCG64 permutation; None/0/n>=n_total = all)."""
+    if n_total < 0 or (n is not None and n < 0):
+        raise ValueError(f"n_total and n must be >= 0, got n_total={n_total}, n={n}")
+    perm = np.random.Generator(np.random.PCG64(seed)).permutation(n_total).astype(np.int64)
+    return perm if not n or n >= n_total else perm[:n]
