@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pandas as pd
 import pytest
 import torch
@@ -221,3 +222,19 @@ def test_unconverged_strong_pgd_fails_more_steps_check():
                    "budgets": "all"}
     res = checks_of(model, x, y, [0.08, 0.1], small_suite(pgd_strong=weak_strong))
     assert res["more_steps_no_gain"]["passed"] is False, res["more_steps_no_gain"]
+
+
+def test_subset_attacks_are_compared_on_the_points_they_share():
+    """Square on a 4-point prefix must be compared with PGD on those 4 points, not on all 8."""
+    records = pd.DataFrame([
+        {"attack": "pgd", "kind": "pgd", "norm": "linf", "eps": 0.3, "accuracy": 0.5, "n": 8},
+        {"attack": "square", "kind": "square", "norm": "linf", "eps": 0.3, "accuracy": 0.0, "n": 4},
+    ])
+    correct = {"pgd@0.3": np.array([0, 0, 0, 0, 1, 1, 1, 1], dtype=np.int8),
+               "square@0.3": np.array([0, 0, 0, 0, -1, -1, -1, -1], dtype=np.int8)}
+    by_check = lambda checks: {c["check"]: c for c in checks}
+    # On aggregate numbers Square (0 %) looks far stronger than PGD (50 %) ...
+    assert by_check(masking_checks(records))["blackbox_not_stronger"]["passed"] is False
+    # ... but on the same four points both reach 0 %: no sign of masking.
+    paired = by_check(masking_checks(records, correct))["blackbox_not_stronger"]
+    assert paired["passed"] is True and "pgd 0.000 (n=4)" in paired["detail"]

@@ -121,7 +121,7 @@ def evaluate_job(config: dict[str, Any], dataset: str, run_name: str, attack_nam
     aa = [spec for spec in suite.values() if spec["kind"] == "autoattack"]
     result = {**ident, "n_eval": len(x), "eval_seed": dcfg.get("eval_seed", 1234), "records": records,
               "worst_case": worst_case(correct, records),
-              "masking": masking_checks(pd.DataFrame(records)),
+              "masking": masking_checks(pd.DataFrame(records), correct),
               "autoattack_description": describe_autoattack(aa[0]) if aa else None,
               "provenance": provenance("evaluate_model", config, ident["seed"], device, started, time.time())}
     _save_npz(out_correct, indices=idx, **correct)

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import math
+from typing import Mapping
 
+import numpy as np
 import pandas as pd
 
 # Tolerances. Accuracies are proportions over n points, so every comparison allows for the
@@ -147,8 +149,37 @@ def check_more_steps_no_gain(records: pd.DataFrame) -> dict:
     return {**res, "passed": bool(passed), "detail": ("worst case: " if passed else "VIOLATION: ") + worst[1]}
 
 
-def masking_checks(records: pd.DataFrame) -> list[dict]:
-    """Run the four gradient-masking checks on one model's records; passed=None where the needed attacks were not run."""
+def on_points_of(records: pd.DataFrame, correct: Mapping[str, np.ndarray], anchor: pd.Series) -> pd.DataFrame:
+    """Records whose L∞ accuracies at the anchor's ε are recomputed on the points the anchor
+    (a subset attack) evaluated, so that it is compared with the others on the same points."""
+    from .attacks import correct_key
+
+    out = records.copy()
+    mask = np.asarray(correct[correct_key(anchor["attack"], float(anchor["eps"]))]) != -1
+    same = (out["norm"] == "linf") & (out["eps"].astype(float).round(_EPS_DECIMALS) == round(float(anchor["eps"]), _EPS_DECIMALS))
+    for i in out.index[same]:
+        arr = np.asarray(correct[correct_key(out.at[i, "attack"], float(out.at[i, "eps"]))])
+        shared = mask & (arr != -1)
+        out.at[i, "n"] = int(shared.sum())
+        out.at[i, "accuracy"] = float((arr[shared] == 1).mean()) if shared.any() else float("nan")
+    return out
+
+
+def _paired(records: pd.DataFrame, correct: Mapping[str, np.ndarray] | None, check, anchors: pd.DataFrame) -> dict:
+    """Run a two-attack check on shared points, per anchor row; the worst (first failing) verdict wins."""
+    if correct is None or anchors.empty:
+        return check(records)
+    results = [check(on_points_of(records, correct, a)) for _, a in anchors.iterrows()]
+    failed = [r for r in results if r["passed"] is False]
+    return failed[0] if failed else next((r for r in results if r["passed"]), results[0])
+
+
+def masking_checks(records: pd.DataFrame, correct: Mapping[str, np.ndarray] | None = None) -> list[dict]:
+    """Run the four gradient-masking checks on one model's records; passed=None where the needed attacks were not run.
+
+    With the per-example ``correct`` arrays, checks 3 and 4 compare attacks on the points both
+    evaluated (Square and pgd_strong may run on a prefix subset of the evaluation points).
+    """
     missing = [c for c in REQUIRED_COLUMNS if c not in records.columns]
     if missing:
         raise ValueError(f"masking_checks: records lack column(s) {missing}")
@@ -158,4 +189,5 @@ def masking_checks(records: pd.DataFrame) -> list[dict]:
         raise ValueError(f"masking_checks: duplicate record for {dup['attack']!r} at ε={dup['eps']:g} "
                          "(records of one model expected)")
     return [check_monotone_eps(records), check_unbounded_zero(records),
-            check_blackbox_not_stronger(records), check_more_steps_no_gain(records)]
+            _paired(records, correct, check_blackbox_not_stronger, records[records["kind"] == BLACKBOX_KIND]),
+            _paired(records, correct, check_more_steps_no_gain, records[records["attack"] == PGD_STRONG])]
