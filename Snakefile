@@ -13,7 +13,7 @@ sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 # would silently keep the default's datasets and methods in a smaller run.
 if not workflow.overwrite_configfiles:
 
-    configfile: "config/config.yaml"
+    configfile: str(Path(workflow.basedir) / "config" / "config.yaml")
 
 
 validate(config, "workflow/schemas/config.schema.yaml")
