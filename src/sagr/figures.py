@@ -23,7 +23,10 @@ def palette(methods: Sequence[str]) -> dict[str, tuple]:
     """One colour per method label, fixed by the paper's method order, shared by all figures."""
     colours = sns.color_palette("colorblind", max(len(METHOD_ORDER), len(methods)))
     order = list(dict.fromkeys(METHOD_ORDER + sorted_methods(methods)))
-    return {method_label(m): colours[i % len(colours)] for i, m in enumerate(order)}
+    colour = {method_label(m): colours[i % len(colours)] for i, m in enumerate(order)}
+    # The paper's method in black: its colorblind-palette brown reads as PGD-AT's orange.
+    colour[method_label("sagr")] = (0.0, 0.0, 0.0)
+    return colour
 
 
 def save(fig: plt.Figure, out_dir: Path, stem: str) -> str:
