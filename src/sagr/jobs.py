@@ -1,7 +1,6 @@
 """One function per pipeline job: config in, result files out. Workflow scripts only call these."""
 from __future__ import annotations
 
-import json
 import logging
 import time
 from pathlib import Path
@@ -15,6 +14,7 @@ from .cache import subset_indices
 from .config import method_hparams
 from .provenance import provenance, resolve_device, write_json
 from .runs import decode_run
+from .train import accuracy, train_model
 
 log = logging.getLogger("sagr")
 
@@ -72,8 +72,6 @@ def train_job(config: dict[str, Any], dataset: str, run_name: str, out_model: Pa
     torch.manual_seed(ident["seed"])
     model = _build(config, dataset, dcfg["arch"])
     hp = method_hparams(config, dataset, ident["method"], ident["hparams"])
-    from .train import accuracy, train_model
-
     t0 = time.perf_counter()
     history = train_model(model, x, y, ident["method"], hp, dcfg["epochs"], dcfg["batch_size"], dcfg["optimizer"],
                           ident["seed"], device, progress=config.get("progress", True), eps_ramp=dcfg.get("eps_ramp", 0.0))
@@ -155,11 +153,6 @@ def _save_npz(path: Path, **arrays: Any) -> None:
     tmp = path.with_name(f".{path.name}.tmp.npz")
     np.savez_compressed(tmp, **{k: np.asarray(v) for k, v in arrays.items()})
     tmp.replace(path)
-
-
-def read_json(path: Path) -> Any:
-    with open(path) as fh:
-        return json.load(fh)
 
 
 def redirect_log(path: str | Path) -> None:
