@@ -18,7 +18,7 @@ import scipy.io
 import torch
 from torchvision import datasets as tvd
 
-from sagr.cache import subset_indices
+from sagr.subsets import subset_indices
 from sagr.data import DATASETS, DataError, load_split, mirror_from_env, prepare_dataset
 
 REPO = Path(__file__).resolve().parents[1]

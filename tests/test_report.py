@@ -22,7 +22,8 @@ def _render(root: Path, out: Path, sweep: bool) -> dict:
     (root / "benchmark").mkdir()
     (root / "benchmark" / "cost.json").write_text(json.dumps(fr.fake_benchmark()))
     report.build_report(manifest, root, fr.fake_config(), out / "index.html", out / "report.tex",
-                        summary_dir=out / "summary", departures=["Departure one: 50% of λ_x."])
+                        summary_dir=out / "summary", departures=["Departure one: 50% of λ_x."],
+                        benchmark=root / "benchmark" / "cost.json")
     return {"root": root, "out": out, "manifest": manifest,
             "html": (out / "index.html").read_text(), "tex": (out / "report.tex").read_text()}
 

@@ -6,7 +6,7 @@ import torch
 import torchattacks
 
 from sagr import data
-from sagr.cache import subset_indices
+from sagr.subsets import subset_indices
 from sagr.models import build_model
 from sagr.train import _ramped, accuracy, train_model
 from conftest import mirror_dir

@@ -14,11 +14,10 @@ from .methods import get_objective
 GOALS = {"sagr/decoupled-projection": 1.9, "sagr/decoupled-exact": 4.0}
 
 
-def variants(methods: dict[str, dict[str, Any]], train_eps: float) -> list[tuple[str, str, dict[str, Any]]]:
+def variants(methods: dict[str, dict[str, Any]]) -> list[tuple[str, str, dict[str, Any]]]:
     """(method, variant label, hyper-parameters) for every method, plus SAGR's forms and estimators."""
     out = []
     for method, hp in methods.items():
-        hp = dict(hp, eps=train_eps) if method in ("pgd_at", "trades") else dict(hp)
         if method == "sagr":
             for form, estimator in (("decoupled", "projection"), ("decoupled", "exact"), ("coupled", "projection")):
                 out.append((method, f"{form}-{estimator}" if form == "decoupled" else form, {**hp, "form": form, "estimator": estimator}))
@@ -50,11 +49,14 @@ def time_step(model: nn.Module, x: Tensor, y: Tensor, method: str, hp: dict[str,
     return statistics.median(times)
 
 
-def benchmark(build_model, x: Tensor, y: Tensor, methods: dict[str, dict[str, Any]], train_eps: float,
+def benchmark(build_model, x: Tensor, y: Tensor, methods: dict[str, dict[str, Any]],
               steps: int, warmup: int) -> list[dict[str, Any]]:
-    """One row per method variant: ms per step and ratio to a standard step (fresh model each)."""
+    """One row per method variant: ms per step and ratio to a standard step (fresh model each).
+
+    ``methods`` maps each method to its full training hyper-parameters (sagr.config.method_hparams).
+    """
     rows = []
-    for method, label, hp in variants({"standard": {}, **methods}, train_eps):
+    for method, label, hp in variants({"standard": {}, **methods}):
         torch.manual_seed(0)
         model = build_model().to(x.device)
         seconds = time_step(model, x, y, method, hp, steps, warmup)

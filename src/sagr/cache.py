@@ -6,12 +6,12 @@ and re-parsing the raw files.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
+
+from .files import atomic_path, write_json
 
 SPLITS = ("train", "test")
 
@@ -35,15 +35,13 @@ def write_cache(root: Path, dataset: str) -> list[Path]:
     for split in SPLITS:
         x, y = data.load_split(dataset, Path(root), train=split == "train")
         path = split_path(root, dataset, split)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.tmp")
-        torch.save({"x": (x * 255).round().to(torch.uint8), "y": y}, tmp)
-        os.replace(tmp, path)
+        with atomic_path(path) as tmp:
+            torch.save({"x": (x * 255).round().to(torch.uint8), "y": y}, tmp)
         written.append(path)
-    facts = {"name": dataset, "n_classes": info.n_classes, "in_channels": info.in_channels,
-             "image_size": info.image_size, "mean": list(info.mean), "std": list(info.std),
-             "dark_background": info.dark_background}
-    info_path(root, dataset).write_text(json.dumps(facts, indent=1))
+    write_json(info_path(root, dataset), {
+        "name": dataset, "n_classes": info.n_classes, "in_channels": info.in_channels,
+        "image_size": info.image_size, "mean": list(info.mean), "std": list(info.std),
+        "dark_background": info.dark_background})
     return written + [info_path(root, dataset)]
 
 
@@ -59,11 +57,3 @@ def load(root: Path, dataset: str, train: bool) -> tuple[torch.Tensor, torch.Ten
 def facts(root: Path, dataset: str) -> dict[str, Any]:
     """Classes, shape, normalisation and background of a cached dataset."""
     return json.loads(info_path(root, dataset).read_text())
-
-
-def subset_indices(n_total: int, n: int | None, seed: int) -> np.ndarray:
-    """A fixed seeded subset of range(n_total) (first n of a PCG64 permutation; None/0/n>=n_total = all)."""
-    if n_total < 0 or (n is not None and n < 0):
-        raise ValueError(f"n_total and n must be >= 0, got n_total={n_total}, n={n}")
-    perm = np.random.Generator(np.random.PCG64(seed)).permutation(n_total).astype(np.int64)
-    return perm if not n or n >= n_total else perm[:n]

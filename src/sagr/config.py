@@ -1,6 +1,7 @@
 """Checks on a schema-valid config that JSON schema cannot express, run before any job."""
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from .runs import make_run
@@ -62,7 +63,5 @@ STAGE_KEYS: dict[str, tuple[str, ...]] = {
 def stage_settings(config: dict[str, Any], dataset: str, stage: str, **extra: Any) -> str:
     """Canonical JSON of what `stage` reads for `dataset`: a Snakemake params rerun trigger
     that ignores key order and the settings of other stages."""
-    import json
-
     dcfg = config["datasets"][dataset]
     return json.dumps({**{k: dcfg.get(k) for k in STAGE_KEYS[stage]}, **extra}, sort_keys=True)

@@ -6,12 +6,13 @@ import hashlib
 import logging
 import os
 import socket
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 from torchvision import datasets as tvd
+
+from .files import atomic_path
 
 log = logging.getLogger(__name__)
 
@@ -162,27 +163,19 @@ def _try_download(info: DatasetInfo, root: Path, timeout: float) -> None:
 
 def _copy_verified(src: Path, dest: Path, accepted: set[str], mirror: Path) -> str:
     """Copy src to dest through a temp file in dest's folder, check its MD5, rename into place; return the MD5."""
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
-    tmp = Path(tmp_name)
-    try:
+    with atomic_path(dest) as tmp:
         h = hashlib.md5(usedforsecurity=False)
-        with os.fdopen(fd, "wb") as out, open(src, "rb") as inp:
+        with open(tmp, "wb") as out, open(src, "rb") as inp:
             while block := inp.read(1 << 20):
                 h.update(block)
                 out.write(block)
         digest = h.hexdigest()
-        if digest not in accepted:
+        if digest not in accepted:  # raising here leaves dest untouched and removes the copy
             raise DataError(
                 f"MD5 mismatch for {src} (got {digest}, expected {' or '.join(sorted(accepted))}) "
                 f"in the data mirror {mirror}: the mirror copy is corrupted. {MIRROR_HINT}"
             )
-        os.chmod(tmp, 0o644)  # mkstemp creates 0600; data files are meant to be shared
-        os.replace(tmp, dest)
-        return digest
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    return digest
 
 
 def _copy_from_mirror(info: DatasetInfo, root: Path, mirror: Path, sums: dict[str, str]) -> None:

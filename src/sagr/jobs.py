@@ -10,9 +10,10 @@ import numpy as np
 import torch
 
 from . import cache, models
-from .cache import subset_indices
+from .subsets import subset_indices
 from .config import method_hparams
-from .provenance import provenance, resolve_device, write_json
+from .files import atomic_path, write_json
+from .provenance import provenance, resolve_device
 from .runs import decode_run
 from .train import accuracy, train_model
 
@@ -148,11 +149,8 @@ def saliency_job(config: dict[str, Any], dataset: str, run_name: str, model_path
 
 def _save_npz(path: Path, **arrays: Any) -> None:
     """np.savez through a temporary name, so a crash never leaves a truncated file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp.npz")
-    np.savez_compressed(tmp, **{k: np.asarray(v) for k, v in arrays.items()})
-    tmp.replace(path)
+    with atomic_path(path) as tmp:
+        np.savez_compressed(tmp, **{k: np.asarray(v) for k, v in arrays.items()})
 
 
 def redirect_log(path: str | Path) -> None:
@@ -174,8 +172,8 @@ def benchmark_job(config: dict[str, Any], out_json: Path) -> dict[str, Any]:
     device = _setup(config, 0)
     x, y = cache.load(_root(config), dataset, train=True)
     x, y = x[: bcfg["batch_size"]].to(device), y[: bcfg["batch_size"]].to(device)
-    rows = benchmark(lambda: _build(config, dataset, dcfg["arch"]), x, y, config["methods"], dcfg["train_eps"],
-                     bcfg["steps"], bcfg["warmup"])
+    methods = {m: method_hparams(config, dataset, m, hp) for m, hp in config["methods"].items()}
+    rows = benchmark(lambda: _build(config, dataset, dcfg["arch"]), x, y, methods, bcfg["steps"], bcfg["warmup"])
     log.info("step cost on %s (%s, batch %d):\n%s", dataset, dcfg["arch"], len(x), format_table(rows))
     result = {"dataset": dataset, "arch": dcfg["arch"], "batch_size": len(x), "threads": torch.get_num_threads(),
               "rows": [{**r, "batch_size": len(x), "arch": dcfg["arch"]} for r in rows], "goals": GOALS,

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -12,6 +10,8 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from .files import atomic_path
 
 # Activations are never in-place: the regularisers double-backpropagate through the network and
 # torch.func transforms it, both of which are safer without in-place ops.
@@ -218,19 +218,8 @@ def save_model(path: Path, model: nn.Module, spec: dict) -> None:
         raise ValueError(f"spec lacks {missing} (needs {list(SPEC_KEYS)})")
     spec = _plain(dict(spec), "")
     state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save({"spec": spec, "state_dict": state}, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)  # mkstemp creates 0600
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_path(path) as tmp:
+        torch.save({"spec": spec, "state_dict": state}, tmp)
 
 
 def load_checkpoint(path: Path, map_location: Any = "cpu") -> tuple[nn.Module, dict]:

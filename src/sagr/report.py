@@ -306,10 +306,14 @@ def load_maps(tables: dict[str, pd.DataFrame], results_dir: Path) -> dict[tuple[
 def build_report(manifest: list[dict], results_dir: Path, config: Mapping, out_html: Path,
                  out_tex: Path, summary_dir: Path | None = None,
                  departures: Sequence[str] = (), benchmark: Path | None = None) -> None:
-    """Collect the results of `manifest`, write the CSV summaries, render HTML and LaTeX."""
+    """Collect the results of `manifest`, write the CSV summaries, render HTML and LaTeX.
+
+    ``benchmark`` is the cost.json to show, or None: a stale file from an earlier run with the
+    benchmark enabled is never picked up on its own.
+    """
     results_dir = Path(results_dir)
     tables = T.collect(manifest, results_dir)
-    bench = load_benchmark(benchmark or results_dir / "benchmark" / "cost.json")
+    bench = load_benchmark(benchmark) if benchmark else None
     if summary_dir is not None:
         extra = {"cost": pd.DataFrame(bench["rows"])} if bench else {}
         T.write_tables({**tables, **extra}, Path(summary_dir))
