@@ -3,7 +3,7 @@
 import sys
 from pathlib import Path
 
-from snakemake.utils import min_version, validate
+from snakemake.utils import min_version
 
 min_version("8.0")
 
@@ -16,11 +16,10 @@ if not workflow.overwrite_configfiles:
     configfile: str(Path(workflow.basedir) / "config" / "config.yaml")
 
 
-validate(config, "workflow/schemas/config.schema.yaml")
+from sagr.config import load
 
-from sagr.config import check_config
-
-check_config(config)
+# Schema (defaults filled in place, method part from sagr.registry), then cross-key checks.
+load(config)
 
 
 include: "workflow/rules/common.smk"

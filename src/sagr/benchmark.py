@@ -1,4 +1,5 @@
 """Cost of one training step of every method on the same model, batch and data."""
+
 from __future__ import annotations
 
 import statistics
@@ -8,29 +9,18 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from . import registry
 from .methods import get_objective
 
-# Goals from the issue: ratio of a method's step to a standard step.
-GOALS = {"sagr/decoupled-projection": 1.9, "sagr/decoupled-exact": 4.0}
+
+def variants(methods: dict[str, dict[str, Any]]) -> list[tuple[str, registry.Variant]]:
+    """(method, variant) for every method: the configurations its registry entry asks to time."""
+    return [(method, v) for method, hp in methods.items() for v in registry.method(method).bench_variants(hp)]
 
 
-def variants(methods: dict[str, dict[str, Any]]) -> list[tuple[str, str, dict[str, Any]]]:
-    """(method, variant label, hyper-parameters) for every method, plus SAGR's forms and estimators."""
-    out = []
-    for method, hp in methods.items():
-        if method == "sagr":
-            for form, estimator in (("decoupled", "projection"), ("decoupled", "exact"), ("coupled", "projection")):
-                out.append((method, f"{form}-{estimator}" if form == "decoupled" else form, {**hp, "form": form, "estimator": estimator}))
-        elif method in ("pgd_at", "trades"):
-            out.append((method, f"K={hp['steps']}", hp))
-        elif method == "jr":
-            out.append((method, hp["estimator"], hp))
-        else:
-            out.append((method, "", hp))
-    return out
-
-
-def time_step(model: nn.Module, x: Tensor, y: Tensor, method: str, hp: dict[str, Any], steps: int, warmup: int) -> float:
+def time_step(
+    model: nn.Module, x: Tensor, y: Tensor, method: str, hp: dict[str, Any], steps: int, warmup: int
+) -> float:
     """Median seconds of one optimiser step (objective, backward, update) of ``method``."""
     objective = get_objective(method)
     optimizer = torch.optim.SGD(model.parameters(), lr=1e-3)
@@ -49,23 +39,29 @@ def time_step(model: nn.Module, x: Tensor, y: Tensor, method: str, hp: dict[str,
     return statistics.median(times)
 
 
-def benchmark(build_model, x: Tensor, y: Tensor, methods: dict[str, dict[str, Any]],
-              steps: int, warmup: int) -> list[dict[str, Any]]:
+def benchmark(
+    build_model, x: Tensor, y: Tensor, methods: dict[str, dict[str, Any]], steps: int, warmup: int
+) -> list[dict[str, Any]]:
     """One row per method variant: ms per step and ratio to a standard step (fresh model each).
 
     ``methods`` maps each method to its full training hyper-parameters (sagr.config.method_hparams).
     """
     rows = []
-    for method, label, hp in variants({"standard": {}, **methods}):
+    for method, variant in variants({"standard": {}, **methods}):
         torch.manual_seed(0)
         model = build_model().to(x.device)
-        seconds = time_step(model, x, y, method, hp, steps, warmup)
-        rows.append({"method": method, "variant": label, "ms_per_step": round(1000 * seconds, 3)})
+        seconds = time_step(model, x, y, method, dict(variant.hparams), steps, warmup)
+        rows.append(
+            {
+                "method": method,
+                "variant": variant.label,
+                "ms_per_step": round(1000 * seconds, 3),
+                "goal": variant.goal,
+            }
+        )
     base = next(r["ms_per_step"] for r in rows if r["method"] == "standard")
     for r in rows:
         r["ratio_to_standard"] = round(r["ms_per_step"] / base, 3)
-        key = f"{r['method']}/{r['variant']}"
-        r["goal"] = GOALS.get(key, (f"≈{int(r['variant'][2:]) + 1}" if r["variant"].startswith("K=") else None))
     return rows
 
 
@@ -74,5 +70,6 @@ def format_table(rows: list[dict[str, Any]]) -> str:
     lines = [f"{'method':<10} {'variant':<22} {'ms/step':>9} {'x standard':>10} {'goal':>6}"]
     for r in rows:
         goal = "" if r["goal"] is None else (f"≤{r['goal']}" if isinstance(r["goal"], float) else r["goal"])
-        lines.append(f"{r['method']:<10} {r['variant']:<22} {r['ms_per_step']:>9.2f} {r['ratio_to_standard']:>10.2f} {goal:>6}")
+        ms, ratio = r["ms_per_step"], r["ratio_to_standard"]
+        lines.append(f"{r['method']:<10} {r['variant']:<22} {ms:>9.2f} {ratio:>10.2f} {goal:>6}")
     return "\n".join(lines)

@@ -1,14 +1,116 @@
-"""Checks on a schema-valid config that JSON schema cannot express, run before any job."""
+"""One way to read a config: YAML → JSON schema (defaults filled) → cross-key checks.
+
+The schema is workflow/schemas/config.schema.yaml with its method and dataset parts filled from
+:mod:`sagr.registry`, so a new method's hyper-parameters are validated without a schema edit.
+Read at Snakefile parse time: no torch here, nor in anything imported at module level.
+"""
+
 from __future__ import annotations
 
+import copy
 import json
+from collections.abc import Mapping
+from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
+from . import registry
 from .runs import make_run
+
+SCHEMA_PATH = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "config.schema.yaml"
 
 
 class ConfigError(ValueError):
     """A config value is wrong; the message names the key."""
+
+
+@lru_cache(maxsize=1)
+def _schema() -> dict[str, Any]:
+    import yaml
+
+    schema = yaml.safe_load(SCHEMA_PATH.read_text())
+    props = schema["properties"]
+    entries = registry.methods()
+    props["datasets"]["propertyNames"] = {"enum": list(registry.DATASETS)}
+    props["methods"]["propertyNames"] = {"enum": list(entries)}
+    props["methods"]["properties"] = {
+        m.name: {
+            "type": "object",
+            "additionalProperties": False,
+            "description": m.summary,
+            "properties": {p.name: p.json_schema() for p in m.hparams},
+        }
+        for m in entries.values()
+    }
+    sweeps = props["ablation"]["properties"]["sweeps"]
+    sweeps["propertyNames"] = {"enum": list(entries)}
+    sweeps["properties"] = {
+        m.name: {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {
+                p.name: {"type": "array", "minItems": 1, "items": p.json_schema()}
+                for p in m.hparams
+                if p.sweepable
+            },
+        }
+        for m in entries.values()
+    }
+    return schema
+
+
+def schema() -> dict[str, Any]:
+    """The config's JSON schema, method and dataset parts from the registries (a copy)."""
+    return copy.deepcopy(_schema())
+
+
+def _key_path(parts: Any) -> str:
+    out = ""
+    for p in parts:
+        out += f"[{p}]" if isinstance(p, int) else (f".{p}" if out else str(p))
+    return out or "<top level>"
+
+
+def validate(config: dict[str, Any]) -> dict[str, Any]:
+    """Validate ``config`` in place against :func:`schema`, filling documented defaults."""
+    import jsonschema
+    from jsonschema import validators
+
+    base = jsonschema.Draft202012Validator
+
+    def set_defaults(validator, properties, instance, subschema):
+        # The jsonschema FAQ's recipe, as snakemake.utils.validate uses it.
+        if isinstance(instance, dict):
+            for name, sub in properties.items():
+                if "default" in sub:
+                    instance.setdefault(name, copy.deepcopy(sub["default"]))
+        yield from base.VALIDATORS["properties"](validator, properties, instance, subschema)
+
+    validator = validators.extend(base, {"properties": set_defaults})(_schema())
+    error = jsonschema.exceptions.best_match(validator.iter_errors(config))
+    if error is not None:
+        raise ConfigError(f"{_key_path(error.absolute_path)}: {error.message}")
+    return config
+
+
+def load(source: str | Path | Mapping[str, Any]) -> dict[str, Any]:
+    """A checked config with every default filled, from a YAML file or a mapping (Snakemake's
+    ``config``, validated in place so that the workflow sees the defaults)."""
+    if isinstance(source, (str, Path)):
+        import yaml
+
+        path = Path(source)
+        try:
+            config = yaml.safe_load(path.read_text())
+        except yaml.YAMLError as err:
+            raise ConfigError(f"{path}: not valid YAML: {err}") from None
+        if not isinstance(config, dict):
+            raise ConfigError(f"{path}: a config is a mapping of keys, got {type(config).__name__}")
+    else:
+        config = source
+    validate(config)
+    check_config(config)
+    return config
 
 
 def check_config(config: dict[str, Any]) -> None:
@@ -20,34 +122,42 @@ def check_config(config: dict[str, Any]) -> None:
             make_run(method, hp, 0)
         except ValueError as err:
             raise ConfigError(f"methods.{method}: {err}") from None
-    ablation = config.get("ablation") or {}
-    for dataset in ablation.get("datasets", []):
+    ablation = config["ablation"]
+    for dataset in ablation["datasets"]:
         if dataset not in config["datasets"]:
-            raise ConfigError(f"ablation.datasets: {dataset!r} is not in datasets {sorted(config['datasets'])}")
-    for method, sweeps in (ablation.get("sweeps") or {}).items():
+            raise ConfigError(
+                f"ablation.datasets: {dataset!r} is not in datasets {sorted(config['datasets'])}"
+            )
+    for method, sweeps in ablation["sweeps"].items():
         if method not in config["methods"]:
-            raise ConfigError(f"ablation.sweeps.{method}: the method needs default hyper-parameters under methods.{method}")
+            raise ConfigError(
+                f"ablation.sweeps.{method}: the method needs default hyper-parameters under methods.{method}"
+            )
         for param, values in sweeps.items():
             for value in values:
                 try:
                     make_run(method, {**config["methods"][method], param: value}, 0)
                 except ValueError as err:
                     raise ConfigError(f"ablation.sweeps.{method}.{param}: {err}") from None
-    for name in ablation.get("attacks", []):
+    for name in ablation["attacks"]:
         if name not in config["attacks"]:
-            raise ConfigError(f"ablation.attacks: {name!r} is not an attack of the config {sorted(config['attacks'])}")
+            raise ConfigError(
+                f"ablation.attacks: {name!r} is not an attack of the config {sorted(config['attacks'])}"
+            )
     try:
         validate_suite(config["attacks"])
     except ValueError as err:
         raise ConfigError(f"attacks: {err}") from None
-    bench = config.get("benchmark") or {}
-    if bench.get("enabled") and bench.get("dataset") not in config["datasets"]:
-        raise ConfigError(f"benchmark.dataset: {bench.get('dataset')!r} is not in datasets {sorted(config['datasets'])}")
+    bench = config["benchmark"]
+    if bench["enabled"] and bench["dataset"] not in config["datasets"]:
+        raise ConfigError(
+            f"benchmark.dataset: {bench['dataset']!r} is not in datasets {sorted(config['datasets'])}"
+        )
 
 
 def method_hparams(config: dict[str, Any], dataset: str, method: str, hp: dict[str, Any]) -> dict[str, Any]:
     """A run's hyper-parameters plus what the dataset fixes (the training ε)."""
-    if method in ("pgd_at", "trades"):
+    if registry.method(method).trains_on_eps:
         return {**hp, "eps": config["datasets"][dataset]["train_eps"]}
     return dict(hp)
 

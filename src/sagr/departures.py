@@ -1,7 +1,10 @@
 """Where this implementation departs from ../shared/METHOD.md, stated in the report."""
+
 from __future__ import annotations
 
 from typing import Any
+
+from . import registry
 
 ALWAYS = [
     "CW-inf is PGD on the C&W margin loss written as a small torchattacks.Attack subclass "
@@ -21,14 +24,18 @@ ALWAYS = [
 def departures(config: dict[str, Any]) -> list[str]:
     """The departures that apply to this config."""
     out = list(ALWAYS)
-    ramped = {d: c["eps_ramp"] for d, c in config["datasets"].items() if c.get("eps_ramp", 0) > 0}
-    if ramped:
+    ramped = {d: c["eps_ramp"] for d, c in config["datasets"].items() if c["eps_ramp"] > 0}
+    configured = [m for name, m in registry.methods().items() if name in config["methods"]]
+    on_eps = [m.label for m in configured if m.trains_on_eps]
+    if ramped and on_eps:
         out.append(
-            "PGD-AT and TRADES grow the training budget linearly from 0 to train_eps over the first "
+            f"{_join(on_eps)} grow{'s' if len(on_eps) == 1 else ''} the training budget linearly from 0 to "
+            "train_eps over the first "
             f"fraction of training ({', '.join(f'{d}: {f:g}' for d, f in ramped.items())}); from scratch at "
             "the full budget, short CPU runs stall at chance accuracy."
         )
-    reduced = {d: c["train_subset"] for d, c in config["datasets"].items() if c.get("train_subset")}
+    out += [m.departure for m in configured if m.departure]
+    reduced = {d: c["train_subset"] for d, c in config["datasets"].items() if c["train_subset"]}
     if reduced:
         out.append(
             "Scaled-down run: models are trained on fixed subsets of the training sets "
@@ -37,3 +44,8 @@ def departures(config: dict[str, Any]) -> list[str]:
             "methods' ordering, not the paper's absolute accuracies (config/paper.yaml is the full study)."
         )
     return out
+
+
+def _join(labels: list[str]) -> str:
+    """ "A", "A and B", "A, B and C"."""
+    return labels[0] if len(labels) == 1 else ", ".join(labels[:-1]) + " and " + labels[-1]

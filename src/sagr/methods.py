@@ -1,7 +1,7 @@
 """Training objectives: one function per method of METHOD.md, all with one signature.
 
 Every objective is ``objective(model, x, y, hp) -> LossTerms`` where ``hp`` is the
-method's hyper-parameter mapping (see ``METHOD_PARAMS``); ``x`` lies in [0, 1].
+method's hyper-parameter mapping (its entry in :mod:`sagr.defenses`); ``x`` lies in [0, 1].
 The regularisers are means over the batch of per-example penalties.
 """
 from __future__ import annotations
@@ -13,8 +13,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-FORMS = ("decoupled", "coupled")
-ESTIMATORS = ("exact", "projection")
+from . import registry
+from .defenses.builtin import ESTIMATORS, FORMS
 
 
 @dataclass
@@ -185,30 +185,7 @@ def sagr(model: nn.Module, x: Tensor, y: Tensor, hp: Mapping) -> LossTerms:
 
 Objective = Callable[[nn.Module, Tensor, Tensor, Mapping], LossTerms]
 
-OBJECTIVES: dict[str, Objective] = {
-    "standard": standard,
-    "pgd_at": pgd_at,
-    "trades": trades,
-    "igr": igr,
-    "jr": jr,
-    "sagr": sagr,
-}
-
-# Hyper-parameters each method takes from its run name; `eps` for pgd_at/trades comes
-# from the dataset's training budget instead (it is a property of the threat model).
-METHOD_PARAMS: dict[str, tuple[str, ...]] = {
-    "standard": (),
-    "pgd_at": ("steps", "alpha_over_eps"),
-    "trades": ("beta_trades", "steps", "alpha_over_eps"),
-    "igr": ("lam",),
-    "jr": ("lam", "estimator", "n_proj"),
-    "sagr": ("lam", "beta", "T", "form", "estimator", "n_proj"),
-}
-
 
 def get_objective(method: str) -> Objective:
-    """The objective of ``method``; a clear error for an unknown name."""
-    try:
-        return OBJECTIVES[method]
-    except KeyError:
-        raise ValueError(f"unknown method {method!r}; expected one of {sorted(OBJECTIVES)}") from None
+    """The objective of ``method`` (its registry entry's); a clear error for an unknown name."""
+    return registry.method(method).load_objective()

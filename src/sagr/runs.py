@@ -4,28 +4,14 @@
 its hyper-parameters and seed, so ``snakemake results/mnist/<run>/model.pt`` trains
 exactly that ablation point, whether or not the config lists it.
 """
+
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import Any
 
-from .methods import ESTIMATORS, FORMS, METHOD_PARAMS
-
-# param -> (prefix in the run name, type or allowed values)
-_CODEC: dict[str, tuple[str, Any]] = {
-    "lam": ("lam", float),
-    "beta": ("beta", float),
-    "T": ("T", float),
-    "form": ("", FORMS),
-    "estimator": ("", ESTIMATORS),
-    "n_proj": ("n", int),
-    "steps": ("K", int),
-    "alpha_over_eps": ("a", float),
-    "beta_trades": ("bt", float),
-}
-
-# Swept around the default point in the ablation section.
-SWEEPABLE = ("lam", "beta", "T", "form", "estimator", "n_proj")
+from . import registry
 
 
 @dataclass(frozen=True)
@@ -51,53 +37,66 @@ def _fmt(value: Any) -> str:
 
 def make_run(method: str, hp: dict[str, Any], seed: int) -> Run:
     """A Run with hyper-parameters in the method's canonical order and types."""
-    if method not in METHOD_PARAMS:
-        raise ValueError(f"unknown method {method!r}; expected one of {sorted(METHOD_PARAMS)}")
-    keys = METHOD_PARAMS[method]
+    entry = registry.method(method)
+    keys = entry.param_names
     missing = [k for k in keys if k not in hp]
     extra = [k for k in hp if k not in keys]
     if missing or extra:
-        raise ValueError(f"method {method!r} takes hyper-parameters {list(keys)}; missing {missing}, unknown {extra}")
+        raise ValueError(
+            f"method {method!r} takes hyper-parameters {list(keys)}; missing {missing}, unknown {extra}"
+        )
     typed = []
-    for k in keys:
-        kind = _CODEC[k][1]
-        value = hp[k]
-        if isinstance(kind, tuple):
-            if value not in kind:
-                raise ValueError(f"{method}.{k} must be one of {kind}, got {value!r}")
-        else:
-            value = kind(value)
-        typed.append((k, value))
+    for param in entry.hparams:
+        try:
+            typed.append((param.name, param.parse(hp[param.name])))
+        except ValueError as err:
+            raise ValueError(f"{method}.{err}") from None
     return Run(method, tuple(typed), int(seed))
 
 
 def encode_run(method: str, hp: dict[str, Any], seed: int) -> str:
     """The run name: method, then each hyper-parameter as prefix+value, then seed."""
     run = make_run(method, hp, seed)
-    tokens = [method] + [_CODEC[k][0] + _fmt(v) for k, v in run.hparams] + [f"seed{run.seed}"]
+    entry = registry.method(method)
+    tokens = (
+        [method]
+        + [p.prefix + _fmt(v) for p, (_, v) in zip(entry.hparams, run.hparams, strict=True)]
+        + [f"seed{run.seed}"]
+    )
     return "_".join(tokens)
+
+
+def _pattern(entry: registry.Method) -> str:
+    """The run-name pattern of a method, for error messages."""
+    tokens = [
+        p.prefix + ("" if isinstance(p.kind, tuple) and p.prefix else f"<{p.name}>") for p in entry.hparams
+    ]
+    return "_".join([entry.name, *tokens, "seed<n>"])
 
 
 def decode_run(name: str) -> Run:
     """Inverse of encode_run; a clear error naming what does not parse."""
-    method = max((m for m in METHOD_PARAMS if name == m or name.startswith(m + "_")), key=len, default=None)
+    known = registry.methods()
+    method = max((m for m in known if name == m or name.startswith(m + "_")), key=len, default=None)
     if method is None:
-        raise ValueError(f"run {name!r} does not start with a known method {sorted(METHOD_PARAMS)}")
+        raise ValueError(f"run {name!r} does not start with a known method {sorted(known)}")
+    entry = known[method]
     tokens = name[len(method) + 1 :].split("_")
-    keys = METHOD_PARAMS[method]
-    if len(tokens) != len(keys) + 1 or not tokens[-1].startswith("seed"):
-        expected = "_".join([method] + [(_CODEC[k][0] or "<" + k + ">") + ("" if isinstance(_CODEC[k][1], tuple) else "<" + k + ">") for k in keys] + ["seed<n>"])
-        raise ValueError(f"run {name!r} does not match the pattern {expected}")
+    if len(tokens) != len(entry.hparams) + 1 or not tokens[-1].startswith("seed"):
+        raise ValueError(f"run {name!r} does not match the pattern {_pattern(entry)}")
     hp: dict[str, Any] = {}
-    for key, token in zip(keys, tokens):
-        prefix, kind = _CODEC[key]
-        if not token.startswith(prefix):
-            raise ValueError(f"run {name!r}: token {token!r} should start with {prefix!r} ({key})")
-        raw = token[len(prefix) :]
+    for param, token in zip(entry.hparams, tokens[:-1], strict=True):
+        if not token.startswith(param.prefix):
+            raise ValueError(
+                f"run {name!r}: token {token!r} should start with {param.prefix!r} ({param.name})"
+            )
+        raw = token[len(param.prefix) :]
         try:
-            hp[key] = raw if isinstance(kind, tuple) else kind(raw)
+            hp[param.name] = raw if isinstance(param.kind, tuple) else param.kind(raw)
         except ValueError:
-            raise ValueError(f"run {name!r}: {key} value {raw!r} is not a {kind.__name__}") from None
+            raise ValueError(
+                f"run {name!r}: {param.name} value {raw!r} is not a {param.kind.__name__}"
+            ) from None
     try:
         seed = int(tokens[-1][4:])
     except ValueError:

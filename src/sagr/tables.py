@@ -17,23 +17,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-DATASET_LABELS = {
-    "mnist": "MNIST",
-    "fashion_mnist": "Fashion-MNIST",
-    "fashionmnist": "Fashion-MNIST",
-    "cifar10": "CIFAR-10",
-    "cifar100": "CIFAR-100",
-    "svhn": "SVHN",
-}
-METHOD_ORDER = ["standard", "pgd_at", "trades", "igr", "jr", "sagr"]
-METHOD_LABELS = {
-    "standard": "Standard",
-    "pgd_at": "PGD-AT",
-    "trades": "TRADES",
-    "igr": "IGR",
-    "jr": "JR",
-    "sagr": "SAGR",
-}
+from . import registry
+
+# Labels and orders of methods and datasets come from their registry entries.
+DATASET_LABELS = {name: d.label for name, d in registry.DATASETS.items()}
+METHOD_ORDER = registry.method_order()
+METHOD_LABELS = {name: m.label for name, m in registry.methods().items()}
 # The worst case comes right after clean: it is the headline number, and wide tables scroll.
 ATTACK_ORDER = [
     "clean", "worst_case", "fgsm", "pgd", "pgd_strong", "cw_inf", "autoattack", "square",
