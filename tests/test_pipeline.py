@@ -2,6 +2,7 @@
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 
@@ -61,6 +62,64 @@ def test_report_holds_a_number_for_every_method_attack_and_eps(smoke_run):
     assert r"\toprule" in tex and r"\begin{document}" in tex
 
 
+@pytest.mark.skipif(shutil.which("latexmk") is None or shutil.which("pdftotext") is None,
+                    reason="latexmk/pdftotext not installed (.ci/run installs them)")
+def test_smoke_pdf_opens_with_the_main_table(smoke_run):
+    workdir, config = smoke_run
+    pdf = workdir / "report" / "report.pdf"
+    page1 = subprocess.run(["pdftotext", "-layout", "-f", "1", "-l", "1", str(pdf), "-"],
+                           capture_output=True, text=True, check=True).stdout
+    assert "Main results" in page1
+    for label in ("Standard", "PGD-AT", "TRADES", "SAGR", "Clean", "FGSM", "PGD"):
+        assert label in page1, label
+    assert re.search(r"Clean(\s+\d+\.\d){6}", page1), page1  # one clean accuracy per method
+
+
+def test_sagr_evaluate_reproduces_the_pipeline_numbers_on_a_saved_model(smoke_run):
+    workdir, config = smoke_run
+    run = encode_run("sagr", config["methods"]["sagr"], 0)
+    env = {**os.environ, "SAGR_DATA_MIRROR": str(mirror_dir()), "PYTHONPATH": str(REPO / "src")}
+    proc = subprocess.run([sys.executable, "-m", "sagr.cli", "evaluate", f"results/mnist/{run}/model.pt",
+                           "--dataset", "mnist", "--config", str(REPO / "config" / "smoke.yaml"),
+                           "--out", "evaluation/cli", "--seed", "0"],
+                          cwd=workdir, env=env, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    ours = json.loads((workdir / "evaluation" / "cli" / "robustness.json").read_text())
+    pipeline = json.loads((workdir / "results" / "mnist" / run / "robustness.json").read_text())
+    key = lambda r: (r["attack"], r.get("norm"), r["eps"])  # noqa: E731
+    assert ({key(r): (r["accuracy"], r["n"]) for r in ours["records"]}
+            == {key(r): (r["accuracy"], r["n"]) for r in pipeline["records"]})
+    assert ours["worst_case"] == pipeline["worst_case"]
+    assert [(m["check"], m["passed"]) for m in ours["masking"]] == [(m["check"], m["passed"]) for m in pipeline["masking"]]
+
+
+def test_job_logs_are_readable_and_every_job_is_benchmarked(smoke_run):
+    workdir, config = smoke_run
+    run = encode_run("standard", {}, 0)
+    train_log = (workdir / "logs" / "mnist" / run / "train.log").read_text()
+    assert re.search(r"epoch 1/1: loss [\d.]+ \(ce [\d.]+, reg [-\d.e]+\), train acc [\d.]+ \(n=\d+\), eps -, [\d.]+s",
+                     train_log), train_log
+    eval_log = (workdir / "logs" / "mnist" / run / "evaluate.log").read_text()
+    assert re.search(r"attack pgd eps=0.1: accuracy [\d.]+ \(n=64\) in [\d.]+s", eval_log), eval_log
+    assert "%|" not in train_log + eval_log  # no progress-bar frames in files
+    for stage in ("train", "evaluate", "saliency"):
+        tsv = workdir / "results" / "benchmarks" / stage / "mnist" / f"{run}.tsv"
+        header = tsv.read_text().splitlines()[0].split("\t")
+        assert header[:2] == ["s", "h:m:s"] and "max_rss" in header, tsv
+
+
+def test_snakemake_report_holds_the_figures_and_tables(smoke_run):
+    import zipfile
+
+    workdir, _ = smoke_run
+    snakemake(workdir, "--report", "report/workflow.zip")
+    names = zipfile.ZipFile(workdir / "report" / "workflow.zip").namelist()
+    figures = {p.name for p in (workdir / "report" / "figures").glob("*.png")}
+    assert figures and all(any(n.endswith("/" + f) for n in names) for f in figures), names
+    assert any(n.endswith("robustness_summary.csv") for n in names)
+    assert any(n.endswith("index.html") for n in names)
+
+
 def test_every_result_records_what_made_it(smoke_run):
     workdir, _ = smoke_run
     records = list((workdir / "results" / "mnist").glob("*/*.json"))
@@ -96,7 +155,8 @@ def test_a_new_sweep_value_reruns_only_what_depends_on_it(smoke_run, tmp_path):
     changed = tmp_path / "changed.yaml"
     changed.write_text(yaml.safe_dump(config))
     out = snakemake(workdir, "-n", configfile=changed)
-    assert planned_jobs(out) == {"train_model": 1, "evaluate_model": 1, "saliency_model": 1, "render_report": 1, "all": 1}
+    pdf = {"render_pdf": 1} if shutil.which("latexmk") else {}
+    assert planned_jobs(out) == {"train_model": 1, "evaluate_model": 1, "saliency_model": 1, "render_report": 1, **pdf, "all": 1}
 
 
 def test_rerun_of_a_finished_pipeline_does_nothing(smoke_run):

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 import math
+import sys
 import time
 from numbers import Real
 from typing import Any, Callable
@@ -13,6 +15,8 @@ import torch.nn as nn
 import torchattacks
 from torchattacks.attack import Attack
 from tqdm.auto import tqdm
+
+log = logging.getLogger("sagr")
 
 # ---------------------------------------------------------------------------
 # Config schema
@@ -385,7 +389,8 @@ def run_suite(model: nn.Module, x: torch.Tensor, y: torch.Tensor, suite: dict, e
     correct: dict[str, np.ndarray] = {"clean": clean_ok.astype(np.int8)}
 
     plan = [(name, spec, resolve_budgets(spec, eps_linf, eps_l2)) for name, spec in suite.items()]
-    bar = tqdm(total=sum(len(b) for _, _, b in plan), desc="attacks", disable=not progress)
+    # A progress bar only on a terminal; job logs get one line per attack x eps instead.
+    bar = tqdm(total=sum(len(b) for _, _, b in plan), desc="attacks", disable=not (progress and sys.stderr.isatty()))
 
     def record(name: str, spec: dict, eps: float, ok: np.ndarray, atk: Attack, wall: float) -> None:
         """Store one (attack, ε) result; clean-misclassified points count as wrong."""
@@ -397,6 +402,7 @@ def run_suite(model: nn.Module, x: torch.Tensor, y: torch.Tensor, suite: dict, e
         records.append({"attack": name, "kind": spec["kind"], "norm": attack_norm(spec["kind"]), "eps": float(eps),
                         "accuracy": float(ok.mean()) if m else float("nan"), "n": m, "params": dict(spec),
                         "repr": repr(atk), "wall_time_s": wall})
+        log.info("attack %s eps=%g: accuracy %.4f (n=%d) in %.1fs", name, eps, records[-1]["accuracy"], m, wall)
 
     for name, spec, budgets in plan:
         m = min(int(spec.get("subset", n)), n)

@@ -96,23 +96,29 @@ def eval_points(config: dict[str, Any], dataset: str) -> tuple[torch.Tensor, tor
     return xt[idx], yt[idx], idx
 
 
-def _trained_model_on_eval_points(config: dict[str, Any], dataset: str, run_name: str, model_path: Path):
-    """What evaluation and saliency jobs share: the run's identity, device, settings, model, points."""
-    ident = _identity(dataset, run_name)
+def _trained_model_on_eval_points(config: dict[str, Any], dataset: str, run_name: str, model_path: Path,
+                                  model: torch.nn.Module | None = None, identity: dict[str, Any] | None = None):
+    """What evaluation and saliency jobs share: the run's identity, device, settings, model, points.
+
+    `model` / `identity` replace the checkpoint and the run-name identity (`sagr evaluate` on any model).
+    """
+    ident = identity or _identity(dataset, run_name)
     device = _setup(config, ident["seed"])
-    model = models.load_model(model_path).to(device)
+    model = (model if model is not None else models.load_model(model_path)).to(device).eval()
     return ident, device, config["datasets"][dataset], model, eval_points(config, dataset)
 
 
 def evaluate_job(config: dict[str, Any], dataset: str, run_name: str, attack_names: list[str], model_path: Path,
-                 out_json: Path, out_correct: Path) -> dict[str, Any]:
+                 out_json: Path, out_correct: Path, model: torch.nn.Module | None = None,
+                 identity: dict[str, Any] | None = None) -> dict[str, Any]:
     """Run the attack suite on one model; save per-attack records and per-example correctness."""
     from .attacks import describe_autoattack, run_suite, worst_case
     from .masking import masking_checks
     import pandas as pd
 
     started = time.time()
-    ident, device, dcfg, model, (x, y, idx) = _trained_model_on_eval_points(config, dataset, run_name, model_path)
+    ident, device, dcfg, model, (x, y, idx) = _trained_model_on_eval_points(config, dataset, run_name, model_path,
+                                                                            model, identity)
     suite = {name: config["attacks"][name] for name in attack_names}
     records, correct = run_suite(model, x, y, suite, eps_linf=list(dcfg["eps"]), eps_l2=list(dcfg.get("eps_l2", [])),
                                  n_classes=cache.facts(_root(config), dataset)["n_classes"], batch_size=dcfg.get("eval_batch_size", 250),
@@ -153,12 +159,28 @@ def _save_npz(path: Path, **arrays: Any) -> None:
         np.savez_compressed(tmp, **{k: np.asarray(v) for k, v in arrays.items()})
 
 
-def redirect_log(path: str | Path) -> None:
-    """Send this job's stderr (logging, tqdm, warnings) to the rule's log file."""
+def redirect_log(path: str | Path, stage: str | None = None, context: dict[str, Any] | None = None) -> None:
+    """Send this job's stderr (logging, warnings) to the rule's log file.
+
+    A job that dies ends its log with one line naming the stage and the wildcards (dataset,
+    run), after the traceback, so `tail -1` on any log says what failed where.
+    """
     import sys
+    import traceback
 
     sys.stderr = open(path, "w", buffering=1)
     logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", force=True)
+    where = ", ".join(f"{k} {v}" for k, v in (context or {}).items())
+    label = f"{stage or 'job'}" + (f" ({where})" if where else "")
+    log.info("start %s", label)
+
+    def hook(exc_type, exc, tb) -> None:
+        traceback.print_exception(exc_type, exc, tb, file=sys.stderr)
+        message = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        sys.stderr.write(f"FAILED {label}: {exc_type.__name__}: {message}\n")
+        sys.stderr.flush()
+
+    sys.excepthook = hook
 
 
 def benchmark_job(config: dict[str, Any], out_json: Path) -> dict[str, Any]:
@@ -191,3 +213,12 @@ def report_job(config: dict[str, Any], manifest: list[dict[str, Any]], benchmark
 
     build_report(manifest, Path("results"), config, Path(out_html), Path(out_tex), summary_dir=Path(summary_dir),
                  departures=departures(config), benchmark=Path(benchmark[0]) if benchmark else None)
+
+
+def pdf_job(tex: Path, out_pdf: Path) -> None:
+    """report.tex (and its figures) -> report.pdf with latexmk; the LaTeX log's tail on failure."""
+    from .latex import compile_pdf
+
+    started = time.perf_counter()
+    pdf = compile_pdf(Path(tex), Path(out_pdf))
+    log.info("wrote %s in %.1fs", pdf, time.perf_counter() - started)

@@ -19,7 +19,7 @@ import pandas as pd
 import yaml
 from markupsafe import Markup
 
-from sagr import figures
+from sagr import figures, latex
 from sagr import tables as T
 
 PAPER = ("Li, Hu, Lin, Wu & Shen, “Revisiting Gradient Regularization: Inject Robust "
@@ -30,22 +30,8 @@ FAIL_CSS = "color: #b00020; font-weight: bold;"
 PASS_CSS = "color: #1a7f37;"
 NA_CSS = "color: #777777;"
 
-# Characters that the tables and texts use and pdflatex cannot typeset as-is.
-_LATEX = {
-    "\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
-    "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}",
-    "±": r"$\pm$", "ε": r"$\varepsilon$", "∞": r"$\infty$", "β": r"$\beta$", "λ": r"$\lambda$",
-    "ω": r"$\omega$", "α": r"$\alpha$", "∇": r"$\nabla$", "ℓ": r"$\ell$", "≤": r"$\leq$",
-    "≥": r"$\geq$", "≈": r"$\approx$", "×": r"$\times$", "·": r"$\cdot$", "→": r"$\rightarrow$",
-    "↑": r"$\uparrow$", "↓": r"$\downarrow$", "‖": r"$\|$", "√": r"$\surd$", "−": "-",
-    "⚠": r"$^{\dagger}$", "ₓ": r"$_x$", "–": "--", "—": "---", "“": "``", "”": "''", "’": "'",
-    "…": r"\ldots{}",
-}
-
-
-def latex_escape(text: Any) -> str:
-    """Plain text (or a number) as LaTeX source that pdflatex can typeset."""
-    return "".join(_LATEX.get(ch, ch) for ch in str(text))
+# Escaping lives in sagr.latex (the template layer); re-exported for callers of report.
+latex_escape = latex.latex_escape
 
 
 # ---------------------------------------------------------------- tables in both formats
@@ -73,7 +59,7 @@ def table(df: pd.DataFrame, uid: str, *, style: Callable[[Any], str] | None = No
                      multicol_align="c", environment="longtable" if long else None))
     if not long:  # wide tables shrink to the text width, narrow ones keep their size
         tex = "\\begin{adjustbox}{max width=\\linewidth}\n" + tex + "\\end{adjustbox}\n"
-    return {"html": Markup(html), "tex": tex}
+    return {"html": Markup(html), "tex": latex.Latex(tex)}
 
 
 def _status_css(value: Any) -> str:
@@ -110,13 +96,17 @@ def _main_sections(tables: dict[str, pd.DataFrame]) -> list[dict]:
         if dataset not in summary.index.get_level_values("dataset"):
             continue
         failures = T.masking_failures(tables, dataset)
-        df = _flat(T.main_table(summary, dataset, flagged=failures))
+        main = T.main_table(summary, dataset, flagged=failures)
+        df = _flat(main)
+        # The PDF shows it transposed (rows = attack x eps, columns = methods): it fits a page.
+        df_t = main.T.reset_index()
         ds = summary.xs(dataset, level="dataset")
         subsets = sorted({int(n) for n in ds.loc[ds["subset"], "n"]})
         out.append({
             "dataset": T.dataset_label(dataset), "key": dataset,
             "table": table(df, f"main_{dataset}", style=_flag_css, subset=[df.columns[0]],
                            column_format="l" + "r" * (df.shape[1] - 1)),
+            "table_t": table(df_t, f"main_t_{dataset}", column_format="ll" + "r" * (df_t.shape[1] - 2)),
             "n_eval": T.eval_sizes(tables, dataset), "subsets": subsets,
             "seeds": T.seeds_of(tables, dataset),
             "failures": {T.method_label(m): lines for m, lines in failures.items()},
@@ -233,8 +223,12 @@ def _environments() -> tuple[jinja2.Environment, jinja2.Environment]:
                              block_start_string="<%", block_end_string="%>",
                              variable_start_string="<<", variable_end_string=">>",
                              comment_start_string="<#", comment_end_string="#>",
-                             trim_blocks=True, lstrip_blocks=True)
-    tex.filters["tex"] = latex_escape
+                             trim_blocks=True, lstrip_blocks=True, finalize=latex.finalize)
+    # Every << value >> is escaped by `finalize`; `tex` escapes inside an expression,
+    # `latex` marks ready-made LaTeX (pandas tables), `verbatim` makes text verbatim-safe.
+    tex.filters["tex"] = lambda v: latex.Latex(latex.latex_escape(v))
+    tex.filters["latex"] = latex.as_latex
+    tex.filters["verbatim"] = lambda v: latex.Latex(latex.verbatim_ascii(v))
     return html, tex
 
 

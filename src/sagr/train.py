@@ -1,6 +1,8 @@
 """The one training loop every method shares; the method only supplies its objective."""
 from __future__ import annotations
 
+import logging
+import sys
 import time
 from typing import Any, Mapping
 
@@ -9,6 +11,10 @@ from torch import Tensor, nn
 from tqdm import tqdm
 
 from .methods import get_objective
+
+log = logging.getLogger("sagr")
+# Training accuracy in the per-epoch log line: clean, eval mode, on this many training points.
+LOG_ACC_POINTS = 1000
 
 
 def make_optimizer(model: nn.Module, opt: Mapping[str, Any], epochs: int, steps_per_epoch: int):
@@ -64,7 +70,7 @@ def train_model(
         t0 = time.perf_counter()
         order = torch.randperm(n, generator=gen)
         sums = {"loss": 0.0, "ce": 0.0, "reg": 0.0}
-        bar = tqdm(range(steps_per_epoch), desc=f"{method} epoch {epoch}/{epochs}", disable=not progress, mininterval=5)
+        bar = tqdm(range(steps_per_epoch), desc=f"{method} epoch {epoch}/{epochs}", disable=not (progress and sys.stderr.isatty()), mininterval=5)
         for step in bar:
             idx = order[step * batch_size : (step + 1) * batch_size]
             xb, yb = x[idx].to(device), y[idx].to(device)
@@ -81,8 +87,23 @@ def train_model(
             sums["reg"] += terms.reg * k
             bar.set_postfix(loss=f"{terms.loss.item():.3f}", reg=f"{terms.reg:.3g}")
         history.append({"epoch": epoch, **{k: v / n for k, v in sums.items()}, "time_s": round(time.perf_counter() - t0, 3)})
+        _log_epoch(model, x, y, batch_size, device, epochs, history[-1],
+                   _ramped(hp, epoch * steps_per_epoch - 1, eps_ramp * epochs * steps_per_epoch).get("eps"))
     model.eval()
     return history
+
+
+def _log_epoch(model: nn.Module, x: Tensor, y: Tensor, batch_size: int, device: torch.device, epochs: int,
+               row: Mapping[str, float], eps: float | None) -> None:
+    """One readable log line per epoch; the accuracy pass draws no random numbers and updates no weights."""
+    if not log.isEnabledFor(logging.INFO):
+        return
+    k = min(len(x), LOG_ACC_POINTS)
+    acc = accuracy(model, x[:k], y[:k], batch_size, device)
+    model.train()
+    eps_text = f"{eps:.4g}" if eps is not None else "-"
+    log.info("epoch %d/%d: loss %.4f (ce %.4f, reg %.4g), train acc %.4f (n=%d), eps %s, %.1fs",
+             row["epoch"], epochs, row["loss"], row["ce"], row["reg"], acc, k, eps_text, row["time_s"])
 
 
 def _ramped(hp: Mapping[str, Any], step: int, ramp_steps: float) -> Mapping[str, Any]:

@@ -7,6 +7,8 @@ rule benchmark_cost:
         settings=json.dumps({"benchmark": config["benchmark"], "methods": config["methods"]}, sort_keys=True),
     log:
         "logs/benchmark/cost.log",
+    benchmark:
+        "results/benchmarks/benchmark_cost.tsv"
     threads: config["threads"]
     resources:
         **job_resources(),

@@ -5,6 +5,8 @@ rule fetch_dataset:
         cache=multiext(f"{config['data']['root']}/cache/{{dataset}}", "-train.pt", "-test.pt", "-info.json"),
     log:
         "logs/data/{dataset}.log",
+    benchmark:
+        "results/benchmarks/fetch/{dataset}.tsv"
     threads: 1
     resources:
         mem_mb=2000,

@@ -12,6 +12,8 @@ rule evaluate_model:
         ),
     log:
         "logs/{dataset}/{run}/evaluate.log",
+    benchmark:
+        "results/benchmarks/evaluate/{dataset}/{run}.tsv"
     threads: config["threads"]
     resources:
         **job_resources(),

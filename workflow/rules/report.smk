@@ -6,13 +6,18 @@ rule render_report:
         maps=per_run("results/{dataset}/{run}/maps.npz"),
         benchmark=["results/benchmark/cost.json"] if config["benchmark"].get("enabled") else [],
     output:
-        html="report/index.html",
+        html=report("report/index.html", caption="../report/report_html.rst", category="Report"),
         tex="report/report.tex",
-        summary=directory("results/summary"),
+        summary=report(directory("results/summary"), patterns=["{name}.csv"],
+                       caption="../report/tables.rst", category="Tables"),
+        figures=report(directory("report/figures"), patterns=["{name}.png"],
+                       caption="../report/figures.rst", category="Figures"),
     params:
         manifest=[e.as_dict() for e in MANIFEST],
     log:
         "logs/report.log",
+    benchmark:
+        "results/benchmarks/render_report.tsv"
     threads: 1
     resources:
         mem_mb=4000,
@@ -22,3 +27,24 @@ rule render_report:
         "../../environment.yml"
     script:
         "../scripts/render_report.py"
+
+
+rule render_pdf:
+    input:
+        tex="report/report.tex",
+        figures="report/figures",
+    output:
+        pdf=report("report/report.pdf", caption="../report/report_pdf.rst", category="Report"),
+    log:
+        "logs/report_pdf.log",
+    benchmark:
+        "results/benchmarks/render_pdf.tsv"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=30,
+        gpu=0,
+    conda:
+        "../../environment.yml"
+    script:
+        "../scripts/render_pdf.py"

@@ -9,6 +9,8 @@ rule saliency_model:
         settings=lambda wc: stage_settings(config, wc.dataset, "saliency"),
     log:
         "logs/{dataset}/{run}/saliency.log",
+    benchmark:
+        "results/benchmarks/saliency/{dataset}/{run}.tsv"
     threads: config["threads"]
     resources:
         **job_resources(),

@@ -9,6 +9,8 @@ rule train_model:
         settings=lambda wc: stage_settings(config, wc.dataset, "train"),
     log:
         "logs/{dataset}/{run}/train.log",
+    benchmark:
+        "results/benchmarks/train/{dataset}/{run}.tsv"
     threads: config["threads"]
     resources:
         **job_resources(),

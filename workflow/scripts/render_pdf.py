@@ -1,0 +1,7 @@
+import sys
+
+sys.path.insert(0, f"{snakemake.scriptdir}/../../src")
+from sagr import jobs
+
+jobs.redirect_log(snakemake.log[0], snakemake.rule, dict(snakemake.wildcards.items()))
+jobs.pdf_job(snakemake.input.tex, snakemake.output.pdf)
