@@ -16,6 +16,19 @@ def mirror_dir() -> Path:
     return Path(os.environ.get("SAGR_DATA_MIRROR", REPO.parent / "shared" / "datasets"))
 
 
+def data_unavailable_reason() -> str | None:
+    """None if MNIST can be had (mirror present, or torchvision's download host reachable), else why not."""
+    if (mirror_dir() / "MD5SUMS").is_file():
+        return None
+    import socket
+
+    try:
+        socket.create_connection(("ossci-datasets.s3.amazonaws.com", 443), timeout=3).close()
+        return None
+    except OSError:
+        return f"MNIST unavailable: no data mirror at {mirror_dir()} (set SAGR_DATA_MIRROR) and no download"
+
+
 @pytest.fixture
 def smoke_config() -> dict:
     with open(REPO / "config" / "smoke.yaml") as fh:

@@ -14,7 +14,7 @@ import pytest
 import torch
 
 import fake_results as fr
-from conftest import REPO, mirror_dir
+from conftest import REPO, data_unavailable_reason, mirror_dir
 from sagr import export
 
 
@@ -68,8 +68,8 @@ def test_eps_is_written_as_researchers_quote_it() -> None:
 def tiny_config(tmp_path: Path) -> dict:
     import yaml
 
-    if not (mirror_dir() / "MD5SUMS").exists():
-        pytest.skip(f"MNIST neither downloadable here nor in the mirror {mirror_dir()}")
+    if data_unavailable_reason():
+        pytest.skip(data_unavailable_reason())
     config = yaml.safe_load((REPO / "config" / "smoke.yaml").read_text())
     config["data"] = {"root": str(tmp_path / "data"), "mirror": str(mirror_dir())}
     config["datasets"]["mnist"].update(eval_subset=24, eval_batch_size=24)

@@ -14,7 +14,7 @@ import sagr
 from sagr.attacks import resolve_budgets
 from sagr.runs import encode_run
 from sagr.tables import fmt_mean_std
-from conftest import REPO, mirror_dir
+from conftest import REPO, data_unavailable_reason, mirror_dir
 
 pytestmark = pytest.mark.slow
 
@@ -36,8 +36,8 @@ def planned_jobs(output: str) -> dict[str, int]:
 
 @pytest.fixture(scope="module")
 def smoke_run(tmp_path_factory):
-    if not (mirror_dir() / "MD5SUMS").exists():
-        pytest.fail(f"the data mirror {mirror_dir()} is missing: set SAGR_DATA_MIRROR")
+    if data_unavailable_reason():
+        pytest.skip(data_unavailable_reason())
     workdir = tmp_path_factory.mktemp("smoke")
     snakemake(workdir)
     with open(REPO / "config" / "smoke.yaml") as fh:
