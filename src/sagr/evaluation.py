@@ -20,17 +20,9 @@ def load_config(path: str | Path | None = None) -> dict[str, Any]:
     if not path.is_file():
         raise FileNotFoundError(f"config file {path} not found (pass --config FILE; the repository's "
                                 f"config/config.yaml is the default when run from its root)")
-    from . import config as C
+    from .config import load
 
-    if hasattr(C, "load"):  # one loader shared with the Snakefile
-        return C.load(path)
-    import yaml
-    from snakemake.utils import validate
-
-    config = yaml.safe_load(path.read_text())
-    validate(config, str(Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "config.schema.yaml"))
-    C.check_config(config)
-    return config
+    return load(path)  # the Snakefile's own loader: schema defaults and cross-checks
 
 
 def _ensure_data(config: dict[str, Any], dataset: str, out_dir: Path) -> None:
