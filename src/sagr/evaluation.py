@@ -50,7 +50,8 @@ def evaluate(model: Any, dataset: str, config: dict[str, Any] | str | Path | Non
     config = config if isinstance(config, dict) else load_config(config)
     if dataset not in config["datasets"]:
         raise ValueError(f"dataset {dataset!r} is not in the config's datasets {sorted(config['datasets'])}")
-    attacks = list(attacks) if attacks is not None else list(config["attacks"])
+    # Sorted, as the evaluate rule passes them: the same order gives the same records and worst case.
+    attacks = sorted(attacks) if attacks is not None else sorted(config["attacks"])
     unknown = [a for a in attacks if a not in config["attacks"]]
     if unknown:
         raise ValueError(f"attack(s) {unknown} not in the config's attacks {sorted(config['attacks'])}")
