@@ -15,13 +15,12 @@ from pathlib import Path
 from typing import Any
 
 from . import registry
+from .checks import ConfigError, check_raw, check_values, read_config_file  # ConfigError re-exported
 from .runs import make_run
 
 SCHEMA_PATH = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "config.schema.yaml"
 
 
-class ConfigError(ValueError):
-    """A config value is wrong; the message names the key."""
 
 
 @lru_cache(maxsize=1)
@@ -97,17 +96,10 @@ def load(source: str | Path | Mapping[str, Any]) -> dict[str, Any]:
     """A checked config with every default filled, from a YAML file or a mapping (Snakemake's
     ``config``, validated in place so that the workflow sees the defaults)."""
     if isinstance(source, (str, Path)):
-        import yaml
-
-        path = Path(source)
-        try:
-            config = yaml.safe_load(path.read_text())
-        except yaml.YAMLError as err:
-            raise ConfigError(f"{path}: not valid YAML: {err}") from None
-        if not isinstance(config, dict):
-            raise ConfigError(f"{path}: a config is a mapping of keys, got {type(config).__name__}")
+        config = read_config_file(source)  # a syntax error names file:line:column
     else:
         config = source
+    check_raw(config)  # non-finite numbers, numbers YAML read as strings: before the schema
     validate(config)
     check_config(config)
     return config
@@ -117,6 +109,7 @@ def check_config(config: dict[str, Any]) -> None:
     """Cross-key consistency: method hyper-parameters, ablation targets, attack specs."""
     from .attacks import validate_suite  # heavy import (torchattacks) only when checking
 
+    check_values(config)  # ranges, duplicates, subsets vs split sizes (sagr.checks)
     for method, hp in config["methods"].items():
         try:
             make_run(method, hp, 0)
