@@ -11,7 +11,7 @@ from typing import Any
 
 import torch
 
-from .files import atomic_path, write_json
+from .files import atomic_path, load_torch, read_json, write_json
 
 SPLITS = ("train", "test")
 
@@ -31,9 +31,10 @@ def write_cache(root: Path, dataset: str) -> list[Path]:
     from . import data
 
     info = data.DATASETS[dataset]
-    written = []
+    written, sizes = [], {}
     for split in SPLITS:
         x, y = data.load_split(dataset, Path(root), train=split == "train")
+        sizes[split] = len(y)
         path = split_path(root, dataset, split)
         with atomic_path(path) as tmp:
             torch.save({"x": (x * 255).round().to(torch.uint8), "y": y}, tmp)
@@ -41,19 +42,17 @@ def write_cache(root: Path, dataset: str) -> list[Path]:
     write_json(info_path(root, dataset), {
         "name": dataset, "n_classes": info.n_classes, "in_channels": info.in_channels,
         "image_size": info.image_size, "mean": list(info.mean), "std": list(info.std),
-        "dark_background": info.dark_background})
+        "dark_background": info.dark_background,
+        **{f"n_{split}": n for split, n in sizes.items()}})  # the config checks bound subsets by these
     return written + [info_path(root, dataset)]
 
 
 def load(root: Path, dataset: str, train: bool) -> tuple[torch.Tensor, torch.Tensor]:
     """A cached split: x float32 N×C×H×W in [0,1], y int64."""
-    path = split_path(root, dataset, "train" if train else "test")
-    if not path.exists():
-        raise FileNotFoundError(f"{path} is missing: run the fetch_dataset rule for {dataset!r} first")
-    blob = torch.load(path, weights_only=True)
+    blob = load_torch(split_path(root, dataset, "train" if train else "test"))
     return blob["x"].float().div_(255), blob["y"]
 
 
 def facts(root: Path, dataset: str) -> dict[str, Any]:
     """Classes, shape, normalisation and background of a cached dataset."""
-    return json.loads(info_path(root, dataset).read_text())
+    return read_json(info_path(root, dataset))

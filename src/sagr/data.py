@@ -268,6 +268,19 @@ class _UnverifiedSVHN(tvd.SVHN):
 _UNVERIFIED = {tvd.CIFAR10: _UnverifiedCIFAR10, tvd.CIFAR100: _UnverifiedCIFAR100, tvd.SVHN: _UnverifiedSVHN}
 
 
+def _read_failure_advice(info: DatasetInfo, root: Path) -> str:
+    """What to do when torchvision cannot read the raw files: depends on whether they are the official ones."""
+    missing = [rel for rel, _ in info.files if not (root / rel).is_file()]
+    if missing:
+        return f"Raw files {missing} are missing: run the fetch_dataset rule (snakemake --cores all results/data/{info.name}.json)."
+    unofficial = [rel for rel, md5 in info.files if _md5(root / rel) != md5]
+    if unofficial:
+        return (f"The raw files {unofficial} are not the official release (their MD5 differs from the canonical one; "
+                "a data mirror's MD5SUMS vouched for them). Replace them in the mirror with the official files, "
+                f"delete them from {root} and rerun: snakemake --cores all --forcerun results/data/{info.name}.json")
+    return "The raw files pass their official MD5 check, so this is a torchvision/sagr bug: please report it."
+
+
 def load_split(name: str, root: Path, train: bool, *, verify: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
     """Load a split as (x float32 N×C×H×W in [0,1], y int64), unnormalised: normalisation is a model layer.
 
@@ -281,9 +294,9 @@ def load_split(name: str, root: Path, train: bool, *, verify: bool = True) -> tu
     split = {"split": "train" if train else "test"} if issubclass(cls, tvd.SVHN) else {"train": train}
     try:
         ds = cls(tv_root, download=False, **split)
-    except RuntimeError as exc:
-        raise DataError(f"{name} ({'train' if train else 'test'}) could not be read from {root}: {exc}. "
-                        "Run prepare_dataset first.") from exc
+    except Exception as exc:  # noqa: BLE001 - torchvision raises RuntimeError, EOFError, OSError, ValueError...
+        raise DataError(f"{name} ({'train' if train else 'test'}) could not be read from {root}: "
+                        f"{type(exc).__name__}: {exc}. {_read_failure_advice(info, root)}") from exc
 
     if issubclass(cls, tvd.MNIST):
         x = ds.data.unsqueeze(1)  # uint8 N×H×W tensor

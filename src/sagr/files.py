@@ -1,8 +1,17 @@
-"""Atomic result files: a reader never sees a half-written file, whatever kills the job."""
+"""Result files: written atomically with a content hash, read through one verifying helper.
+
+Writers: a reader never sees a half-written file, whatever kills the job, and every file gets a
+sidecar ``<file>.sha256`` (JSON: sha256, bytes, the job that wrote it). Readers (``read_json``,
+``read_npz``, ``load_torch``): a missing, truncated or altered file is an ``ArtefactError`` naming
+the file, what wrote it and the one command that rebuilds it; never a bare ``OSError``.
+"""
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import pickle
+import sys
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
@@ -21,7 +30,10 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     try:
         yield tmp
         os.chmod(tmp, 0o644)  # mkstemp creates 0600; results and data are meant to be shared
+        stamp = {"sha256": sha256(tmp), "bytes": tmp.stat().st_size, "written_by": _writer()}
         os.replace(tmp, path)
+        _write_sidecar(path, stamp)
+        keep_previous(path)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
@@ -41,3 +53,150 @@ def _to_builtin(obj: Any) -> Any:
     if isinstance(obj, Path):
         return str(obj)
     raise TypeError(f"cannot serialise {type(obj).__name__}")
+
+
+# ---------------------------------------------------------------- hashes
+
+
+class ArtefactError(RuntimeError):
+    """A file a job needs is missing, unreadable or not what its writer recorded."""
+
+
+def sha256(path: str | Path) -> str:
+    """Hex SHA-256 of a file's bytes."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def sidecar(path: str | Path) -> Path:
+    """Where ``path``'s hash record lives."""
+    path = Path(path)
+    return path.with_name(path.name + ".sha256")
+
+
+def _writer() -> str:
+    """The Snakemake rule running this process (its script's ``snakemake`` object), else the program."""
+    smk = getattr(sys.modules.get("__main__"), "snakemake", None)
+    rule = getattr(smk, "rule", None)
+    return f"rule {rule}" if rule else f"{Path(sys.argv[0]).name or 'python'} (outside Snakemake)"
+
+
+def _write_sidecar(path: Path, stamp: dict[str, Any]) -> None:
+    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".sha256.part", dir=path.parent)
+    with os.fdopen(fd, "w") as fh:
+        json.dump(stamp, fh)
+    os.chmod(name, 0o644)
+    os.replace(name, sidecar(path))
+
+
+# Snakemake deletes a job's outputs before running it, so a job cannot itself swap new results in
+# only on success. Instead every result written under results/ is also hard-linked (no extra
+# space) here, relative to the working directory; a failed rerun leaves the last good copy in it.
+PREVIOUS_DIR = Path(".sagr") / "previous"
+
+
+def keep_previous(path: str | Path) -> Path | None:
+    """Link ``path`` and its hash record into PREVIOUS_DIR (results/ only); the link's path, or None."""
+    path = Path(path)
+    try:
+        rel = path.resolve().relative_to(Path.cwd().resolve())
+    except ValueError:
+        return None  # outside the working directory: not a pipeline result
+    if rel.parts[:1] != ("results",):
+        return None
+    kept = PREVIOUS_DIR / rel
+    kept.parent.mkdir(parents=True, exist_ok=True)
+    for src, dst in ((path, kept), (sidecar(path), sidecar(kept))):
+        if not src.exists():
+            continue
+        tmp = dst.with_name(f".{dst.name}.link")
+        tmp.unlink(missing_ok=True)
+        try:
+            os.link(src, tmp)
+        except OSError:  # no hard links on this file system: copy
+            import shutil
+
+            shutil.copy2(src, tmp)
+        os.replace(tmp, dst)
+    return kept
+
+
+def rebuild_command(path: str | Path) -> str:
+    """The one command that rebuilds ``path`` and everything computed from it."""
+    return f"snakemake --cores all --forcerun {path}"
+
+
+def _problem(path: Path, what: str, writer: str | None = None) -> ArtefactError:
+    by = f"; it was written by {writer}" if writer else ""
+    return ArtefactError(f"{path}: {what}{by}. Rebuild it (and what depends on it) with: {rebuild_command(path)}")
+
+
+def verify(path: str | Path) -> None:
+    """Raise ArtefactError unless ``path`` exists and matches the hash its writer recorded (if any)."""
+    path = Path(path)
+    if not path.is_file():
+        raise _problem(path, "file is missing")
+    try:
+        stamp = json.loads(sidecar(path).read_text())
+    except FileNotFoundError:
+        return  # written before hashes were recorded, or by hand: nothing to compare against
+    except (OSError, ValueError) as err:
+        raise _problem(sidecar(path), f"unreadable hash record of {path.name} ({err})") from None
+    size = path.stat().st_size
+    if size != stamp.get("bytes", size):
+        raise _problem(path, f"file is damaged: {size} bytes, {stamp['bytes']} when written (truncated?)",
+                       stamp.get("written_by"))
+    digest = sha256(path)
+    if digest != stamp.get("sha256"):
+        raise _problem(path, f"file is damaged: SHA-256 {digest[:16]}..., {str(stamp.get('sha256'))[:16]}... "
+                             "when written", stamp.get("written_by"))
+
+
+def _read(path: str | Path, parse: Any, what: str) -> Any:
+    path = Path(path)
+    verify(path)
+    try:
+        return parse(path)
+    except ArtefactError:
+        raise
+    except pickle.UnpicklingError as err:  # weights_only refused code in the file: say so, keep the type
+        raise pickle.UnpicklingError(f"{path}: refused to load: it holds pickled objects beyond tensors "
+                                     f"(torch.load weights_only=True): {str(err).splitlines()[0]}") from err
+    except Exception as err:  # noqa: BLE001 - any parser failure means the file is unusable
+        writer = None
+        try:
+            writer = json.loads(sidecar(path).read_text()).get("written_by")
+        except (OSError, ValueError):
+            pass
+        raise _problem(path, f"cannot read it as {what} ({type(err).__name__}: {err})", writer) from err
+
+
+def read_json(path: str | Path) -> Any:
+    """A JSON file, verified against its hash record."""
+    def parse(p: Path) -> Any:
+        with open(p) as fh:
+            return json.load(fh)
+
+    return _read(path, parse, "JSON")
+
+
+def read_npz(path: str | Path) -> dict[str, Any]:
+    """Every array of an .npz file (loaded into memory, pickles refused), verified against its hash record."""
+    import numpy as np
+
+    def parse(p: Path) -> dict[str, Any]:
+        with np.load(p, allow_pickle=False) as npz:
+            return {k: npz[k] for k in npz.files}
+
+    return _read(path, parse, "an .npz archive")
+
+
+def load_torch(path: str | Path, map_location: Any = "cpu") -> Any:
+    """torch.load(weights_only=True) of a verified file: no code from the file runs."""
+    import torch
+
+    return _read(path, lambda p: torch.load(p, map_location=map_location, weights_only=True),
+                 "a tensor file (torch.load, weights_only)")

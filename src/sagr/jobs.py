@@ -9,10 +9,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from . import cache, models
+from . import cache, divergence, models
 from .subsets import subset_indices
 from .config import method_hparams
-from .files import atomic_path, write_json
+from .files import atomic_path, read_json, write_json
 from .provenance import provenance, resolve_device
 from .runs import decode_run
 from .train import accuracy, train_model
@@ -74,15 +74,20 @@ def train_job(config: dict[str, Any], dataset: str, run_name: str, out_model: Pa
     model = _build(config, dataset, dcfg["arch"])
     hp = method_hparams(config, dataset, ident["method"], ident["hparams"])
     t0 = time.perf_counter()
-    history = train_model(model, x, y, ident["method"], hp, dcfg["epochs"], dcfg["batch_size"], dcfg["optimizer"],
-                          ident["seed"], device, progress=config.get("progress", True), eps_ramp=dcfg.get("eps_ramp", 0.0))
+    try:
+        history = train_model(model, x, y, ident["method"], hp, dcfg["epochs"], dcfg["batch_size"], dcfg["optimizer"],
+                              ident["seed"], device, progress=config.get("progress", True), eps_ramp=dcfg.get("eps_ramp", 0.0))
+        failure = None
+    except FloatingPointError as err:  # non-finite loss: keep the record, mark the run diverged
+        history, failure = [], f"{dataset} {run_name}: {err}"
     train_time = time.perf_counter() - t0
+    status = divergence.judge(config, dataset, run_name, history, failure, model, x, y, device)
     xt, yt = cache.load(_root(config), dataset, train=False)
     test_acc = accuracy(model, xt, yt, dcfg.get("eval_batch_size", 250), device)
     log.info("%s %s: test accuracy %.4f after %.1fs", dataset, run_name, test_acc, train_time)
     models.save_model(out_model, model.cpu(), model_spec(config, dataset, dcfg["arch"]))
     record = {**ident, "training_hparams": hp, "epochs": dcfg["epochs"], "n_train": len(x), "history": history,
-              "train_wall_time_s": round(train_time, 3), "test_accuracy": test_acc,
+              "train_wall_time_s": round(train_time, 3), "test_accuracy": test_acc, **status,
               "provenance": provenance("train_model", config, ident["seed"], device, started, time.time())}
     write_json(out_json, record)
     return record
@@ -117,6 +122,8 @@ def evaluate_job(config: dict[str, Any], dataset: str, run_name: str, attack_nam
     import pandas as pd
 
     started = time.time()
+    if model is None and _diverged(config, dataset, run_name, model_path, "evaluate_model", out_json, out_correct):
+        return read_json(out_json)
     ident, device, dcfg, model, (x, y, idx) = _trained_model_on_eval_points(config, dataset, run_name, model_path,
                                                                             model, identity)
     suite = {name: config["attacks"][name] for name in attack_names}
@@ -140,6 +147,8 @@ def saliency_job(config: dict[str, Any], dataset: str, run_name: str, model_path
     from .saliency import input_gradients, saliency_map, saliency_metrics, summarize
 
     started = time.time()
+    if _diverged(config, dataset, run_name, model_path, "saliency_model", out_json, out_maps):
+        return read_json(out_json)
     ident, device, dcfg, model, (x, y, idx) = _trained_model_on_eval_points(config, dataset, run_name, model_path)
     n = min(dcfg.get("saliency_images", 500), len(x))
     x, y, idx = x[:n], y[:n], idx[:n]
@@ -151,6 +160,24 @@ def saliency_job(config: dict[str, Any], dataset: str, run_name: str, model_path
               "provenance": provenance("saliency_model", config, ident["seed"], device, started, time.time())}
     write_json(out_json, result)
     return result
+
+
+def _diverged(config: dict[str, Any], dataset: str, run_name: str, model_path: Path, job: str, out_json: Path,
+              out_npz: Path) -> bool:
+    """If the run diverged in training, write records saying so (no numbers) and return True."""
+    started = time.time()
+    train_json = Path(model_path).with_name("train.json")
+    if not train_json.exists():  # a model from outside the pipeline (sagr evaluate): no training record
+        return False
+    note = divergence.diverged_record(read_json(train_json))
+    if note is None:
+        return False
+    log.error("%s %s: %s", dataset, run_name, note["note"])
+    _save_npz(out_npz, indices=np.zeros(0, dtype=np.int64))
+    write_json(out_json, {**_identity(dataset, run_name), **note, "n_eval": 0, "n_images": 0, "records": [],
+                          "worst_case": [], "masking": [], "metrics": {},
+                          "provenance": provenance(job, config, None, torch.device("cpu"), started, time.time())})
+    return True
 
 
 def _save_npz(path: Path, **arrays: Any) -> None:

@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .files import atomic_path
+from .files import atomic_path, load_torch
 
 # Activations are never in-place: the regularisers double-backpropagate through the network and
 # torch.func transforms it, both of which are safer without in-place ops.
@@ -224,7 +224,7 @@ def save_model(path: Path, model: nn.Module, spec: dict) -> None:
 
 def load_checkpoint(path: Path, map_location: Any = "cpu") -> tuple[nn.Module, dict]:
     """Load (model in eval mode, spec) with torch.load(weights_only=True): no arbitrary code from the file."""
-    ckpt = torch.load(path, map_location=map_location, weights_only=True)
+    ckpt = load_torch(path, map_location=map_location)  # verified, names the file on failure
     if not isinstance(ckpt, dict) or "spec" not in ckpt or "state_dict" not in ckpt:
         raise ValueError(f"{path} is not a sagr checkpoint (want a dict with 'spec' and 'state_dict')")
     spec = ckpt["spec"]

@@ -20,6 +20,7 @@ import yaml
 from markupsafe import Markup
 
 from sagr import figures, latex
+from sagr.files import read_json, read_npz
 from sagr import tables as T
 
 PAPER = ("Li, Hu, Lin, Wu & Shen, “Revisiting Gradient Regularization: Inject Robust "
@@ -280,7 +281,7 @@ def render_report(tables: dict[str, pd.DataFrame], *, config: Mapping,
 def load_benchmark(path: Path) -> dict | None:
     """cost.json if the benchmark ran, else None (the cost section then shows training only)."""
     path = Path(path)
-    return json.loads(path.read_text()) if path.is_file() else None
+    return read_json(path) if path.is_file() else None
 
 
 def load_maps(tables: dict[str, pd.DataFrame], results_dir: Path) -> dict[tuple[str, str], Any]:
@@ -292,8 +293,7 @@ def load_maps(tables: dict[str, pd.DataFrame], results_dir: Path) -> dict[tuple[
             if not path.is_file():
                 raise FileNotFoundError(f"missing result file {path} for run {run!r} "
                                         f"(dataset {dataset!r})")
-            with np.load(path) as npz:
-                maps[(dataset, run)] = {k: npz[k] for k in npz.files}
+            maps[(dataset, run)] = read_npz(path)
     return maps
 
 

@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from . import registry
+from .files import read_json
 
 # Labels and orders of methods and datasets come from their registry entries.
 DATASET_LABELS = {name: d.label for name, d in registry.DATASETS.items()}
@@ -120,8 +121,7 @@ def _read_json(path: Path, entry: dict) -> dict:
         raise FileNotFoundError(
             f"missing result file {path} for run {entry['run']!r} (dataset {entry['dataset']!r}); "
             "rebuild it with snakemake before rendering the report")
-    with path.open() as fh:
-        data = json.load(fh)
+    data = read_json(path)  # names the file and the command that rebuilds it if damaged
     for key in ("dataset", "run"):
         if key in data and data[key] != entry[key]:
             raise ValueError(f"{path}: {key} is {data[key]!r}, the manifest says {entry[key]!r}")

@@ -25,6 +25,11 @@ def attacks_for(wildcards):
     return list(config["ablation"]["attacks"])
 
 
+def data_cache(split):
+    """The cached split and facts a job reads: declared, so that Snakemake sees them missing."""
+    return multiext(f"{config['data']['root']}/cache/{{dataset}}", f"-{split}.pt", "-info.json")
+
+
 def job_resources(runtime_factor=1):
     return dict(
         mem_mb=config["mem_mb"],

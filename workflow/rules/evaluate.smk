@@ -2,6 +2,8 @@ rule evaluate_model:
     input:
         data="results/data/{dataset}.json",
         model="results/{dataset}/{run}/model.pt",
+        train="results/{dataset}/{run}/train.json",  # a diverged run gets a record, not numbers
+        cache=data_cache("test"),
     output:
         record="results/{dataset}/{run}/robustness.json",
         correct="results/{dataset}/{run}/correct.npz",

@@ -4,6 +4,8 @@ rule render_report:
         robustness=per_run("results/{dataset}/{run}/robustness.json"),
         saliency=per_run("results/{dataset}/{run}/saliency.json"),
         maps=per_run("results/{dataset}/{run}/maps.npz"),
+        # So that a deleted model.pt reruns its training and everything computed from it.
+        models=per_run("results/{dataset}/{run}/model.pt"),
         benchmark=["results/benchmark/cost.json"] if config["benchmark"].get("enabled") else [],
     output:
         html=report("report/index.html", caption="../report/report_html.rst", category="Report"),

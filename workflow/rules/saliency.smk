@@ -2,6 +2,8 @@ rule saliency_model:
     input:
         data="results/data/{dataset}.json",
         model="results/{dataset}/{run}/model.pt",
+        train="results/{dataset}/{run}/train.json",  # a diverged run gets a record, not numbers
+        cache=data_cache("test"),
     output:
         record="results/{dataset}/{run}/saliency.json",
         maps="results/{dataset}/{run}/maps.npz",

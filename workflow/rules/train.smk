@@ -1,6 +1,7 @@
 rule train_model:
     input:
         data="results/data/{dataset}.json",
+        cache=data_cache("train"),
     output:
         model="results/{dataset}/{run}/model.pt",
         record="results/{dataset}/{run}/train.json",

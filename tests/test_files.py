@@ -1,0 +1,153 @@
+"""Every artefact verifiable, every error names its file (sagr.files and its readers)."""
+import hashlib
+import json
+import os
+import pickle
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from sagr import cache, models
+from sagr.data import DataError, load_split, prepare_dataset
+from sagr.files import (PREVIOUS_DIR, ArtefactError, atomic_path, read_json, read_npz, sidecar, verify,
+                        write_json)
+from conftest import mirror_dir
+
+REBUILD = "Rebuild it (and what depends on it) with: snakemake --cores all --forcerun "
+
+
+def _model(path: Path) -> Path:
+    net = models.build_model("small_cnn", 10, 1, 28, [0.5], [0.5])
+    models.save_model(path, net, {"arch": "small_cnn", "n_classes": 10, "in_channels": 1, "image_size": 28,
+                                   "mean": [0.5], "std": [0.5], "dataset": "mnist"})
+    return path
+
+
+def test_writer_records_the_hash_and_the_reader_accepts_it(tmp_path):
+    write_json(tmp_path / "r.json", {"a": 1})
+    stamp = json.loads(sidecar(tmp_path / "r.json").read_text())
+    assert stamp["sha256"] == hashlib.sha256((tmp_path / "r.json").read_bytes()).hexdigest()
+    assert stamp["bytes"] == (tmp_path / "r.json").stat().st_size and stamp["written_by"]
+    assert read_json(tmp_path / "r.json") == {"a": 1}
+
+
+def test_checkpoint_with_8_bytes_overwritten_is_refused_naming_file_writer_and_command(tmp_path):
+    path = _model(tmp_path / "model.pt")
+    raw = bytearray(path.read_bytes())
+    raw[len(raw) // 2: len(raw) // 2 + 8] = b"\x00" * 8 if raw[len(raw) // 2] else b"\xff" * 8
+    path.write_bytes(bytes(raw))
+    with pytest.raises(ArtefactError) as err:
+        models.load_model(path)
+    msg = str(err.value)
+    assert msg.startswith(f"{path}: file is damaged: SHA-256") and "written by" in msg and REBUILD + str(path) in msg
+
+
+@pytest.mark.parametrize("cut", [0, 100, -10])
+def test_truncated_checkpoint_names_the_file(tmp_path, cut):
+    path = _model(tmp_path / "model.pt")
+    raw = path.read_bytes()
+    path.write_bytes(raw[:cut] if cut >= 0 else raw[:cut])
+    with pytest.raises(ArtefactError, match=rf"^{path}: file is damaged: {len(path.read_bytes())} bytes"):
+        models.load_model(path)
+
+
+def test_truncated_checkpoint_without_hash_record_still_names_the_file(tmp_path):
+    path = _model(tmp_path / "model.pt")
+    sidecar(path).unlink()
+    path.write_bytes(path.read_bytes()[:200])
+    with pytest.raises(ArtefactError) as err:
+        models.load_model(path)
+    assert str(err.value).startswith(f"{path}: cannot read it as a tensor file") and REBUILD in str(err.value)
+
+
+@pytest.mark.parametrize("reader, name, content, what", [
+    (read_json, "robustness.json", b'{"records": [1, 2', "JSON (JSONDecodeError"),
+    (read_npz, "correct.npz", b"PK\x03\x04 truncated", "an .npz archive (BadZipFile"),
+])
+def test_truncated_json_or_npz_names_the_file(tmp_path, reader, name, content, what):
+    path = tmp_path / name
+    path.write_bytes(content)  # no hash record: the parser's error, with the path
+    with pytest.raises(ArtefactError) as err:
+        reader(path)
+    assert str(err.value).startswith(f"{path}: cannot read it as {what}")
+
+
+def test_missing_file_names_the_command(tmp_path):
+    with pytest.raises(ArtefactError) as err:
+        read_json(tmp_path / "gone.json")
+    assert str(err.value) == f"{tmp_path}/gone.json: file is missing. {REBUILD}{tmp_path}/gone.json"
+
+
+def test_npz_round_trip_and_damage(tmp_path):
+    path = tmp_path / "maps.npz"
+    with atomic_path(path) as tmp:
+        np.savez_compressed(tmp, a=np.arange(5))
+    assert read_npz(path)["a"].tolist() == [0, 1, 2, 3, 4]
+    path.write_bytes(path.read_bytes()[:-4])
+    with pytest.raises(ArtefactError, match="file is damaged"):
+        read_npz(path)
+
+
+def test_pickle_payload_still_refused_and_named(tmp_path):
+    class Evil:
+        def __reduce__(self):
+            return (os.system, ("echo pwned",))
+
+    path = tmp_path / "evil.pt"
+    torch.save({"spec": Evil(), "state_dict": {}}, path)
+    with pytest.raises(pickle.UnpicklingError, match=rf"^{path}: refused to load"):
+        models.load_model(path)
+
+
+def test_damaged_data_cache_names_the_file_and_the_data_rule(tmp_path):
+    root = tmp_path / "data"
+    path = cache.split_path(root, "mnist", "test")
+    with atomic_path(path) as tmp:
+        torch.save({"x": torch.zeros(4, 1, 28, 28, dtype=torch.uint8), "y": torch.zeros(4, dtype=torch.int64)}, tmp)
+    assert cache.load(root, "mnist", train=False)[0].shape == (4, 1, 28, 28)
+    path.write_bytes(path.read_bytes()[:50])
+    with pytest.raises(ArtefactError) as err:
+        cache.load(root, "mnist", train=False)
+    assert str(err.value).startswith(f"{path}: file is damaged") and REBUILD + str(path) in str(err.value)
+    path.unlink()
+    with pytest.raises(ArtefactError, match=rf"^{path}: file is missing"):
+        cache.load(root, "mnist", train=False)
+
+
+def test_results_keep_their_last_good_copy_when_snakemake_deletes_them(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    out = Path("results/mnist/run/robustness.json")
+    write_json(out, {"accuracy": 0.9})
+    out.unlink()  # what Snakemake does to a job's outputs before running it, and after it fails
+    sidecar(out).unlink()
+    kept = PREVIOUS_DIR / out
+    assert read_json(kept) == {"accuracy": 0.9}
+    verify(kept)  # its hash record came along
+    write_json(out, {"accuracy": 0.8})
+    assert read_json(kept) == {"accuracy": 0.8}  # a new good result replaces the kept one
+    write_json(Path("report/x.json"), {})  # only results/ is kept
+    assert not (PREVIOUS_DIR / "report").exists()
+
+
+def test_mirror_vouching_for_a_bad_file_gets_the_right_advice(tmp_path):
+    mirror = mirror_dir()
+    if not (mirror / "MD5SUMS").is_file():
+        pytest.skip(f"data mirror {mirror} absent")
+    copy = tmp_path / "mirror"
+    shutil.copytree(mirror / "MNIST", copy / "MNIST")
+    bad = copy / "MNIST/raw/t10k-labels-idx1-ubyte"
+    bad.write_bytes(bad.read_bytes()[:5000])  # truncated, and the mirror's MD5SUMS vouches for it
+    digest = hashlib.md5(bad.read_bytes()).hexdigest()
+    lines = [line for line in (mirror / "MD5SUMS").read_text().splitlines() if "MNIST/raw/t10k-labels" not in line
+             or line.split()[1].startswith("Fashion")]
+    (copy / "MD5SUMS").write_text("\n".join(lines + [f"{digest}  MNIST/raw/t10k-labels-idx1-ubyte"]) + "\n")
+    root = tmp_path / "root"
+    assert prepare_dataset("mnist", root, copy, download=False) == "mirror"
+    with pytest.raises(DataError) as err:
+        load_split("mnist", root, train=False)
+    msg = str(err.value)
+    assert "not the official release" in msg and "t10k-labels-idx1-ubyte" in msg
+    assert "prepare_dataset first" not in msg and "--forcerun results/data/mnist.json" in msg
