@@ -74,7 +74,7 @@ def test_save_load_round_trip(tmp_path: Path) -> None:
     path = tmp_path / "sub" / "model.pt"
     spec = {**MNIST_SPEC, "mean": (0.1307,), "method": "sagr", "hparams": {"lam": 0.1, "beta": [0.5]}, "seed": 3}
     save_model(path, model, spec)
-    assert [p.name for p in path.parent.iterdir()] == ["model.pt"]  # no temp file left
+    assert sorted(p.name for p in path.parent.iterdir()) == ["model.pt", "model.pt.sha256"]  # no temp file left
 
     loaded = load_model(path)
     assert not loaded.training and all(not m.training for m in loaded.modules())

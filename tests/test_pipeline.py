@@ -12,6 +12,7 @@ import yaml
 
 import sagr
 from sagr.attacks import resolve_budgets
+from sagr.files import PREVIOUS_DIR, read_json, sha256, sidecar
 from sagr.runs import encode_run
 from sagr.tables import fmt_mean_std
 from conftest import REPO, data_unavailable_reason, mirror_dir
@@ -157,6 +158,60 @@ def test_a_new_sweep_value_reruns_only_what_depends_on_it(smoke_run, tmp_path):
     out = snakemake(workdir, "-n", configfile=changed)
     pdf = {"render_pdf": 1} if shutil.which("latexmk") else {}
     assert planned_jobs(out) == {"train_model": 1, "evaluate_model": 1, "saliency_model": 1, "render_report": 1, **pdf, "all": 1}
+
+
+def _relink(src, dst):
+    """Put a kept file back as it was (same bytes, same mtime), as the README's cp -p does."""
+    for a, b in ((src, dst), (sidecar(src), sidecar(dst))):
+        shutil.copy2(a, b)
+
+
+def test_a_deleted_model_reruns_what_depends_on_it(smoke_run):
+    workdir, config = smoke_run
+    model = workdir / "results" / "mnist" / encode_run("standard", {}, 0) / "model.pt"
+    model.unlink()
+    try:
+        assert planned_jobs(snakemake(workdir, "-n")) == {
+            "train_model": 1, "evaluate_model": 1, "saliency_model": 1, "render_report": 1, "all": 1}
+    finally:
+        _relink(workdir / PREVIOUS_DIR / model.relative_to(workdir), model)
+    assert "Nothing to be done" in snakemake(workdir, "-n")
+
+
+def test_a_deleted_data_cache_is_seen_by_snakemake(smoke_run):
+    workdir, _ = smoke_run
+    cached = workdir / "data" / "cache" / "mnist-test.pt"
+    aside = cached.with_name("aside.pt")
+    os.rename(cached, aside)
+    try:
+        plan = planned_jobs(snakemake(workdir, "-n"))
+    finally:
+        os.rename(aside, cached)
+    assert plan["fetch_dataset"] == 1 and plan["evaluate_model"] >= 1 and plan["render_report"] == 1
+
+
+def test_a_truncated_model_fails_naming_it_keeps_the_good_results_and_the_named_command_rebuilds(smoke_run):
+    workdir, _ = smoke_run
+    run_dir = workdir / "results" / "mnist" / encode_run("standard", {}, 0)
+    model, record = run_dir / "model.pt", run_dir / "robustness.json"
+    good_model, good_record = sha256(model), read_json(record)
+    model.write_bytes(model.read_bytes()[:1000])
+    env = {**os.environ, "SAGR_DATA_MIRROR": str(mirror_dir())}
+    proc = subprocess.run([sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "-d", str(workdir),
+                           "--configfile", str(REPO / "config" / "smoke.yaml"), "--cores", "1",
+                           str(record.relative_to(workdir))], capture_output=True, text=True, env=env)
+    assert proc.returncode != 0
+    log = (workdir / "logs" / "mnist" / run_dir.name / "evaluate.log").read_text()
+    command = f"snakemake --cores all --forcerun results/mnist/{run_dir.name}/model.pt"
+    assert f"results/mnist/{run_dir.name}/model.pt: file is damaged" in log and command in log
+    assert not record.exists()  # Snakemake removed the failed job's outputs ...
+    kept = workdir / PREVIOUS_DIR / record.relative_to(workdir)
+    assert read_json(kept) == good_record  # ... the last good one is kept, hash-checked
+    out = snakemake(workdir, *command.split()[2:])  # the command the message names
+    assert planned_jobs(out) == {"train_model": 1, "evaluate_model": 1, "saliency_model": 1, "render_report": 1, "all": 1}
+    assert sha256(model) == good_model  # retrained bit-identically
+    new = read_json(record)
+    assert [r["accuracy"] for r in new["records"]] == [r["accuracy"] for r in good_record["records"]]
 
 
 def test_rerun_of_a_finished_pipeline_does_nothing(smoke_run):

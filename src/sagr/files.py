@@ -19,8 +19,11 @@ from typing import Any, Iterator
 
 
 @contextmanager
-def atomic_path(path: str | Path) -> Iterator[Path]:
-    """A temporary path beside ``path``, renamed onto it (mode 0644) only if the block succeeds."""
+def atomic_path(path: str | Path, record_hash: bool = True) -> Iterator[Path]:
+    """A temporary path beside ``path``, renamed onto it (mode 0644) only if the block succeeds.
+
+    ``record_hash``: write the ``.sha256`` record readers verify (off for files with their own
+    checksum, e.g. raw dataset files checked against the official MD5s)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     # Keep the real suffix last: np.savez appends ".npz" to any other name.
@@ -30,10 +33,11 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     try:
         yield tmp
         os.chmod(tmp, 0o644)  # mkstemp creates 0600; results and data are meant to be shared
-        stamp = {"sha256": sha256(tmp), "bytes": tmp.stat().st_size, "written_by": _writer()}
+        stamp = {"sha256": sha256(tmp), "bytes": tmp.stat().st_size, "written_by": _writer()} if record_hash else None
         os.replace(tmp, path)
-        _write_sidecar(path, stamp)
-        keep_previous(path)
+        if stamp:
+            _write_sidecar(path, stamp)
+            keep_previous(path)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise

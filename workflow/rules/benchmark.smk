@@ -1,6 +1,7 @@
 rule benchmark_cost:
     input:
         data=f"results/data/{config['benchmark'].get('dataset', 'mnist')}.json",
+        cache=f"{config['data']['root']}/cache/{config['benchmark'].get('dataset', 'mnist')}-train.pt",
     output:
         "results/benchmark/cost.json",
     params:
