@@ -5,7 +5,6 @@ and re-parsing the raw files.
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
