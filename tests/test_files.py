@@ -151,3 +151,8 @@ def test_mirror_vouching_for_a_bad_file_gets_the_right_advice(tmp_path):
     msg = str(err.value)
     assert "not the official release" in msg and "t10k-labels-idx1-ubyte" in msg
     assert "prepare_dataset first" not in msg and "--forcerun results/data/mnist.json" in msg
+
+
+def test_a_missing_file_is_still_a_file_not_found_error(tmp_path):
+    with pytest.raises(FileNotFoundError, match="nope.pt: file is missing"):
+        models.load_model(tmp_path / "nope.pt")

@@ -62,8 +62,12 @@ def _to_builtin(obj: Any) -> Any:
 # ---------------------------------------------------------------- hashes
 
 
-class ArtefactError(RuntimeError):
+class ArtefactError(ValueError):
     """A file a job needs is missing, unreadable or not what its writer recorded."""
+
+
+class MissingArtefactError(ArtefactError, FileNotFoundError):
+    """A file a job needs does not exist (still a FileNotFoundError for callers that catch that)."""
 
 
 def sha256(path: str | Path) -> str:
@@ -133,16 +137,16 @@ def rebuild_command(path: str | Path) -> str:
     return f"snakemake --cores all --forcerun {path}"
 
 
-def _problem(path: Path, what: str, writer: str | None = None) -> ArtefactError:
+def _problem(path: Path, what: str, writer: str | None = None, error: type[ArtefactError] = ArtefactError) -> ArtefactError:
     by = f"; it was written by {writer}" if writer else ""
-    return ArtefactError(f"{path}: {what}{by}. Rebuild it (and what depends on it) with: {rebuild_command(path)}")
+    return error(f"{path}: {what}{by}. Rebuild it (and what depends on it) with: {rebuild_command(path)}")
 
 
 def verify(path: str | Path) -> None:
     """Raise ArtefactError unless ``path`` exists and matches the hash its writer recorded (if any)."""
     path = Path(path)
     if not path.is_file():
-        raise _problem(path, "file is missing")
+        raise _problem(path, "file is missing", error=MissingArtefactError)
     try:
         stamp = json.loads(sidecar(path).read_text())
     except FileNotFoundError:
