@@ -9,18 +9,24 @@ import pytest
 import torch
 import torch.nn as nn
 
+import yaml
+
+from sagr.attack_kinds import ATTACK_REGISTRY, ROLES, apgd_strength, evaluation_departures, resolve_budgets
 from sagr.attacks import (
     ATTACK_KINDS,
-    DEFAULT_SUITE,
     CWL2,
     build_attack,
     correct_key,
     describe_autoattack,
     margin_loss,
+    reference_comparison,
     run_suite,
     validate_suite,
     worst_case,
 )
+from conftest import REPO, SCHEMA
+
+DEFAULT_SUITE = yaml.safe_load((REPO / "config" / "config.yaml").read_text())["attacks"]
 
 C, SIDE = 10, 8
 D = SIDE * SIDE
@@ -182,7 +188,10 @@ def test_subset_prefix_marks_rest_unevaluated(model_data):
     ns = {(r["attack"], r["eps"]): r["n"] for r in records}
     assert ns[("pgd", 0.05)] == 50 and ns[("fgsm", EPS)] == 400 and ns[("clean", 0.0)] == 400
     for r in records:
-        assert set(r) == {"attack", "kind", "norm", "eps", "accuracy", "n", "params", "repr", "wall_time_s"}
+        assert set(r) == {"attack", "kind", "role", "norm", "eps", "accuracy", "n", "n_correct", "points", "params",
+                          "repr", "wall_time_s", "cpu_time_s"}
+    pts = {(r["attack"], r["eps"]): r["points"] for r in records}
+    assert pts[("pgd", 0.05)] == "subset" and pts[("fgsm", EPS)] == "all" and pts[("clean", 0.0)] == "all"
     rec = next(r for r in records if r["attack"] == "pgd")
     assert rec["norm"] == "linf" and rec["params"]["steps"] == 3 and rec["repr"].startswith("PGD(")
 
@@ -219,31 +228,40 @@ def test_cw_objective_uses_true_other_logit_with_negative_logits():
 
 
 def test_worst_case_hand_table():
-    # 3 attacks × 5 points at ε=0.1; each attack alone leaves 3/5 robust, together only point 4 survives.
+    # 3 attacks × 5 points at ε=0.1; each attack alone leaves 3/5 robust, together only point 3 survives.
     correct = {
         "clean": np.array([1, 1, 1, 1, 0], np.int8),
         "a@0.1": np.array([0, 1, 1, 1, 0], np.int8),
         "b@0.1": np.array([1, 0, 1, 1, 0], np.int8),
         "c@0.1": np.array([1, 1, 0, 1, 0], np.int8),
-        "a@0.2": np.array([0, 0, 0, 1, 0], np.int8),
-        "d@0.2": np.array([1, 1, -1, -1, -1], np.int8),  # evaluated on a 2-point prefix only
+        "a@0.2": np.array([1, 0, 1, 1, 0], np.int8),
+        "d@0.2": np.array([0, -1, -1, 1, -1], np.int8),  # a cascade attack: skipped the points a broke
+        "u@1": np.array([0, 1, -1, -1, -1], np.int8),  # only a 2-point prefix evaluated at ε = 1
         "l2@0.5": np.array([0, 0, 0, 0, 0], np.int8),
     }
-    rec = lambda a, e, norm="linf": {"attack": a, "eps": e, "norm": norm}
+    rec = lambda a, e, norm="linf", points="all": {"attack": a, "eps": e, "norm": norm, "points": points}
     records = [{"attack": "clean", "eps": 0.0, "norm": "none"}, rec("a", 0.1), rec("b", 0.1), rec("c", 0.1),
-               rec("a", 0.2), rec("d", 0.2), rec("l2", 0.5, "l2")]
-    out = worst_case(correct, records)
-    assert [w["eps"] for w in out] == [0.1, 0.2]
-    w1, w2 = out
+               rec("a", 0.2), rec("d", 0.2, points="cascade"), rec("u", 1.0, points="subset"),
+               rec("l2", 0.5, "l2")]
+    out, arrays = worst_case(correct, records)
+    assert [(w["norm"], w["eps"]) for w in out] == [("l2", 0.5), ("linf", 0.1), ("linf", 0.2), ("linf", 1.0)]
+    l2, w1, w2, w3 = out
     assert w1["accuracy"] == pytest.approx(1 / 5) and w1["n"] == 5 and w1["attacks"] == ["a", "b", "c"]
     assert min(np.mean(correct[k] == 1) for k in ("a@0.1", "b@0.1", "c@0.1")) > w1["accuracy"]
-    # at 0.2 only the 2 points both attacks evaluated count: a kills both.
-    assert w2["n"] == 2 and w2["accuracy"] == 0.0 and w2["attacks"] == ["a", "d"]
+    # at 0.2 the cascade attack d counts on all 5 points: a broke point 1, d broke point 0.
+    assert w2["n"] == 5 and w2["n_correct"] == 2 and w2["attacks"] == ["a", "d"]
+    assert arrays["worst@0.2"].tolist() == [0, 0, 1, 1, 0]
+    # at ε = 1 only the prefix the subset attack evaluated counts.
+    assert w3["n"] == 2 and w3["accuracy"] == 0.5 and arrays["worst@1"].tolist() == [0, 1, -1, -1, -1]
+    assert l2["accuracy"] == 0.0 and "worst_l2@0.5" in arrays
+    assert not any(w["apgd_strength"] for w in out)  # no APGD in these records
 
 
 def test_validate_suite_accepts_default_and_names_errors():
     validate_suite(DEFAULT_SUITE)
-    assert set(DEFAULT_SUITE[n]["kind"] for n in DEFAULT_SUITE) == set(ATTACK_KINDS)
+    paper = yaml.safe_load((REPO / "config" / "paper.yaml").read_text())["attacks"]
+    validate_suite(paper)
+    assert {s["kind"] for s in paper.values()} == set(ATTACK_KINDS) - {"autoattack"}  # the composite is for callers
 
     def bad(mutate) -> str:
         suite = copy.deepcopy(DEFAULT_SUITE)
@@ -268,8 +286,12 @@ def test_validate_suite_accepts_default_and_names_errors():
     assert "cw_l2" in msg and "budgets" in msg
     msg = bad(lambda s: s["pgd_strong"].__setitem__("random_start", False))
     assert "pgd_strong" in msg and "restarts" in msg
-    msg = bad(lambda s: s["autoattack"].__setitem__("version", "plus"))
-    assert "autoattack" in msg and "version" in msg
+    msg = bad(lambda s: s["autoattack_ref"].__setitem__("version", "plus"))
+    assert "autoattack_ref" in msg and "version" in msg
+    msg = bad(lambda s: s["pgd"].__setitem__("role", "strongest"))
+    assert "pgd" in msg and "role" in msg
+    msg = bad(lambda s: s["apgd_ce"].__setitem__("subset", 10))
+    assert "apgd_ce" in msg and "cascade" in msg
 
 
 def test_autoattack_tiny_not_weaker_than_pgd(model_data):
@@ -289,8 +311,155 @@ def test_autoattack_tiny_not_weaker_than_pgd(model_data):
     apgdt, fab, square = atk.attacks[1], atk.attacks[2], atk.attacks[3]
     assert apgdt.n_target_classes == 9 and fab.n_target_classes == 9 and fab.multi_targeted
     assert square.n_queries == 50 and square.rescale_schedule is False and square.p_init == 0.8
-    text = describe_autoattack(DEFAULT_SUITE["autoattack"])
+    text = describe_autoattack({**aa, "n_iter": 100, "n_target_classes": 9, "n_queries": 5000})
     assert "100 iterations" in text and "5000 queries" in text and "NOT" not in text
     assert "NOT the reference" in describe_autoattack(aa)
     with pytest.raises(ValueError, match="n_target_classes"):
         build_attack({**aa, "n_target_classes": 12}, model, EPS, C, seed=0)
+
+
+# ---------------------------------------------------------------------------
+# Registry, AutoAttack strength at every ε, cascade, reference AutoAttack
+# ---------------------------------------------------------------------------
+
+
+def test_registry_is_the_schema_enum_and_derives_the_tables():
+    import sagr.masking as masking
+
+    attack = yaml.safe_load(SCHEMA.read_text())["$defs"]["attack"]["properties"]
+    assert attack["kind"]["enum"] == list(ATTACK_REGISTRY)
+    assert attack["role"]["enum"] == list(ROLES)
+    assert ATTACK_KINDS == {k: v.params for k, v in ATTACK_REGISTRY.items()}
+    assert set(masking.WHITEBOX_KINDS) == {k for k, v in ATTACK_REGISTRY.items() if v.gradient}
+    assert "square" not in masking.WHITEBOX_KINDS and "autoattack" not in masking.WHITEBOX_KINDS
+    for name, kind in ATTACK_REGISTRY.items():
+        assert kind.name == name and kind.default_role.value in ROLES
+        module, func = kind.builder.split(":")
+        assert callable(getattr(__import__(module, fromlist=[func]), func)), kind.builder
+
+
+def test_registry_and_validation_import_without_torch():
+    """The Snakefile validates attacks at parse time, where torch may be unimportable."""
+    import subprocess
+    import sys
+
+    # Loaded from its file, so the test does not depend on what sagr/__init__.py imports.
+    code = ("import sys, yaml, importlib.util; sys.modules['torch'] = None; sys.modules['torchattacks'] = None\n"
+            f"spec = importlib.util.spec_from_file_location('attack_kinds', {str(REPO / 'src' / 'sagr' / 'attack_kinds.py')!r})\n"
+            "mod = importlib.util.module_from_spec(spec); sys.modules['attack_kinds'] = mod; spec.loader.exec_module(mod)\n"
+            f"mod.validate_suite(yaml.safe_load(open({str(REPO / 'config' / 'config.yaml')!r}))['attacks'])\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+
+
+@pytest.mark.parametrize("name", ["config.yaml", "paper.yaml"])
+def test_every_eps_of_every_dataset_gets_autoattack_strength(name):
+    """Each L∞ ε of each dataset: APGD-CE and APGD-T (≥ 100 iterations) on every point; the largest ε: full
+    standard AutoAttack (APGD-CE, APGD-T, FAB-T, Square) in the cascade and the reference beside it."""
+    cfg = yaml.safe_load((REPO / "config" / name).read_text())
+    for dataset, d in cfg["datasets"].items():
+        at = lambda eps: [s for s in cfg["attacks"].values()
+                          if ATTACK_REGISTRY[s["kind"]].norm.value == "linf"
+                          and eps in resolve_budgets(s, d["eps"], d.get("eps_l2", []))]
+        for eps in d["eps"]:
+            assert apgd_strength(at(eps)), (name, dataset, eps)
+            assert not apgd_strength([s for s in at(eps) if s["kind"] not in ("apgd_t", "autoattack_ref")])
+        top = at(max(d["eps"]))
+        # full standard AutoAttack at the largest ε: in the cascade, or (default budget) the reference's
+        ref = [s for s in top if s["kind"] == "autoattack_ref" and s.get("cascade") and s["n_iter"] >= 100
+               and s["n_target_classes"] == 9 and s["n_queries"] == 5000]
+        assert ref, (name, dataset)
+        if name == "config.yaml":
+            deps = " ".join(evaluation_departures(cfg))
+            assert "FAB-T and Square run only inside the reference" in deps and "APGD-T" in deps
+        if name == "paper.yaml":  # full standard AutoAttack at every ε
+            for eps in d["eps"]:
+                assert {s["kind"] for s in at(eps) if s.get("cascade")} >= {"apgd_ce", "apgd_t", "fab_t", "square"}
+
+
+def test_cascade_gives_the_same_worst_case_as_every_attack_on_every_point(model_data):
+    """Deterministic attacks (no random start), so a point's outcome does not depend on its batch."""
+    model, x, y = model_data
+    x, y = x[:200], y[:200]
+    base = {"fgsm": {"kind": "fgsm", "budgets": "all"},
+            "pgd": pgd_spec(steps=5, alpha_over_eps=0.25, random_start=False),
+            "cw": pgd_spec(kind="cw_inf", steps=10, alpha_over_eps=0.15, random_start=False),
+            "pgd_long": pgd_spec(steps=30, alpha_over_eps=0.05, random_start=False, budgets="largest")}
+    every = {k: dict(v) for k, v in base.items()}
+    cascade = {"fgsm": base["fgsm"], **{k: {**v, "cascade": True} for k, v in base.items() if k != "fgsm"}}
+    eps = [0.05, EPS]
+    rec_a, cor_a = run_suite(model, x, y, every, eps, [], C, 64, 0, "cpu", progress=False)
+    rec_b, cor_b = run_suite(model, x, y, cascade, eps, [], C, 64, 0, "cpu", progress=False)
+    wa, arr_a = worst_case(cor_a, rec_a)
+    wb, arr_b = worst_case(cor_b, rec_b)
+    assert [(w["eps"], w["n"], w["n_correct"]) for w in wa] == [(w["eps"], w["n"], w["n_correct"]) for w in wb]
+    assert all((arr_a[k] == arr_b[k]).all() for k in arr_a) and all(w["n"] == len(x) for w in wb)
+    assert 0 < wb[-1]["accuracy"] < min(r["accuracy"] for r in rec_a if r["eps"] == EPS)
+    casc = [r for r in rec_b if r["attack"] in ("pgd", "cw", "pgd_long")]
+    assert all(r["points"] == "cascade" and r["n"] < len(x) for r in casc)
+    # a cascade attack skipped exactly the points broken before it (or wrong clean)
+    alive = (cor_b["clean"] == 1) & (cor_b[correct_key("fgsm", EPS)] == 1)
+    assert ((cor_b[correct_key("pgd", EPS)] != -1) == alive).all()
+
+
+def test_worst_case_has_apgd_strength_only_with_apgd_ce_and_apgd_t(model_data):
+    model, x, y = model_data
+    x, y = x[:64], y[:64]
+    apgd = lambda kind, n_iter, **kw: {"kind": kind, "cascade": True, "n_iter": n_iter, "n_restarts": 1, "rho": 0.75,
+                                       "eot_iter": 1, "budgets": "all", **kw}
+    suite = {"fgsm": {"kind": "fgsm", "budgets": "all"}, "apgd_ce": apgd("apgd_ce", 100),
+             "apgd_t": apgd("apgd_t", 100, n_target_classes=9)}
+    records, correct = run_suite(model, x, y, suite, [0.05, EPS], [], C, 64, 0, "cpu", progress=False)
+    worst, _ = worst_case(correct, records)
+    assert [w["apgd_strength"] for w in worst] == [True, True]
+    fgsm = {r["eps"]: r["accuracy"] for r in records if r["attack"] == "fgsm"}
+    assert all(w["accuracy"] <= fgsm[w["eps"]] for w in worst) and worst[1]["accuracy"] < fgsm[EPS]
+    weak = {**suite, "apgd_t": apgd("apgd_t", 10, n_target_classes=9)}
+    records, correct = run_suite(model, x, y, weak, [EPS], [], C, 64, 0, "cpu", progress=False)
+    assert worst_case(correct, records)[0][0]["apgd_strength"] is False
+
+
+def test_reference_autoattack_beside_torchattacks_on_the_same_points(model_data):
+    model, x, y = model_data
+    x, y = x[:100], y[:100]
+    small = {"n_iter": 10, "n_restarts": 1}
+    suite = {
+        "pgd": pgd_spec(steps=3, budgets=[EPS]),
+        "apgd_ce": {"kind": "apgd_ce", "cascade": True, **small, "rho": 0.75, "eot_iter": 1, "budgets": [EPS]},
+        "apgd_t": {"kind": "apgd_t", "cascade": True, **small, "n_target_classes": 9, "rho": 0.75, "eot_iter": 1,
+                   "budgets": [EPS]},
+        "fab_t": {"kind": "fab_t", "cascade": True, **small, "n_target_classes": 9, "alpha_max": 0.1, "eta": 1.05,
+                  "beta": 0.9, "budgets": [EPS]},
+        "square_aa": {"kind": "square", "role": "strong", "cascade": True, "n_queries": 50, "p_init": 0.8,
+                      "n_restarts": 1, "loss": "margin", "resc_schedule": False, "budgets": [EPS]},
+        "ref": {"kind": "autoattack_ref", "cascade": True, "version": "standard", **small, "n_target_classes": 9,
+                "n_queries": 50, "budgets": [EPS]},
+    }
+    records, correct = run_suite(model, x, y, suite, [EPS], [], C, 100, 0, "cpu", progress=False)
+    by = {r["attack"]: r for r in records}
+    assert by["ref"]["role"] == "reference" and by["ref"]["repr"].startswith("ReferenceAutoAttack")
+    cmp = reference_comparison(correct, records)
+    pool = (correct["clean"] == 1) & (correct[correct_key("pgd", EPS)] == 1)
+    assert cmp["n"] == by["ref"]["n"] == by["apgd_ce"]["n"] == int(pool.sum()) > 20
+    assert cmp["torchattacks_attacks"] == ["apgd_ce", "apgd_t", "fab_t", "square_aa"]
+    assert cmp["accuracy"] < 0.9 and cmp["torchattacks_accuracy"] < 0.9  # both break some of what PGD-3 left
+    assert cmp["differs"] is False, cmp  # the same algorithms on the same points
+    worst, _ = worst_case(correct, records)
+    assert worst[0]["n_correct"] <= min(cmp["n_correct"], cmp["torchattacks_n_correct"])
+
+
+def test_reference_comparison_flags_a_real_difference():
+    n = 40
+    rec = lambda a, role, points="cascade": {"attack": a, "kind": "apgd_ce", "role": role, "norm": "linf",
+                                             "eps": 0.3, "points": points}
+    ta = np.ones(n, np.int8)
+    ta[:5] = 0
+    ref_same, ref_more = ta.copy(), ta.copy()
+    ref_more[5:17] = 0  # the reference breaks 12 points torchattacks left
+    for ref, differs in ((ref_same, False), (ref_more, True)):
+        correct = {"clean": np.ones(n, np.int8), "ta@0.3": ta, "ref@0.3": ref}
+        out = reference_comparison(correct, [rec("ref", "reference"), rec("ta", "strong")])
+        assert out["differs"] is differs and out["n"] == n
+        if differs:
+            assert out["only_reference_broke"] == 12 and out["mcnemar_p"] == pytest.approx(2 * 0.5 ** 12)
+    assert reference_comparison({"clean": np.ones(3, np.int8)}, []) is None

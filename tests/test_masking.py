@@ -19,104 +19,146 @@ IDS = ["monotone_eps", "unbounded_zero", "blackbox_not_stronger", "more_steps_no
 
 
 # ---------------------------------------------------------------------------
-# Hand-made record tables
+# Hand-made per-point results (paired data)
 # ---------------------------------------------------------------------------
 
-
-def table(rows: list[tuple]) -> pd.DataFrame:
-    """Records from (attack, kind, eps, accuracy, n) tuples; kind cw_l2 gets norm l2, clean gets none."""
-    out = [{"attack": "clean", "kind": "clean", "norm": "none", "eps": 0.0, "accuracy": 0.95, "n": 1000}]
-    for attack, kind, eps, acc, n in rows:
-        out.append({"attack": attack, "kind": kind, "norm": "l2" if kind == "cw_l2" else "linf", "eps": eps,
-                    "accuracy": acc, "n": n})
-    return pd.DataFrame(out)
+N = 64
 
 
-def verdicts(df: pd.DataFrame) -> dict[str, bool | None]:
-    """check id -> passed."""
-    res = masking_checks(df)
+def broken_first(k: int, n: int = N) -> np.ndarray:
+    """Per-point results where the first k points are broken (0) and the rest still correct (1)."""
+    arr = np.ones(n, np.int8)
+    arr[:k] = 0
+    return arr
+
+
+def results(arrays: dict[tuple[str, str, str, float], np.ndarray], clean_correct: int = N,
+            n: int = N) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
+    """(records, correct) from {(attack, kind, role, eps): per-point array}; accuracy and n from the arrays."""
+    recs = [{"attack": "clean", "kind": "clean", "role": "clean", "norm": "none", "eps": 0.0,
+             "accuracy": clean_correct / n, "n": n, "n_correct": clean_correct, "points": "all"}]
+    correct = {"clean": broken_first(n - clean_correct, n)[::-1].copy()}
+    for (attack, kind, role, eps), arr in arrays.items():
+        ev = arr != -1
+        recs.append({"attack": attack, "kind": kind, "role": role, "norm": "l2" if kind == "cw_l2" else "linf",
+                     "eps": eps, "accuracy": float((arr[ev] == 1).mean()), "n": int(ev.sum()),
+                     "n_correct": int((arr == 1).sum()), "points": "all" if ev.all() else "subset",
+                     "params": {"steps": 100, "restarts": 2} if role == "strong" else {"steps": 20, "restarts": 1}})
+        correct[f"{attack}@{eps:g}"] = arr
+    return pd.DataFrame(recs), correct
+
+
+def verdicts(records: pd.DataFrame, correct, n_classes: int | None = C) -> dict[str, bool | None]:
+    """check id -> passed, after checking every result's shape."""
+    res = masking_checks(records, correct, n_classes)
     assert [r["check"] for r in res] == IDS
     for r in res:
         assert isinstance(r["title"], str) and isinstance(r["detail"], str) and r["detail"]
         assert r["passed"] in (True, False, None)
+        assert {"p_value", "alpha", "n_points"} <= set(r)
     return {r["check"]: r["passed"] for r in res}
 
 
-HEALTHY = [
-    ("fgsm", "fgsm", 0.1, 0.80, 1000), ("fgsm", "fgsm", 0.2, 0.60, 1000), ("fgsm", "fgsm", 0.3, 0.40, 1000),
-    ("pgd", "pgd", 0.1, 0.70, 1000), ("pgd", "pgd", 0.2, 0.40, 1000), ("pgd", "pgd", 0.3, 0.10, 1000),
-    ("pgd_strong", "pgd", 0.1, 0.69, 1000), ("pgd_strong", "pgd", 0.2, 0.385, 1000),
-    ("pgd_strong", "pgd", 0.3, 0.09, 1000),
-    ("cw_inf", "cw_inf", 0.1, 0.71, 1000), ("cw_inf", "cw_inf", 0.2, 0.41, 1000), ("cw_inf", "cw_inf", 0.3, 0.12, 1000),
-    ("cw_l2", "cw_l2", 1.0, 0.5, 1000), ("cw_l2", "cw_l2", 2.0, 0.2, 1000),
-    ("autoattack", "autoattack", 0.3, 0.08, 200), ("square", "square", 0.3, 0.11, 200),
-    ("pgd_unbounded", "pgd", 1.0, 0.0, 200),
-]
+def healthy() -> dict:
+    """Nested breaks: larger ε and stronger attacks break supersets; Square breaks what PGD breaks, no more."""
+    return {
+        ("fgsm", "fgsm", "baseline", 0.1): broken_first(10), ("fgsm", "fgsm", "baseline", 0.3): broken_first(30),
+        ("pgd", "pgd", "baseline", 0.1): broken_first(20), ("pgd", "pgd", "baseline", 0.3): broken_first(40),
+        ("pgd_strong", "pgd", "strong", 0.3): broken_first(41),
+        ("square", "square", "blackbox", 0.3): broken_first(38),
+        ("pgd_unbounded", "pgd", "unbounded", 1.0): broken_first(N),
+    }
 
 
-def replace(rows: list[tuple], attack: str, eps: float, acc: float) -> list[tuple]:
-    """rows with the accuracy of (attack, eps) changed."""
-    return [(a, k, e, acc if (a, e) == (attack, eps) else p, n) for a, k, e, p, n in rows]
+def test_paired_healthy_model_passes_everything():
+    assert verdicts(*results(healthy())) == dict.fromkeys(IDS, True)
 
 
-def test_tables_healthy_model_passes_everything():
-    assert verdicts(table(HEALTHY)) == dict.fromkeys(IDS, True)
+def test_paired_missing_attacks_or_results_give_none():
+    assert verdicts(*results({})) == dict.fromkeys(IDS, None)
+    records, correct = results(healthy())
+    assert verdicts(records, None) == dict.fromkeys(IDS, None)
+    for r in masking_checks(records, None, C):
+        assert "correct.npz" in r["detail"]
 
 
-def test_tables_missing_attacks_give_none():
-    assert verdicts(table([])) == dict.fromkeys(IDS, None)
-    only_fgsm_one_eps = [("fgsm", "fgsm", 0.1, 0.8, 1000), ("cw_l2", "cw_l2", 1.0, 0.5, 1000),
-                         ("cw_l2", "cw_l2", 2.0, 0.6, 1000)]  # L2 rows are ignored by every check
-    assert verdicts(table(only_fgsm_one_eps)) == dict.fromkeys(IDS, None)
-    # Square at an ε where no white-box attack ran, pgd_strong without pgd.
-    rows = [("square", "square", 0.3, 0.1, 200), ("pgd", "pgd", 0.1, 0.5, 1000),
-            ("pgd_strong", "pgd", 0.2, 0.4, 1000)]
-    v = verdicts(table(rows))
-    assert v["blackbox_not_stronger"] is None and v["more_steps_no_gain"] is None
+def test_model_at_chance_is_never_called_masking():
+    """A model at chance clean accuracy fails every check's premise: all not applicable, with the reason."""
+    arrays = healthy()
+    arrays[("square", "square", "blackbox", 0.3)] = broken_first(N)  # would fail check 3 ...
+    assert verdicts(*results(arrays))["blackbox_not_stronger"] is False
+    res = masking_checks(*results(arrays, clean_correct=7), C)  # ... but 7/64 ≈ 1/C correct clean
+    assert all(r["passed"] is None and "chance" in r["detail"] for r in res)
 
 
-def test_table_monotone_eps():
-    # A rise of 0.01 on n=1000 at p≈0.4 (SE ≈ 0.0155) is noise; a rise of 0.05 is not.
-    assert verdicts(table(replace(HEALTHY, "pgd", 0.3, 0.41)))["monotone_eps"] is True
-    v = masking_checks(table(replace(HEALTHY, "pgd", 0.3, 0.45)))[0]
-    assert v["passed"] is False and "pgd" in v["detail"] and "0.3" in v["detail"]
-    # Non-adjacent rise: 0.6 at 0.2 then 0.62 at 0.3 is fine, but 0.85 > 0.80 at 0.1 is compared too.
-    assert verdicts(table(replace(HEALTHY, "fgsm", 0.3, 0.85)))["monotone_eps"] is False
-    # With few points the 1/n floor applies: one point more out of 20 passes, three do not.
-    small = [("pgd", "pgd", 0.1, 0.0, 20), ("pgd", "pgd", 0.2, 0.05, 20)]
-    assert verdicts(table(small))["monotone_eps"] is True
-    small = [("pgd", "pgd", 0.1, 0.0, 20), ("pgd", "pgd", 0.2, 0.15, 20)]
-    assert verdicts(table(small))["monotone_eps"] is False
+def test_paired_monotone_eps():
+    arrays = healthy()
+    # PGD at 0.3 leaves 3 points correct that it broke at 0.1: a rise, but one noise explains (p = 1/8).
+    arrays[("pgd", "pgd", "baseline", 0.3)] = np.r_[np.ones(3), broken_first(40)[3:]].astype(np.int8)
+    assert verdicts(*results(arrays))["monotone_eps"] is True
+    # 15 such points and none the other way: significant.
+    arrays[("pgd", "pgd", "baseline", 0.3)] = np.r_[np.ones(15), np.zeros(5), np.ones(N - 20)].astype(np.int8)
+    res = masking_checks(*results(arrays), C)[0]
+    assert res["passed"] is False and "pgd ε 0.1→0.3" in res["detail"] and res["p_value"] < 0.05 / 3
 
 
-def test_table_unbounded_zero():
-    v = masking_checks(table(replace(HEALTHY, "pgd_unbounded", 1.0, 0.005)))[1]
-    assert v["passed"] is False and "1 of 200" in v["detail"]
-    # Any attack at ε = 1 reaching 0 is enough (the strongest is what matters).
-    rows = HEALTHY + [("fgsm", "fgsm", 1.0, 0.3, 200)]
-    assert verdicts(table(rows))["unbounded_zero"] is True
+def test_unbounded_zero():
+    arrays = healthy()
+    arrays[("pgd_unbounded", "pgd", "unbounded", 1.0)] = broken_first(N - 1)
+    res = masking_checks(*results(arrays), C)[1]
+    assert res["passed"] is False and "1 of 64" in res["detail"]
 
 
-def test_table_blackbox_not_stronger():
-    # White-box best at 0.3 is pgd_strong 0.09 on 1000 points; Square on 200 points.
-    assert verdicts(table(replace(HEALTHY, "square", 0.3, 0.06)))["blackbox_not_stronger"] is True  # 0.03 < 2 SE
-    v = masking_checks(table(replace(HEALTHY, "square", 0.3, 0.01)))[2]
-    assert v["passed"] is False and "square" in v["detail"] and "pgd_strong" in v["detail"]
-    # AutoAttack (which contains Square) does not count as the white-box reference.
-    rows = replace(replace(HEALTHY, "square", 0.3, 0.01), "autoattack", 0.3, 0.0)
-    assert verdicts(table(rows))["blackbox_not_stronger"] is False
+def test_moderate_masking_fails_paired_check_3():
+    """Square breaks the 20 points white-box attacks break plus 10 more (15.6 % of 64 points). Unpaired,
+    0.53 vs 0.69 is within two standard errors of a difference (0.17), so the old check passed it."""
+    arrays = healthy()
+    arrays[("pgd", "pgd", "baseline", 0.3)] = broken_first(20)
+    arrays[("fgsm", "fgsm", "baseline", 0.3)] = broken_first(20)
+    arrays[("pgd_strong", "pgd", "strong", 0.3)] = broken_first(20)
+    arrays[("square", "square", "blackbox", 0.3)] = broken_first(30)
+    res = masking_checks(*results(arrays), C)[2]
+    assert res["passed"] is False and "10 broken only by square" in res["detail"], res
+    assert res["p_value"] == pytest.approx(0.5 ** 10) and res["n_points"] == N
+    # Two points more is noise.
+    arrays[("square", "square", "blackbox", 0.3)] = broken_first(22)
+    assert verdicts(*results(arrays))["blackbox_not_stronger"] is True
 
 
-def test_table_more_steps_no_gain():
-    assert verdicts(table(replace(HEALTHY, "pgd_strong", 0.2, 0.41)))["more_steps_no_gain"] is True
-    v = masking_checks(table(replace(HEALTHY, "pgd_strong", 0.2, 0.47)))[3]
-    assert v["passed"] is False and "0.2" in v["detail"]
+def test_check_3_white_box_side_is_the_per_point_union():
+    """Square breaks points 0-29; PGD breaks 0-19 and FGSM breaks 20-29: no point is broken only by Square."""
+    arrays = healthy()
+    arrays[("pgd", "pgd", "baseline", 0.3)] = broken_first(20)
+    arrays[("pgd_strong", "pgd", "strong", 0.3)] = broken_first(20)
+    arrays[("fgsm", "fgsm", "baseline", 0.3)] = np.r_[np.ones(20), np.zeros(10), np.ones(N - 30)].astype(np.int8)
+    arrays[("square", "square", "blackbox", 0.3)] = broken_first(30)
+    assert verdicts(*results(arrays))["blackbox_not_stronger"] is True
+
+
+def test_paired_more_steps_no_gain():
+    arrays = healthy()
+    arrays[("pgd_strong", "pgd", "strong", 0.3)] = np.r_[np.ones(12), broken_first(40)[12:]].astype(np.int8)
+    res = masking_checks(*results(arrays), C)[3]
+    assert res["passed"] is False and "12 broken only by the baseline" in res["detail"]
+    assert "steps 20→100" in res["detail"] and "restarts 1→2" in res["detail"]
+
+
+def test_selection_is_by_role_not_by_name():
+    """Renaming every attack keeps every verdict; changing a role changes what a check compares."""
+    arrays = healthy()
+    arrays[("square", "square", "blackbox", 0.3)] = broken_first(N)  # fails check 3
+    base = verdicts(*results(arrays))
+    new_name = {"fgsm": "x1", "pgd": "zz", "pgd_strong": "pgd", "square": "pgd_strong", "pgd_unbounded": "sq"}
+    renamed = {(new_name[n], k, r, e): a for (n, k, r, e), a in arrays.items()}
+    assert verdicts(*results(renamed)) == base and base["blackbox_not_stronger"] is False
+    as_strong = {(n, k, "strong" if r == "blackbox" else r, e): a for (n, k, r, e), a in arrays.items()}
+    assert verdicts(*results(as_strong))["blackbox_not_stronger"] is None
 
 
 def test_duplicate_records_rejected():
-    df = table(HEALTHY + [("pgd", "pgd", 0.1, 0.7, 1000)])
+    records, correct = results(healthy())
     with pytest.raises(ValueError, match="duplicate"):
-        masking_checks(df)
+        masking_checks(pd.concat([records, records.iloc[[1]]]), correct, C)
 
 
 # ---------------------------------------------------------------------------
@@ -173,13 +215,13 @@ def small_suite(**override: dict) -> dict:
     """A fast suite with every attack the four checks need."""
     suite = {
         "fgsm": {"kind": "fgsm", "budgets": "all"},
-        "pgd": {"kind": "pgd", "steps": 20, "alpha_over_eps": 0.1, "restarts": 1, "random_start": True,
+        "pgd": {"kind": "pgd", "role": "baseline", "steps": 20, "alpha_over_eps": 0.1, "restarts": 1, "random_start": True,
                 "budgets": "all"},
-        "pgd_strong": {"kind": "pgd", "steps": 50, "alpha_over_eps": 0.05, "restarts": 2, "random_start": True,
+        "pgd_strong": {"kind": "pgd", "role": "strong", "steps": 50, "alpha_over_eps": 0.05, "restarts": 2, "random_start": True,
                        "budgets": "all"},
-        "square": {"kind": "square", "n_queries": 300, "p_init": 0.8, "n_restarts": 1, "loss": "margin",
+        "square": {"kind": "square", "role": "blackbox", "n_queries": 300, "p_init": 0.8, "n_restarts": 1, "loss": "margin",
                    "resc_schedule": False, "budgets": "all", "subset": 200},
-        "pgd_unbounded": {"kind": "pgd", "steps": 50, "alpha_over_eps": 0.04, "restarts": 1, "random_start": True,
+        "pgd_unbounded": {"kind": "pgd", "role": "unbounded", "steps": 50, "alpha_over_eps": 0.04, "restarts": 1, "random_start": True,
                           "budgets": [1.0], "subset": 200},
     }
     suite.update(override)
@@ -188,8 +230,8 @@ def small_suite(**override: dict) -> dict:
 
 def checks_of(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: list[float], suite: dict) -> dict[str, dict]:
     """Run the suite and the checks; check id -> result dict."""
-    records, _ = run_suite(model, x, y, suite, eps, [], C, 400, 0, "cpu", progress=False)
-    return {r["check"]: r for r in masking_checks(pd.DataFrame(records))}
+    records, correct = run_suite(model, x, y, suite, eps, [], C, 400, 0, "cpu", progress=False)
+    return {r["check"]: r for r in masking_checks(pd.DataFrame(records), correct, C)}
 
 
 def test_plain_model_passes_all_checks():
@@ -218,23 +260,7 @@ def test_unconverged_strong_pgd_fails_more_steps_check():
     PGD runs alike), so this uses the plain model with a "strong" PGD whose steps·α = 0.25ε cannot leave
     the neighbourhood of its random start: the check must flag it as weaker than the 20-step PGD."""
     model, x, y = trained(nn.Identity(), noise=0.1)
-    weak_strong = {"kind": "pgd", "steps": 10, "alpha_over_eps": 0.025, "restarts": 1, "random_start": True,
+    weak_strong = {"kind": "pgd", "role": "strong", "steps": 10, "alpha_over_eps": 0.025, "restarts": 1, "random_start": True,
                    "budgets": "all"}
     res = checks_of(model, x, y, [0.08, 0.1], small_suite(pgd_strong=weak_strong))
     assert res["more_steps_no_gain"]["passed"] is False, res["more_steps_no_gain"]
-
-
-def test_subset_attacks_are_compared_on_the_points_they_share():
-    """Square on a 4-point prefix must be compared with PGD on those 4 points, not on all 8."""
-    records = pd.DataFrame([
-        {"attack": "pgd", "kind": "pgd", "norm": "linf", "eps": 0.3, "accuracy": 0.5, "n": 8},
-        {"attack": "square", "kind": "square", "norm": "linf", "eps": 0.3, "accuracy": 0.0, "n": 4},
-    ])
-    correct = {"pgd@0.3": np.array([0, 0, 0, 0, 1, 1, 1, 1], dtype=np.int8),
-               "square@0.3": np.array([0, 0, 0, 0, -1, -1, -1, -1], dtype=np.int8)}
-    by_check = lambda checks: {c["check"]: c for c in checks}
-    # On aggregate numbers Square (0 %) looks far stronger than PGD (50 %) ...
-    assert by_check(masking_checks(records))["blackbox_not_stronger"]["passed"] is False
-    # ... but on the same four points both reach 0 %: no sign of masking.
-    paired = by_check(masking_checks(records, correct))["blackbox_not_stronger"]
-    assert paired["passed"] is True and "pgd 0.000 (n=4)" in paired["detail"]

@@ -107,7 +107,7 @@ def load(source: str | Path | Mapping[str, Any]) -> dict[str, Any]:
 
 def check_config(config: dict[str, Any]) -> None:
     """Cross-key consistency: method hyper-parameters, ablation targets, attack specs."""
-    from .attacks import validate_suite  # heavy import (torchattacks) only when checking
+    from .attack_kinds import validate_suite  # torch-free registry
 
     check_values(config)  # ranges, duplicates, subsets vs split sizes (sagr.checks)
     for method, hp in config["methods"].items():

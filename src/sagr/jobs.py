@@ -116,8 +116,9 @@ def _trained_model_on_eval_points(config: dict[str, Any], dataset: str, run_name
 def evaluate_job(config: dict[str, Any], dataset: str, run_name: str, attack_names: list[str], model_path: Path,
                  out_json: Path, out_correct: Path, model: torch.nn.Module | None = None,
                  identity: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Run the attack suite on one model; save per-attack records and per-example correctness."""
-    from .attacks import describe_autoattack, run_suite, worst_case
+    """Run the attack suite on one model; save per-attack records, the per-ε worst case, the masking checks,
+    the torchattacks-vs-reference AutoAttack comparison and the per-example correctness (correct.npz)."""
+    from .attacks import describe_suite, reference_comparison, run_suite, worst_case
     from .masking import masking_checks
     import pandas as pd
 
@@ -127,16 +128,18 @@ def evaluate_job(config: dict[str, Any], dataset: str, run_name: str, attack_nam
     ident, device, dcfg, model, (x, y, idx) = _trained_model_on_eval_points(config, dataset, run_name, model_path,
                                                                             model, identity)
     suite = {name: config["attacks"][name] for name in attack_names}
+    n_classes = cache.facts(_root(config), dataset)["n_classes"]
     records, correct = run_suite(model, x, y, suite, eps_linf=list(dcfg["eps"]), eps_l2=list(dcfg.get("eps_l2", [])),
-                                 n_classes=cache.facts(_root(config), dataset)["n_classes"], batch_size=dcfg.get("eval_batch_size", 250),
+                                 n_classes=n_classes, batch_size=dcfg.get("eval_batch_size", 250),
                                  seed=dcfg.get("eval_seed", 1234), device=device, progress=config.get("progress", True))
-    aa = [spec for spec in suite.values() if spec["kind"] == "autoattack"]
+    worst, worst_arrays = worst_case(correct, records)
     result = {**ident, "n_eval": len(x), "eval_seed": dcfg.get("eval_seed", 1234), "records": records,
-              "worst_case": worst_case(correct, records),
-              "masking": masking_checks(pd.DataFrame(records), correct),
-              "autoattack_description": describe_autoattack(aa[0]) if aa else None,
+              "worst_case": worst,
+              "masking": masking_checks(pd.DataFrame(records), correct, n_classes),
+              "reference_autoattack": reference_comparison(correct, records),
+              "autoattack_description": describe_suite(suite),
               "provenance": provenance("evaluate_model", config, ident["seed"], device, started, time.time())}
-    _save_npz(out_correct, indices=idx, **correct)
+    _save_npz(out_correct, indices=idx, **correct, **worst_arrays)
     write_json(out_json, result)
     return result
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import datetime as _dt
+import os
 import importlib.metadata
 import platform
 import subprocess
@@ -10,7 +11,7 @@ from typing import Any
 
 import torch
 
-_PACKAGES = ("torch", "torchvision", "torchattacks", "captum", "numpy", "pandas", "seaborn", "snakemake")
+_PACKAGES = ("torch", "torchvision", "torchattacks", "pyautoattack", "scipy", "captum", "numpy", "pandas", "seaborn", "snakemake")
 
 
 def git_commit(cwd: Path | None = None) -> tuple[str, bool]:
@@ -65,4 +66,7 @@ def provenance(job: str, config: dict, seed: int | None, device: torch.device, s
         "host": platform.node(),
         "started": _dt.datetime.fromtimestamp(started, _dt.timezone.utc).isoformat(timespec="seconds"),
         "wall_time_s": round(ended - started, 3),
+        # CPU seconds of the whole job process (imports included): on a shared machine, unlike wall time,
+        # this is what a run's time budget can be extrapolated from.
+        "cpu_time_s": round(sum(os.times()[:2]), 3),
     }

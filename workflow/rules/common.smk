@@ -5,7 +5,6 @@ from sagr.config import stage_settings
 from sagr.runs import manifest, result_paths
 
 MANIFEST = manifest(config)
-MAIN_RUNS = {(e.dataset, e.run.name) for e in MANIFEST if e.main}
 
 
 wildcard_constraints:
@@ -19,10 +18,8 @@ def per_run(pattern):
 
 
 def attacks_for(wildcards):
-    """Full suite for the method comparison; the ablation subset for ablation-only runs."""
-    if (wildcards.dataset, wildcards.run) in MAIN_RUNS or not config["ablation"].get("attacks"):
-        return list(config["attacks"])
-    return list(config["ablation"]["attacks"])
+    """The one suite every run gets: main runs and every sweep point (the default one included) compare on it."""
+    return list(config["attacks"])
 
 
 def data_cache(split):
