@@ -411,8 +411,7 @@ def run_suite(model: nn.Module, x: torch.Tensor, y: torch.Tensor, suite: dict, e
                         "n_correct": int(ok.sum()), "points": points, "params": dict(spec),
                         "repr": repr(atk) if atk is not None else "not run (no point left)",
                         "wall_time_s": wall[0], "cpu_time_s": wall[1]})
-        log.info("attack %s eps=%g (%s): accuracy %.4f (n=%d) in %.1fs", name, eps, points, records[-1]["accuracy"], m,
-                 wall[0])
+        log.info("attack %s eps=%g: accuracy %.4f (n=%d) in %.1fs", name, eps, records[-1]["accuracy"], m, wall[0])
         bar.update(1)
         return arr
 
@@ -539,7 +538,9 @@ def reference_comparison(correct: dict[str, np.ndarray], records: list[dict]) ->
     n = int(shared.sum())
     p = mcnemar_exact(b, c)
     return {"eps": eps, "reference_attack": ref["attack"], "torchattacks_attacks": [r["attack"] for r in ta],
-            "points": "pool left by the fixed attacks" if cascade else "points both evaluated",
+            "points": (("pool left by the fixed attacks" + (f", first {ref['params']['subset']} points"
+                                                             if "subset" in (ref.get("params") or {}) else ""))
+                       if cascade else "points both evaluated"),
             "n": n, "n_correct": int(ref_ok.sum()), "accuracy": float(ref_ok.sum() / n) if n else float("nan"),
             "torchattacks_n_correct": int(ta_ok.sum()),
             "torchattacks_accuracy": float(ta_ok.sum() / n) if n else float("nan"),
