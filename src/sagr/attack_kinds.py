@@ -296,8 +296,10 @@ def evaluation_departures(config: dict) -> list[str]:
     attacks = config["attacks"]
     for name, s in attacks.items():
         if s["kind"] == "apgd_t" and is_cascade(s) and int(s["n_target_classes"]) < 9:
-            out.append(f"APGD-T ({name}) targets the {s['n_target_classes']} most likely wrong classes, not 9 as in "
-                       "standard AutoAttack (its iterations are the standard 100).")
+            k = int(s["n_target_classes"])
+            what = "the most likely wrong class" if k == 1 else f"the {k} most likely wrong classes"
+            out.append(f"APGD-T ({name}) targets {what}, not the 9 of standard AutoAttack (its iterations are the "
+                       "standard 100).")
     cascade_kinds = {s["kind"] for s in attacks.values() if is_cascade(s) and role_of(s) != Role.REFERENCE.value}
     if not {"fab_t", "square"} <= cascade_kinds:
         refs = [s for s in attacks.values() if role_of(s) == Role.REFERENCE.value]
