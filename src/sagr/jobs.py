@@ -127,7 +127,11 @@ def evaluate_job(config: dict[str, Any], dataset: str, run_name: str, attack_nam
         return read_json(out_json)
     ident, device, dcfg, model, (x, y, idx) = _trained_model_on_eval_points(config, dataset, run_name, model_path,
                                                                             model, identity)
-    suite = {name: config["attacks"][name] for name in attack_names}
+    # Config order, whatever order the caller lists them in: the cascade runs cheap to expensive as written.
+    unknown = sorted(set(attack_names) - set(config["attacks"]))
+    if unknown:
+        raise ValueError(f"attacks {unknown} are not in the config's attacks section {sorted(config['attacks'])}")
+    suite = {name: spec for name, spec in config["attacks"].items() if name in set(attack_names)}
     n_classes = cache.facts(_root(config), dataset)["n_classes"]
     records, correct = run_suite(model, x, y, suite, eps_linf=list(dcfg["eps"]), eps_l2=list(dcfg.get("eps_l2", [])),
                                  n_classes=n_classes, batch_size=dcfg.get("eval_batch_size", 250),
