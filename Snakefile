@@ -39,6 +39,12 @@ if not PDF_TARGETS:
     print("latexmk not found: skipping report/report.pdf (install latexmk and TeX Live to build it)", file=sys.stderr)
 
 
+# Downloading needs the login node's network; the report is seconds of CPU: neither waits in a queue.
+localrules:
+    fetch_dataset,
+    render_report,
+
+
 rule all:
     input:
         "report/index.html",

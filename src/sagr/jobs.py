@@ -11,11 +11,12 @@ import torch
 
 from . import cache, divergence, models
 from .subsets import subset_indices
-from .config import method_hparams
+from .checkpoint import remove as remove_checkpoint
+from .config import method_hparams, stage_settings
 from .files import atomic_path, read_json, write_json
 from .provenance import provenance, resolve_device
 from .runs import decode_run
-from .train import accuracy, train_model
+from .train import CheckpointPolicy, Validation, accuracy, fit
 
 log = logging.getLogger("sagr")
 
@@ -24,7 +25,10 @@ def _setup(config: dict[str, Any], seed: int) -> torch.device:
     torch.set_num_threads(int(config.get("threads", 1)))
     torch.manual_seed(seed)
     np.random.seed(seed)
-    return resolve_device(config.get("device", "auto"))
+    device = resolve_device(config.get("device", "auto"))
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = bool((config.get("cuda") or {}).get("cudnn_benchmark", True))
+    return device
 
 
 def _identity(dataset: str, run_name: str) -> dict[str, Any]:
@@ -61,25 +65,45 @@ def _root(config: dict[str, Any]) -> Path:
 
 
 def train_job(config: dict[str, Any], dataset: str, run_name: str, out_model: Path, out_json: Path) -> dict[str, Any]:
-    """Train one (dataset, run) and save the weights and the training record."""
+    """Train one (dataset, run) and save the weights and the training record.
+
+    Resumes from the run's checkpoint (``checkpoint.dir``, outside the declared outputs so that
+    Snakemake never deletes it as an incomplete output) when an earlier attempt was interrupted.
+    """
     started = time.time()
     ident = _identity(dataset, run_name)
     device = _setup(config, ident["seed"])
     dcfg = config["datasets"][dataset]
     x, y = cache.load(_root(config), dataset, train=True)
+    val = None
+    vcfg = dcfg.get("validation")
+    if vcfg:
+        # Held out before train_subset, with its own seed: the same images for every run and seed.
+        perm = subset_indices(len(x), None, seed=vcfg.get("seed", 0))
+        held, rest = np.sort(perm[: vcfg["n"]]), np.sort(perm[vcfg["n"] :])
+        xv, yv = x[held], y[held]
+        x, y = x[rest], y[rest]
+        val = Validation(xv, yv, eps=vcfg.get("eps") or dcfg["train_eps"], steps=vcfg.get("pgd_steps", 10),
+                         alpha_over_eps=vcfg.get("pgd_alpha_over_eps", 0.25), every=vcfg.get("every", 1),
+                         seed=vcfg.get("seed", 0), batch_size=dcfg.get("eval_batch_size", 250))
     if dcfg.get("train_subset"):
         idx = subset_indices(len(x), dcfg["train_subset"], seed=0)  # same data for every seed
         x, y = x[idx], y[idx]
     torch.manual_seed(ident["seed"])
     model = _build(config, dataset, dcfg["arch"])
+    if device.type == "cuda" and (config.get("cuda") or {}).get("channels_last", True):
+        model = model.to(memory_format=torch.channels_last)
     hp = method_hparams(config, dataset, ident["method"], ident["hparams"])
+    ckpt = checkpoint_policy(config, dataset, run_name)
     t0 = time.perf_counter()
     try:
-        history = train_model(model, x, y, ident["method"], hp, dcfg["epochs"], dcfg["batch_size"], dcfg["optimizer"],
-                              ident["seed"], device, progress=config.get("progress", True), eps_ramp=dcfg.get("eps_ramp", 0.0))
-        failure = None
+        result = fit(model, x, y, ident["method"], hp, dcfg["epochs"], dcfg["batch_size"], dcfg["optimizer"],
+                     ident["seed"], device, progress=config.get("progress", True), eps_ramp=dcfg.get("eps_ramp", 0.0),
+                     augment=tuple(dcfg.get("augment", ())), crop_padding=dcfg.get("crop_padding", 4),
+                     validation=val, checkpoint=ckpt, data_on_device=_data_on_device(config, device))
+        history, failure = result.history, None
     except FloatingPointError as err:  # non-finite loss: keep the record, mark the run diverged
-        history, failure = [], f"{dataset} {run_name}: {err}"
+        result, history, failure = None, [], f"{dataset} {run_name}: {err}"
     train_time = time.perf_counter() - t0
     status = divergence.judge(config, dataset, run_name, history, failure, model, x, y, device)
     xt, yt = cache.load(_root(config), dataset, train=False)
@@ -89,8 +113,32 @@ def train_job(config: dict[str, Any], dataset: str, run_name: str, out_model: Pa
     record = {**ident, "training_hparams": hp, "epochs": dcfg["epochs"], "n_train": len(x), "history": history,
               "train_wall_time_s": round(train_time, 3), "test_accuracy": test_acc, **status,
               "provenance": provenance("train_model", config, ident["seed"], device, started, time.time())}
+    if val is not None and result is not None:
+        record.update(n_val=len(val.x), val_history=result.val_history, best_epoch=result.best_epoch)
+    if result is not None and result.resumed_from:
+        record["resumed_from"] = result.resumed_from
     write_json(out_json, record)
+    if ckpt is not None and not config.get("checkpoint", {}).get("keep", False):
+        remove_checkpoint(ckpt.path)
     return record
+
+
+def checkpoint_policy(config: dict[str, Any], dataset: str, run_name: str) -> CheckpointPolicy | None:
+    """Where this run checkpoints and the identity a checkpoint must carry to be resumed from."""
+    ccfg = config.get("checkpoint") or {}
+    if not ccfg.get("enabled", True):
+        return None
+    dcfg = config["datasets"][dataset]
+    identity = {"dataset": dataset, "run": run_name, "arch": dcfg["arch"],
+                "train_settings": stage_settings(config, dataset, "train")}
+    path = Path(ccfg.get("dir", "checkpoints")) / dataset / run_name / "train.pt"
+    return CheckpointPolicy(path, identity, every_epochs=ccfg.get("every_epochs", 1),
+                            every_minutes=ccfg.get("every_minutes"))
+
+
+def _data_on_device(config: dict[str, Any], device: torch.device) -> bool:
+    """Keep the training set on the GPU when asked (CIFAR-10 is 600 MB as float32)."""
+    return device.type == "cuda" and bool((config.get("cuda") or {}).get("data_on_device", True))
 
 
 def eval_points(config: dict[str, Any], dataset: str) -> tuple[torch.Tensor, torch.Tensor, np.ndarray]:

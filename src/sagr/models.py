@@ -78,16 +78,16 @@ class PreActBlock(nn.Module):
 class PreActResNet18(nn.Module):
     """PreAct ResNet-18 for 32×32 inputs (locuslab/fast_adversarial, TRADES-style CIFAR setups)."""
 
-    def __init__(self, n_classes: int = 10, in_channels: int = 3, image_size: int = 32) -> None:
+    def __init__(self, n_classes: int = 10, in_channels: int = 3, image_size: int = 32, width: int = 64) -> None:
         super().__init__()
-        self.in_planes = 64
-        self.conv1 = nn.Conv2d(in_channels, 64, 3, 1, 1, bias=False)
-        self.layer1 = self._make_layer(64, 2, 1)
-        self.layer2 = self._make_layer(128, 2, 2)
-        self.layer3 = self._make_layer(256, 2, 2)
-        self.layer4 = self._make_layer(512, 2, 2)
-        self.bn = nn.BatchNorm2d(512)
-        self.linear = nn.Linear(512, n_classes)
+        self.in_planes = width
+        self.conv1 = nn.Conv2d(in_channels, width, 3, 1, 1, bias=False)
+        self.layer1 = self._make_layer(width, 2, 1)
+        self.layer2 = self._make_layer(2 * width, 2, 2)
+        self.layer3 = self._make_layer(4 * width, 2, 2)
+        self.layer4 = self._make_layer(8 * width, 2, 2)
+        self.bn = nn.BatchNorm2d(8 * width)
+        self.linear = nn.Linear(8 * width, n_classes)
 
     def _make_layer(self, planes: int, n_blocks: int, stride: int) -> nn.Sequential:
         """Stack n_blocks blocks, the first with the given stride."""
@@ -181,6 +181,8 @@ ARCHS: dict[str, Callable[[int, int, int], nn.Module]] = {
     "small_cnn": lambda n, c, s: SmallCNN(n, c, s, width=16, hidden=64),
     "small_cnn_wide": lambda n, c, s: SmallCNN(n, c, s, width=32, hidden=128),
     "preact_resnet18": lambda n, c, s: PreActResNet18(n, c, s),
+    # Same depth, blocks and BatchNorms at 1/8 width: the paper architecture's shape for CPU smoke runs.
+    "preact_resnet18_tiny": lambda n, c, s: PreActResNet18(n, c, s, width=8),
     "wrn34_10": lambda n, c, s: WideResNet(n, c, s, depth=34, widen_factor=10),
 }
 

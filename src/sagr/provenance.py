@@ -43,6 +43,17 @@ def device_name(device: torch.device) -> str:
     return f"cpu ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
 
 
+def gpu_info(device: torch.device) -> dict[str, Any] | None:
+    """GPU model, memory, CUDA and cuDNN versions of a CUDA device (None on CPU)."""
+    if device.type != "cuda":
+        return None
+    props = torch.cuda.get_device_properties(device)
+    return {"name": props.name, "memory_gib": round(props.total_memory / 2**30, 1),
+            "capability": f"{props.major}.{props.minor}", "cuda": torch.version.cuda,
+            "cudnn": torch.backends.cudnn.version(), "cudnn_benchmark": torch.backends.cudnn.benchmark,
+            "driver_devices": torch.cuda.device_count()}
+
+
 def resolve_device(requested: str) -> torch.device:
     """`auto` picks CUDA when present; asking for CUDA without one is an error."""
     if requested == "auto":
@@ -63,6 +74,7 @@ def provenance(job: str, config: dict, seed: int | None, device: torch.device, s
         "git_dirty": dirty,
         "versions": library_versions(),
         "device": device_name(device),
+        "gpu": gpu_info(device),
         "host": platform.node(),
         "started": _dt.datetime.fromtimestamp(started, _dt.timezone.utc).isoformat(timespec="seconds"),
         "wall_time_s": round(ended - started, 3),

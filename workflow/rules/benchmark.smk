@@ -12,7 +12,9 @@ rule benchmark_cost:
         "results/benchmarks/benchmark_cost.tsv"
     threads: config["threads"]
     resources:
-        **job_resources(),
+        mem_mb=stage_resource(config, config["benchmark"].get("dataset"), "train", "mem_mb"),
+        runtime=60,
+        gpu=config.get("gpus_per_job", 0),
     conda:
         "../../environment.yml"
     script:

@@ -1,7 +1,7 @@
 # Targets and input functions, computed once from the validated config.
 import json
 
-from sagr.config import stage_settings
+from sagr.config import stage_resource, stage_settings
 from sagr.runs import manifest, result_paths
 
 MANIFEST = manifest(config)
@@ -27,9 +27,13 @@ def data_cache(split):
     return multiext(f"{config['data']['root']}/cache/{{dataset}}", f"-{split}.pt", "-info.json")
 
 
-def job_resources(runtime_factor=1):
-    return dict(
-        mem_mb=config["mem_mb"],
-        runtime=config["runtime_min"] * runtime_factor,
-        gpu=config["gpus_per_job"],
-    )
+def job_resources(stage):
+    """mem_mb / runtime / gpu of one `stage` job for the scheduler: per dataset, growing with each retry."""
+
+    def value(key):
+        def get(wildcards, attempt):
+            return stage_resource(config, wildcards.dataset, stage, key, attempt)
+
+        return get
+
+    return dict(mem_mb=value("mem_mb"), runtime=value("runtime_min"), gpu=value("gpus"))

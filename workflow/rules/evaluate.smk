@@ -18,7 +18,7 @@ rule evaluate_model:
         "results/benchmarks/evaluate/{dataset}/{run}.tsv"
     threads: config["threads"]
     resources:
-        **job_resources(),
+        **job_resources("evaluate"),
     conda:
         "../../environment.yml"
     script:

@@ -15,7 +15,7 @@ rule saliency_model:
         "results/benchmarks/saliency/{dataset}/{run}.tsv"
     threads: config["threads"]
     resources:
-        **job_resources(),
+        **job_resources("saliency"),
     conda:
         "../../environment.yml"
     script:

@@ -14,7 +14,7 @@ rule train_model:
         "results/benchmarks/train/{dataset}/{run}.tsv"
     threads: config["threads"]
     resources:
-        **job_resources(),
+        **job_resources("train"),
     conda:
         "../../environment.yml"
     script:
