@@ -48,3 +48,11 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(n)
+
+
+@pytest.fixture(scope="session")
+def fake_cifar_mirror(tmp_path_factory) -> Path:
+    """CIFAR-10 and SVHN stand-ins in their real on-disk formats, with MD5SUMS (tests/fake_data.py)."""
+    from fake_data import write_mirror
+
+    return write_mirror(tmp_path_factory.mktemp("fake_mirror"))

@@ -118,11 +118,12 @@ def _describe(identity: dict[str, Any]) -> str:
 
 
 def remove(path: Path) -> None:
-    """Delete every generation of the checkpoint at ``path`` (and its folder, when left empty)."""
+    """Delete every generation of the checkpoint at ``path`` (and its run and dataset folders, when left empty)."""
     path = Path(path)
     for p in (path.with_name(path.name + ".next"), path, previous_path(path)):
         p.unlink(missing_ok=True)
-    try:
-        path.parent.rmdir()
-    except OSError:
-        pass
+    for folder in (path.parent, path.parent.parent):
+        try:
+            folder.rmdir()
+        except OSError:
+            break

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from . import registry
+from .literature import training_departures
 
 ALWAYS = [
     "CW-inf is PGD on the C&W margin loss written as a small torchattacks.Attack subclass "
@@ -47,6 +48,7 @@ def departures(config: dict[str, Any]) -> list[str]:
             f"{', '.join(str(c['epochs']) for c in config['datasets'].values())} epochs; numbers show the "
             "methods' ordering, not the paper's absolute accuracies (config/paper.yaml is the full study)."
         )
+    out.extend(training_departures(config))
     return out
 
 
