@@ -23,6 +23,7 @@ CIFAR_NORM = dict(mean=(0.4914, 0.4822, 0.4465), std=(0.2470, 0.2435, 0.2616))
         ("small_cnn", 10, 3, 32, 4),
         ("preact_resnet18", 10, 3, 32, 2),
         ("preact_resnet18", 100, 3, 32, 2),
+        ("preact_resnet18_tiny", 10, 3, 32, 2),
         ("wrn34_10", 10, 3, 32, 2),
     ],
 )
@@ -36,7 +37,14 @@ def test_forward_shape(arch: str, n_classes: int, channels: int, size: int, batc
 
 
 def test_all_archs_tested() -> None:
-    assert set(ARCHS) == {"small_cnn", "small_cnn_wide", "preact_resnet18", "wrn34_10"}
+    assert set(ARCHS) == {"small_cnn", "small_cnn_wide", "preact_resnet18", "preact_resnet18_tiny", "wrn34_10"}
+
+
+def test_tiny_preact_resnet_has_the_full_ones_shape_at_an_eighth_of_the_width() -> None:
+    full, tiny = (build_model(a, 10, 3, 32, **CIFAR_NORM) for a in ("preact_resnet18", "preact_resnet18_tiny"))
+    kinds = lambda m: [type(x).__name__ for x in m.modules()]
+    assert kinds(full) == kinds(tiny)  # same blocks, BatchNorms and shortcuts, in the same order
+    assert full.net.linear.in_features == 8 * tiny.net.linear.in_features == 512
 
 
 def test_small_cnns_are_cheap() -> None:
