@@ -174,6 +174,8 @@ def test_sigkill_mid_training_then_rerun_gives_the_uninterrupted_result(tmp_path
     epoch_at_kill = ck.read_checkpoint(ckpt)["epoch"]
     assert epoch_at_kill <= 4
 
+    # Killing snakemake itself leaves its lock behind: unlock, then rerun the same command, as a user would.
+    assert _snakemake(killed, configfile, "--unlock").wait(300) == 0
     proc = _snakemake(killed, configfile, target)
     out = proc.communicate(timeout=600)[0]
     assert proc.returncode == 0, out[-3000:]
