@@ -134,8 +134,8 @@ def test_remove_deletes_every_generation(tmp_path):
 def _kill_config(tmp_path):
     config = yaml.safe_load((REPO / "config" / "smoke.yaml").read_text())
     d = config["datasets"]["mnist"]
-    d.update(train_subset=1500, epochs=4, augment=["crop"], crop_padding=2,
-             validation={"n": 100, "pgd_steps": 2, "pgd_alpha_over_eps": 0.5})
+    d.update(train_subset=640, epochs=4, augment=["crop"], crop_padding=2,
+             validation={"n": 64, "pgd_steps": 2, "pgd_alpha_over_eps": 0.5})
     config["methods"] = {"pgd_at": config["methods"]["pgd_at"]}
     config["ablation"] = {}
     path = tmp_path / "kill.yaml"
@@ -160,11 +160,11 @@ def test_sigkill_mid_training_then_rerun_gives_the_uninterrupted_result(tmp_path
     target = f"results/mnist/{run_name}/train.json"
     clean, killed = tmp_path / "clean", tmp_path / "killed"
     proc = _snakemake(clean, configfile, target)
-    assert proc.wait(600) == 0, proc.stdout.read()[-3000:]
+    assert proc.wait(1800) == 0, proc.stdout.read()[-3000:]
 
     ckpt = killed / "checkpoints" / "mnist" / run_name / "train.pt"
     proc = _snakemake(killed, configfile, target, start_new_session=True)
-    deadline = time.monotonic() + 600
+    deadline = time.monotonic() + 1800
     while not ckpt.exists():  # the first epoch's checkpoint: the job is now in epoch 2 of 4
         assert proc.poll() is None and time.monotonic() < deadline, "training ended before it could be killed"
         time.sleep(0.02)
@@ -177,7 +177,7 @@ def test_sigkill_mid_training_then_rerun_gives_the_uninterrupted_result(tmp_path
     # Killing snakemake itself leaves its lock behind: unlock, then rerun the same command, as a user would.
     assert _snakemake(killed, configfile, "--unlock").wait(300) == 0
     proc = _snakemake(killed, configfile, target)
-    out = proc.communicate(timeout=600)[0]
+    out = proc.communicate(timeout=1800)[0]
     assert proc.returncode == 0, out[-3000:]
     a = json.loads((clean / target).read_text())
     b = json.loads((killed / target).read_text())
