@@ -39,10 +39,11 @@ if not PDF_TARGETS:
     print("latexmk not found: skipping report/report.pdf (install latexmk and TeX Live to build it)", file=sys.stderr)
 
 
-# Downloading needs the login node's network; the report is seconds of CPU: neither waits in a queue.
+# Downloading needs the login node's network; the reports are seconds of CPU: none waits in a queue.
 localrules:
     fetch_dataset,
     render_report,
+    render_pdf,
 
 
 rule all:
