@@ -24,6 +24,8 @@ CHECKS = {"monotone_eps": "Accuracy never rises as ε grows (fixed attack)",
           "blackbox_not_stronger": "Black-box Square is not clearly stronger than white-box attacks",
           "more_steps_no_gain": "More PGD steps/restarts never raise accuracy"}
 FAILED = ("mnist", "sagr", 1, "monotone_eps")  # the one model with a failed masking check
+ABLATION_ATTACKS = ("clean", "fgsm", "pgd")  # the off-default sweep points get only these
+REFERENCE_DIFFERS = ("mnist", "pgd_at", 1)  # the one model whose reference AutoAttack differs
 METHOD_BASE = {"standard": 0.30, "pgd_at": 0.80, "sagr": 0.60}
 ATTACK_DROP = {"fgsm": 0.00, "pgd": 0.05, "cw_inf": 0.07, "pgd_strong": 0.09,
                "autoattack": 0.11, "square": 0.04}
@@ -102,9 +104,23 @@ def _worst_case(records: list[dict], eps_list: list[float]) -> list[dict]:
     out = []
     for eps in eps_list:
         at = [r for r in records if r["norm"] == "linf" and r["eps"] == eps]
+        if not at:
+            continue
         out.append({"eps": eps, "accuracy": min(r["accuracy"] for r in at),
                     "n": min(r["n"] for r in at), "attacks": [r["attack"] for r in at]})
     return out
+
+
+def reference_autoattack(dataset: str, method: str, seed: int) -> dict | None:
+    """The reference-vs-torchattacks AutoAttack cross-check on MNIST models (None elsewhere)."""
+    if dataset != "mnist":
+        return None
+    differs = (dataset, method, seed) == REFERENCE_DIFFERS
+    ta = accuracy(dataset, method, seed, "autoattack", 2)
+    ref = round(ta - (0.08 if differs else 0.005), 3)
+    return {"eps": DATASETS[dataset]["eps"][-1], "accuracy": ref, "n": N_SUBSET,
+            "n_correct": round(ref * N_SUBSET), "torchattacks_accuracy": ta,
+            "mcnemar_p": 0.001 if differs else 0.6, "differs": differs}
 
 
 def _masking(dataset: str, method: str, seed: int) -> list[dict]:
@@ -116,8 +132,11 @@ def _masking(dataset: str, method: str, seed: int) -> list[dict]:
             passed = False
         elif dataset == "cifar10" and check == "unbounded_zero":
             passed = None
-        out.append({"check": check, "title": title, "passed": passed,
-                    "detail": f"{check} numbers for {method} seed {seed}"})
+        rec = {"check": check, "title": title, "passed": passed,
+               "detail": f"{check} numbers for {method} seed {seed}"}
+        if check == "blackbox_not_stronger":  # the paired-test fields of the new format
+            rec.update(p_value=0.25 + 0.01 * seed, alpha=0.05, n_points=N_SUBSET)
+        out.append(rec)
     return out
 
 
@@ -135,10 +154,13 @@ def write_run(root: Path, entry: dict) -> None:
                  train_wall_time_s=60.0 + seed, test_accuracy=0.98,
                  provenance=provenance("train_model", seed))
     records = _records(dataset, method, seed, beta)
+    if not entry["main"]:  # ablation-only runs get the ablation suite
+        records = [r for r in records if r["attack"] in ABLATION_ATTACKS]
     rob = dict(head, n_eval=N_EVAL, records=records,
                worst_case=_worst_case(records, spec["eps"] + [1.0]),
                masking=_masking(dataset, method, seed),
                autoattack_description="AutoAttack standard: APGD-CE, APGD-T, FAB-T, Square",
+               reference_autoattack=reference_autoattack(dataset, method, seed),
                provenance=provenance("attack_model", seed))
     gini = round(0.5 + 0.1 * METHODS.index(method) + 0.01 * seed + 0.2 * (beta - 0.5), 4)
     metrics = {"gini": {"mean": gini, "std": 0.05}, "entropy": {"mean": 0.8, "std": 0.02},
@@ -148,11 +170,32 @@ def write_run(root: Path, entry: dict) -> None:
                provenance=provenance("saliency_model", seed))
     for name, data in (("train.json", train), ("robustness.json", rob), ("saliency.json", sal)):
         (d / name).write_text(json.dumps(data, indent=1))
+    np.savez(d / "correct.npz", **correct_arrays(records))
     rng = np.random.default_rng(seed)
     c = spec["channels"]
     np.savez(d / "maps.npz", images=rng.random((K_MAPS, c, 8, 8), dtype=np.float32),
              maps=rng.random((K_MAPS, 8, 8), dtype=np.float32),
              labels=np.arange(K_MAPS), indices=np.arange(K_MAPS) * 7)
+
+
+def correct_arrays(records: list[dict], n_eval: int = N_EVAL) -> dict[str, np.ndarray]:
+    """correct.npz of a run: the first round(accuracy·n) of an attack's n points correct, the
+    rest of its n broken, points beyond n not evaluated (-1); nested, so the per-point worst
+    case has the smallest count."""
+    out = {}
+    for r in records:
+        arr = np.full(n_eval, -1, dtype=np.int8)
+        arr[: r["n"]] = np.arange(r["n"]) < round(r["accuracy"] * r["n"])
+        out["clean" if r["attack"] == "clean" else f"{r['attack']}@{r['eps']:g}"] = arr
+    return out
+
+
+def input_files(root: Path, manifest: list[dict]) -> dict[str, list[Path]]:
+    """What the report rule hands the job: per kind, one file per run (as snakemake.input)."""
+    names = {"train": "train.json", "robustness": "robustness.json", "saliency": "saliency.json",
+             "correct": "correct.npz", "maps": "maps.npz"}
+    return {kind: [Path(root) / e["dataset"] / e["run"] / name for e in manifest]
+            for kind, name in names.items()}
 
 
 def fake_manifest(sweep: bool = True) -> list[dict]:

@@ -14,7 +14,7 @@ import sagr
 from sagr.attacks import resolve_budgets
 from sagr.files import PREVIOUS_DIR, read_json, sha256, sidecar
 from sagr.runs import encode_run
-from sagr.tables import fmt_mean_std
+from sagr.presentation import fmt_estimate
 from conftest import REPO, data_unavailable_reason, mirror_dir
 
 pytestmark = pytest.mark.slow
@@ -56,12 +56,14 @@ def test_report_holds_a_number_for_every_method_attack_and_eps(smoke_run):
             for eps in resolve_budgets(spec, dcfg["eps"], dcfg["eps_l2"]):
                 row = summary[(summary.method == method) & (summary.attack == attack) & (abs(summary.eps - eps) < 1e-9)]
                 assert len(row) == 1, (method, attack, eps)
-                if int(row.iloc[0]["n"]) == 0:  # a cascade attack that found no point left to attack
+                r = row.iloc[0]
+                if int(r["n"]) == 0:  # a cascade attack that found no point left to attack
                     continue
-                acc = float(row.iloc[0]["mean"])
-                assert 0.0 <= acc <= 1.0
-                assert fmt_mean_std(acc, float("nan"), 1) in html, (method, attack, eps)
+                assert 0.0 <= float(r["mean"]) <= 1.0
+                cell = fmt_estimate(r["mean"], r["sd"], int(r["seeds"]), r["ci_low"], r["ci_high"])
+                assert cell in html and "[" in cell, (method, attack, eps)
     assert "Saliency" in html and "Gini" in html and "Provenance" in html
+    assert 'id="claims"' in html and 'id="paired"' in html and 'id="failed"' in html
     assert r"\toprule" in tex and r"\begin{document}" in tex
 
 

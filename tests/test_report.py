@@ -7,13 +7,20 @@ import re
 import statistics
 from pathlib import Path
 
+import fake_results as fr
+import numpy as np
+import pandas as pd
 import pytest
 
-import fake_results as fr
-from sagr import report, tables as T
+from sagr import labels as L
+from sagr import presentation as P
+from sagr import report, results, stats
+from sagr import summaries as S
 
 RECORDS_PER_RUN = 1 + 3 * 3 + 3 + 1 + 2  # clean, 3 attacks × 3 ε, 3 at the largest ε, ε=1, 2 L2
-N_RUNS = 2 * 3 * 2 + 2  # datasets × methods × seeds, plus the two off-default β points
+ABLATION_RECORDS = 1 + 2 * 3  # clean, FGSM and PGD at 3 ε
+N_MAIN = 2 * 3 * 2  # datasets × methods × seeds
+N_RUNS = N_MAIN + 2  # plus the two off-default β points
 
 
 def _render(root: Path, out: Path, sweep: bool) -> dict:
@@ -21,7 +28,8 @@ def _render(root: Path, out: Path, sweep: bool) -> dict:
     manifest = fr.write_fake_results(root, sweep=sweep)
     (root / "benchmark").mkdir()
     (root / "benchmark" / "cost.json").write_text(json.dumps(fr.fake_benchmark()))
-    report.build_report(manifest, root, fr.fake_config(), out / "index.html", out / "report.tex",
+    report.build_report(manifest, fr.input_files(root, manifest), fr.fake_config(),
+                        out / "index.html", out / "report.tex",
                         summary_dir=out / "summary", departures=["Departure one: 50% of λ_x."],
                         benchmark=root / "benchmark" / "cost.json")
     return {"root": root, "out": out, "manifest": manifest,
@@ -66,40 +74,62 @@ def _expected_cells(root: Path, manifest: list[dict], dataset: str, method: str)
     return [(key, 100 * statistics.mean(v), 100 * statistics.stdev(v)) for key, v in per.items()]
 
 
-def test_collect_gives_one_row_per_record(built: dict) -> None:
-    tables = T.collect(built["manifest"], built["root"])
-    assert len(tables["training"]) == len(tables["saliency"]) == N_RUNS
-    assert len(tables["robustness"]) == N_RUNS * RECORDS_PER_RUN
-    assert len(tables["worst_case"]) == N_RUNS * 4  # the 3 budgets and ε = 1
-    assert len(tables["masking"]) == N_RUNS * len(fr.CHECKS)
-    assert len(tables["jobs"]) == N_RUNS * 3
-    assert len(tables["sweeps"]) == len(fr.BETA_SWEEP)
-    rob = tables["robustness"]
+def _load(built: dict) -> results.Results:
+    return results.load(built["manifest"], fr.input_files(built["root"], built["manifest"]))
+
+
+def test_load_gives_one_row_per_record(built: dict) -> None:
+    res = _load(built)
+    assert len(res.training) == len(res.saliency) == len(res.runs) == N_RUNS
+    assert len(res.records) == N_MAIN * RECORDS_PER_RUN + 2 * ABLATION_RECORDS
+    assert len(res.worst_case) == N_MAIN * 4 + 2 * 3  # the 3 budgets and ε = 1 (main runs)
+    assert len(res.masking) == N_RUNS * len(fr.CHECKS)
+    assert len(res.jobs) == N_RUNS * 3
+    assert len(res.sweeps) == len(fr.BETA_SWEEP)
+    assert len(res.correct) == N_RUNS
+    rob = res.records
     # PGD-AT's training eps lives in hp_eps and never overwrites the attack's eps
     pgd_at = rob[(rob["method"] == "pgd_at") & (rob["attack"] == "fgsm")]
     assert set(pgd_at["hp_eps"]) == {0.3} and len(set(pgd_at["eps"])) == 6
     assert {"hp_lam", "hp_beta", "hp_form", "hp_estimator"} <= set(rob.columns)
+    # files from before `points`/`n_correct` get them derived from n and the accuracy
+    aa = rob[rob["attack"] == "autoattack"]
+    assert set(aa["points"]) == {"subset"} and set(rob[rob["attack"] == "pgd"]["points"]) == {"all"}
+    assert (aa["n_correct"] == (aa["accuracy"] * aa["n"]).round()).all()
+
+
+def _cell(summary: pd.DataFrame, **key: object) -> pd.Series:
+    m = np.ones(len(summary), bool)
+    for k, v in key.items():
+        m &= (summary[k] == v).to_numpy()
+    assert m.sum() == 1, key
+    return summary[m].iloc[0]
 
 
 def test_mean_and_std_over_seeds_match_known_numbers(built: dict) -> None:
-    tables = T.collect(built["manifest"], built["root"])
-    summary = T.robustness_summary(tables)
-    row = summary.loc[("mnist", "sagr", "pgd", "linf", 0.1)]
+    summary = S.robustness_summary(_load(built))
+    row = _cell(summary, dataset="mnist", method="sagr", attack="pgd", norm="linf", eps=0.1)
     # seeds 0 and 1 give 0.55 and 0.59; the off-default β runs (seed 0 too) must not enter
     assert row["mean"] == pytest.approx(0.57)
-    assert row["std"] == pytest.approx(0.04 / 2 ** 0.5)
-    assert row["seeds"] == 2
-    table = T.main_table(summary, "mnist")
-    assert table.loc["SAGR", ("PGD", "ε=0.1")] == "57.0 ± 2.8"
-    assert ("Worst case", "ε=1") not in table.columns  # ε = 1 is the unbounded check
-    aa = summary.loc[("mnist", "pgd_at", "autoattack", "linf", 0.3)]
-    assert aa["subset"] and aa["n"] == fr.N_SUBSET
-    assert aa["se"] == pytest.approx((0.5 * 0.5 / fr.N_SUBSET) ** 0.5)
+    assert row["sd"] == pytest.approx(0.04 / 2 ** 0.5)
+    assert row["seeds"] == 2 and row["n"] == fr.N_EVAL
+    lo, hi = stats.clopper_pearson(0.57 * fr.N_EVAL, fr.N_EVAL)
+    assert (row["ci_low"], row["ci_high"]) == pytest.approx((lo, hi))
+    table = P.main_table(summary, "mnist")
+    assert table.loc["SAGR", ("PGD", "ε=0.1 · n=500")] == (
+        f"57.0 ± 2.8 [{100 * lo:.1f}, {100 * hi:.1f}]")
+    assert not any(c[1].startswith("ε=1 ") for c in table.columns if c[0] == "Worst case")
+    aa = _cell(summary, dataset="mnist", method="pgd_at", attack="autoattack", eps=0.3)
+    assert aa["points"] == "subset" and aa["n"] == fr.N_SUBSET
 
 
-def test_single_seed_drops_the_plus_minus() -> None:
-    assert T.fmt_mean_std(0.5, float("nan"), 1) == "50.0"
-    assert T.fmt_mean_std(0.5, 0.01, 2) == "50.0 ± 1.0"
+def test_single_seed_drops_the_plus_minus_and_zero_reads_as_an_interval() -> None:
+    assert P.fmt_estimate(0.5, float("nan"), 1, float("nan"), float("nan")) == "50.0"
+    assert P.fmt_estimate(0.5, 0.01, 2, 0.45, 0.55) == "50.0 ± 1.0 [45.0, 55.0]"
+    # 0 of 400 points: the interval states what "0 %" can mean, never "± 0.0"
+    assert P.fmt_estimate(0.0, float("nan"), 1, *stats.clopper_pearson(0, 400)) == "0.0 [0.0, 0.9]"
+    assert P.fmt_estimate(1.0, float("nan"), 1, *stats.clopper_pearson(400, 400)) == (
+        "100.0 [99.1, 100.0]")
 
 
 def test_every_method_attack_eps_number_appears_in_html_and_tex(built: dict) -> None:
@@ -107,17 +137,75 @@ def test_every_method_attack_eps_number_appears_in_html_and_tex(built: dict) -> 
     for dataset in fr.DATASETS:
         section = _section(html, f"main-{dataset}")
         for method in fr.METHODS:
-            row = _row(section, T.method_label(method))
+            row = _row(section, L.method_label(method))
             for key, mean, std in _expected_cells(built["root"], built["manifest"], dataset,
                                                   method):
                 assert f"{mean:.1f} ± {std:.1f}" in row, (dataset, method, key)
                 assert f"{mean:.1f} $\\pm$ {std:.1f}" in tex, (dataset, method, key)
 
 
-def test_subset_attacks_state_n_and_standard_error(built: dict) -> None:
+def test_subset_attacks_state_n_and_their_interval(built: dict) -> None:
     section = _section(built["html"], "main-mnist")
-    assert "n=200" in section
-    assert "50.0 ± 1.4 (SE 3.5)" in _row(section, "PGD-AT")  # AutoAttack: p = 0.5, n = 200
+    assert "ε=0.3 · n=200 · subset" in section
+    # AutoAttack on PGD-AT: 0.49 and 0.51 on 200 points, 100 of 200 on average
+    lo, hi = stats.clopper_pearson(100, 200)
+    assert f"50.0 ± 1.4 [{100 * lo:.1f}, {100 * hi:.1f}]" in _row(section, "PGD-AT")
+
+
+def _header_rows(table_html: str) -> list[list[str]]:
+    head = re.search(r"<thead>(.*?)</thead>", table_html, flags=re.S).group(1)
+    return [[re.sub(r"<[^>]+>", "", c).strip() for c in re.findall(r"<th[^>]*>(.*?)</th>", r,
+                                                                     flags=re.S)]
+            for r in re.findall(r"<tr>(.*?)</tr>", head, flags=re.S)]
+
+
+def _body_cells(table_html: str) -> list[list[str]]:
+    body = re.search(r"<tbody>(.*?)</tbody>", table_html, flags=re.S).group(1)
+    return [[re.sub(r"<[^>]+>", "", c).strip() for c in re.findall(r"<td[^>]*>(.*?)</td>", r,
+                                                                     flags=re.S)]
+            for r in re.findall(r"<tr>(.*?)</tr>", body, flags=re.S)]
+
+
+def _tables(html: str, anchor: str) -> list[str]:
+    start = html.index(f'id="{anchor}"')
+    end = html.index("</section>", start)
+    return re.findall(r"<table.*?</table>", html[start:end], flags=re.S)
+
+
+def test_no_report_cell_lacks_its_n(built: dict) -> None:
+    html = built["html"]
+    checked = 0
+    # main tables: every number column states n in its header (or every cell its own n)
+    for tbl in _tables(html, "main"):
+        headers = _header_rows(tbl)[-1]
+        for j, cells in enumerate(zip(*_body_cells(tbl))):
+            if j == 0:  # the method label
+                continue
+            assert "n=" in headers[j] or all("n=" in c for c in cells if c != P.MISSING), \
+                headers[j]
+            checked += 1
+    # paired comparisons: n in every cell
+    for tbl in _tables(html, "paired"):
+        for row in _body_cells(tbl):
+            assert all("n=" in c for c in row[1:] if c != P.MISSING), row
+            checked += 1
+    # ablation: n in every number column's header
+    for tbl in _tables(html, "ablation"):
+        for h in _header_rows(tbl)[-1][2:]:
+            assert "n=" in h or h == "Seeds", h
+            checked += 1
+    # saliency: a column of n per row
+    sal = _tables(html, "saliency")[0]
+    assert "n (images)" in _header_rows(sal)[-1]
+    assert all(row[-1].startswith("n=") for row in _body_cells(sal))
+    assert checked > 40
+
+
+def test_how_to_read_takes_its_n_from_the_data(built: dict) -> None:
+    howto = built["html"][built["html"].index('class="howto"'):]
+    howto = howto[:howto.index("</p>")]
+    assert f"MNIST: n = {fr.N_EVAL}" in howto and "n=200" not in howto
+    assert "seed-to-seed spread" in howto and "point-sampling error" in howto
 
 
 def test_failed_masking_check_is_flagged_next_to_its_method(built: dict) -> None:
@@ -149,7 +237,12 @@ def test_missing_result_file_names_the_file_and_run(tmp_path: Path) -> None:
     victim = manifest[3]
     (tmp_path / victim["dataset"] / victim["run"] / "saliency.json").unlink()
     with pytest.raises(FileNotFoundError, match=r"saliency\.json.*" + re.escape(victim["run"])):
-        T.collect(manifest, tmp_path)
+        results.load(manifest, fr.input_files(tmp_path, manifest))
+    files = fr.input_files(tmp_path, manifest)
+    files["train"] = files["train"][1:]  # the rule forgot a run's file
+    with pytest.raises(FileNotFoundError, match=r"lists no train\.json.*" +
+                       re.escape(manifest[0]["run"])):
+        results.load(manifest, files)
 
 
 def test_html_is_self_contained_with_relative_figures(built: dict) -> None:
@@ -171,5 +264,78 @@ def test_tex_uses_booktabs_and_escapes_special_characters(built: dict) -> None:
 
 def test_write_tables_writes_csv_summaries(built: dict) -> None:
     names = {p.stem for p in (built["out"] / "summary").glob("*.csv")}
-    assert {"robustness", "worst_case", "masking", "saliency", "training", "jobs",
-            "robustness_summary", "cost"} <= names
+    assert {"records", "worst_case", "masking", "saliency", "training", "jobs", "runs",
+            "robustness_summary", "paired_differences", "claims", "ablation_summary",
+            "cost"} <= names
+
+
+def test_ablation_uses_one_suite_on_the_same_points_for_every_point(built: dict) -> None:
+    points = S.ablation_points(_load(built))
+    worst = points[points["metric"] == L.WORST]
+    assert sorted(worst["value"]) == fr.BETA_SWEEP  # the default point (a main run) included
+    # the default point ran the full suite, the others only the ablation attacks: all are
+    # scored with the attacks every point ran, on the same points
+    assert set(worst["suite"]) == {"fgsm,pgd"}
+    assert worst["n"].nunique() == 1 and worst["eps"].nunique() == 1
+    default = worst[worst["value"] == 0.5].iloc[0]
+    expected = min(fr.accuracy("mnist", "sagr", 0, a, 2) for a in ("fgsm", "pgd"))
+    assert default["accuracy"] == pytest.approx(expected)
+    summary = S.ablation_summary(points)
+    table = P.ablation_table(summary, "beta", ["mnist"])
+    assert any(c.startswith("Worst case ε=0.3 (%) · n=500") for c in table.columns)
+
+
+def test_ablation_axes_label_only_the_swept_values(tmp_path: Path) -> None:
+    import matplotlib.pyplot as plt
+
+    from sagr import figures
+
+    fig, ax = plt.subplots()
+    xs = np.array([0.03, 0.1, 0.3, 1.0, 3.0, 10.0])
+    ax.plot(xs, xs)
+    figures._sweep_axis(ax, xs)
+    fig.canvas.draw()
+    labels = [t.get_text() for t in ax.get_xticklabels() if t.get_text()]
+    assert ax.get_xscale() == "log" and labels == ["0.03", "0.1", "0.3", "1", "3", "10"]
+    assert not [t for t in ax.xaxis.get_minor_ticks() if t.label1.get_text()]
+    plt.close(fig)
+
+
+def test_diverged_run_is_listed_and_gets_no_numbers(tmp_path: Path) -> None:
+    root = tmp_path / "results"
+    manifest = fr.write_fake_results(root, sweep=False)
+    victim = next(e for e in manifest if (e["dataset"], e["method"], e["seed"]) ==
+                  ("mnist", "pgd_at", 1))
+    path = root / victim["dataset"] / victim["run"] / "train.json"
+    train = json.loads(path.read_text())
+    path.write_text(json.dumps({**train, "status": "diverged",
+                                "diverged_reason": "loss is NaN at epoch 2"}))
+    (root / victim["dataset"] / victim["run"] / "robustness.json").unlink()  # never evaluated
+    res = results.load(manifest, fr.input_files(root, manifest))
+    key = (victim["dataset"], victim["run"])
+    for table in (res.records, res.worst_case, res.saliency, res.masking):
+        assert key not in set(zip(table["dataset"], table["run"]))
+    assert set(res.failed_runs()["run"]) == {victim["run"]}
+    summary = S.robustness_summary(res)
+    assert _cell(summary, dataset="mnist", method="pgd_at", attack="pgd", eps=0.1)["seeds"] == 1
+    out = tmp_path / "report"
+    report.build_report(manifest, fr.input_files(root, manifest), fr.fake_config(),
+                        out / "index.html", out / "report.tex")
+    failed = _section((out / "index.html").read_text(), "failed")
+    assert victim["run"] in failed and "loss is NaN at epoch 2" in failed
+
+
+def test_masking_p_values_and_reference_autoattack_are_shown(built: dict) -> None:
+    html = built["html"]
+    masking = html[html.index('id="masking"') : html.index('id="saliency"')]
+    assert "α = 0.05" in masking
+    rows = [r for r in re.findall(r"<tr>(.*?)</tr>", _tables(built["html"], "masking")[0],
+                                  flags=re.S) if fr.CHECKS["blackbox_not_stronger"] in r]
+    assert len(rows) == 2 * len(fr.METHODS) + len(fr.BETA_SWEEP) - 1  # off-default β too
+    assert all(re.search(r">0\.2[56]<", r) and ">0.05<" in r and ">200<" in r for r in rows)
+    ref = masking[masking.index('id="reference"'):]
+    assert "1 model(s) differ" in ref
+    table = P.reference_table(_load(built))
+    flagged = table[table["Differs"].str.startswith("yes")]
+    assert list(zip(flagged["Method"], flagged["Seed"])) == [("PGD-AT", 1)]
+    assert (table["n"] == fr.N_SUBSET).all()

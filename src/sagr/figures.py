@@ -1,4 +1,9 @@
-"""Seaborn figures of the report, each saved as PNG (for the page) and PDF (for LaTeX)."""
+"""The report's figures, each saved as PNG (for the page) and PDF (for LaTeX).
+
+Every point shows its n (panel titles) and both uncertainties: the error bar is the 95 %
+point-sampling interval, the shaded band ± sd over seeds. Points measured on fewer points than the
+rest of their panel are drawn hollow and never joined to the others by a line.
+"""
 
 from __future__ import annotations
 
@@ -13,19 +18,29 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
+from matplotlib.ticker import FixedLocator, NullLocator  # noqa: E402
 
-from sagr.tables import (  # noqa: E402
-    METHOD_ORDER, PARAM_LABELS, dataset_label, fmt_eps, method_label, sorted_methods,
+from sagr.labels import (  # noqa: E402
+    CLEAN,
+    METHOD_ORDER,
+    WORST,
+    attack_label,
+    dataset_label,
+    method_label,
+    metric_label,
+    param_label,
+    sorted_methods,
 )
+from sagr.presentation import fmt_eps, fmt_n  # noqa: E402
 
 
 def palette(methods: Sequence[str]) -> dict[str, tuple]:
-    """One colour per method label, fixed by the paper's method order, shared by all figures."""
+    """One colour per method key, fixed by the paper's method order, shared by all figures."""
     colours = sns.color_palette("colorblind", max(len(METHOD_ORDER), len(methods)))
     order = list(dict.fromkeys(METHOD_ORDER + sorted_methods(methods)))
-    colour = {method_label(m): colours[i % len(colours)] for i, m in enumerate(order)}
+    colour = {m: colours[i % len(colours)] for i, m in enumerate(order)}
     # The paper's method in black: its colorblind-palette brown reads as PGD-AT's orange.
-    colour[method_label("sagr")] = (0.0, 0.0, 0.0)
+    colour["sagr"] = (0.0, 0.0, 0.0)
     return colour
 
 
@@ -38,25 +53,65 @@ def save(fig: plt.Figure, out_dir: Path, stem: str) -> str:
     return stem
 
 
-def robust_vs_eps(curves: pd.DataFrame, out_dir: Path, stem: str = "robust_vs_eps") -> str:
-    """Robust accuracy against ε: columns = datasets, rows = PGD / worst case, hue = method."""
-    df = curves.assign(Method=curves["method"].map(method_label),
-                       Dataset=curves["dataset"].map(dataset_label))
-    hue_order = [method_label(m) for m in sorted_methods(curves["method"])]
+def _series(
+    ax: plt.Axes, df: pd.DataFrame, x: str, colour: tuple, label: str, scale: float, full_n: int
+) -> None:
+    """Mean with its sampling interval (bars) and seed sd (band); lines only within one n."""
+    df = df.sort_values(x)
+    xs, mean = df[x].to_numpy(float), scale * df["mean"].to_numpy(float)
+    lo, hi = scale * df["ci_low"].to_numpy(float), scale * df["ci_high"].to_numpy(float)
+    sd = scale * df["sd"].fillna(0).to_numpy(float)
+    ns = df["n"].to_numpy()
+    ax.fill_between(xs, mean - sd, mean + sd, color=colour, alpha=0.15, linewidth=0)
+    for i in range(len(xs)):
+        full = ns[i] >= full_n
+        ax.errorbar(
+            xs[i],
+            mean[i],
+            yerr=[[max(mean[i] - lo[i], 0)], [max(hi[i] - mean[i], 0)]],
+            fmt="o",
+            color=colour,
+            mfc=colour if full else "white",
+            capsize=2,
+            ms=4,
+            label=label if i == 0 else None,
+        )
+        if i and ns[i] == ns[i - 1]:
+            ax.plot(xs[i - 1 : i + 1], mean[i - 1 : i + 1], color=colour, linewidth=1.2)
+
+
+def robust_vs_eps(
+    curves: pd.DataFrame, datasets: Sequence[str], out_dir: Path, stem: str = "robust_vs_eps"
+) -> str:
+    """Worst-case accuracy against ε (clean at ε = 0), one panel per dataset, n in the title."""
+    datasets = [d for d in datasets if d in set(curves["dataset"])]
+    colours = palette(curves["method"].unique())
     with sns.axes_style("whitegrid"), sns.plotting_context("paper", font_scale=1.1):
-        g = sns.relplot(data=df, x="eps", y="accuracy", hue="Method", hue_order=hue_order,
-                        palette=palette(curves["method"].unique()), style="Method",
-                        markers=True, dashes=False, col="Dataset", row="curve",
-                        col_order=list(dict.fromkeys(df["Dataset"])),
-                        kind="line", errorbar="sd", err_style="bars", height=2.8, aspect=1.25,
-                        facet_kws={"sharex": "col", "sharey": True, "margin_titles": True})
-        g.set_titles(row_template="{row_name}", col_template="{col_name}")
-        g.set_axis_labels("ε (L∞)", "accuracy (%)")
-        g.set(ylim=(-3, 103))
-        for (_, dataset), ax in g.axes_dict.items():
-            eps = sorted(df.loc[df["Dataset"] == dataset, "eps"].unique())
+        fig, axes = plt.subplots(
+            1, len(datasets), figsize=(4.2 * len(datasets), 3.3), squeeze=False, sharey=True
+        )
+        for ax, dataset in zip(axes[0], datasets):
+            d = curves[curves["dataset"] == dataset]
+            full_n = int(d["n"].max())
+            for method in sorted_methods(d["method"]):
+                _series(
+                    ax,
+                    d[d["method"] == method],
+                    "eps",
+                    colours[method],
+                    method_label(method),
+                    100.0,
+                    full_n,
+                )
+            eps = sorted(d["eps"].unique())
             ax.set_xticks(eps, [fmt_eps(e) for e in eps])
-        return save(g.figure, out_dir, stem)
+            ax.set_title(f"{dataset_label(dataset)} ({fmt_n(d['n'])})")
+            ax.set_xlabel("ε (L∞)")
+            ax.set_ylim(-3, 103)
+        axes[0, 0].set_ylabel("worst-case accuracy (%)")
+        axes[0, -1].legend(loc="upper right", fontsize=8)
+        fig.tight_layout()
+        return save(fig, out_dir, stem)
 
 
 def _to_rgb(image: np.ndarray) -> np.ndarray:
@@ -69,12 +124,15 @@ def saliency_grid(rows: Sequence[tuple[str, Mapping]], dataset: str, out_dir: Pa
     first = rows[0][1]
     for label, npz in rows[1:]:
         if not np.array_equal(np.asarray(npz["indices"]), np.asarray(first["indices"])):
-            raise ValueError(f"{dataset}: the saliency maps of {label} are not on the same test "
-                             f"images as those of {rows[0][0]}")
+            raise ValueError(
+                f"{dataset}: the saliency maps of {label} are not on the same test "
+                f"images as those of {rows[0][0]}"
+            )
     images, labels = np.asarray(first["images"]), np.asarray(first["labels"])
     k = len(images)
-    fig, axes = plt.subplots(len(rows) + 1, k, figsize=(1.15 * k + 0.9, 1.15 * (len(rows) + 1)),
-                             squeeze=False)
+    fig, axes = plt.subplots(
+        len(rows) + 1, k, figsize=(1.15 * k + 0.9, 1.15 * (len(rows) + 1)), squeeze=False
+    )
     for j in range(k):
         axes[0, j].imshow(_to_rgb(images[j]), cmap="gray", vmin=0, vmax=1)
         axes[0, j].set_title(f"y = {labels[j]}", fontsize=8)
@@ -94,19 +152,40 @@ def saliency_grid(rows: Sequence[tuple[str, Mapping]], dataset: str, out_dir: Pa
     return save(fig, out_dir, f"saliency_{dataset}")
 
 
-def ablation(long: pd.DataFrame, param: str, metrics: Sequence[str], out_dir: Path) -> str:
-    """Each ablation metric against one numeric swept parameter; rows = datasets."""
-    d = long[long["param"] == param]
-    d = d.assign(x=d["value"].astype(float), Dataset=d["dataset"].map(dataset_label))
-    d = d.melt(id_vars=["Dataset", "x", "seed"], value_vars=list(metrics), var_name="metric",
-               value_name="y").dropna(subset=["y"])
+def _sweep_axis(ax: plt.Axes, xs: np.ndarray) -> None:
+    """Ticks at the swept values only; log scale when they span a decade (no minor labels)."""
+    if len(xs) and xs.min() > 0 and xs.max() / xs.min() >= 10:
+        ax.set_xscale("log")
+    ax.xaxis.set_major_locator(FixedLocator(xs))
+    ax.xaxis.set_minor_locator(NullLocator())
+    ax.set_xticklabels([f"{v:g}" for v in xs])
+
+
+def ablation(summary: pd.DataFrame, param: str, datasets: Sequence[str], out_dir: Path) -> str:
+    """Each ablation metric against one numeric swept parameter; rows = datasets, n in titles."""
+    d = summary[summary["param"] == param].assign(x=lambda f: f["value"].astype(float))
+    metrics = [m for m in (WORST, "gini", CLEAN) if m in set(d["metric"])]
+    datasets = [ds for ds in datasets if ds in set(d["dataset"])]
     with sns.axes_style("whitegrid"), sns.plotting_context("paper", font_scale=1.1):
-        g = sns.relplot(data=d, x="x", y="y", col="metric", row="Dataset", kind="line",
-                        marker="o", errorbar="sd", err_style="bars", height=2.5, aspect=1.2,
-                        facet_kws={"sharey": False, "margin_titles": True})
-        g.set_titles(row_template="{row_name}", col_template="{col_name}")
-        g.set_axis_labels(PARAM_LABELS.get(param, param), "")
-        xs = np.sort(d["x"].unique())
-        if len(xs) and xs.min() > 0 and xs.max() / xs.min() >= 10:
-            g.set(xscale="log")  # λ sweeps span decades
-        return save(g.figure, out_dir, f"ablation_{param}")
+        fig, axes = plt.subplots(
+            len(datasets),
+            len(metrics),
+            figsize=(3.3 * len(metrics), 2.7 * len(datasets)),
+            squeeze=False,
+        )
+        for i, dataset in enumerate(datasets):
+            for j, metric in enumerate(metrics):
+                ax = axes[i, j]
+                m = d[(d["dataset"] == dataset) & (d["metric"] == metric)]
+                scale = 1.0 if metric == "gini" else 100.0
+                _series(ax, m, "x", (0.0, 0.0, 0.0), None, scale, int(m["n"].max()))
+                _sweep_axis(ax, np.sort(m["x"].unique()))
+                if metric == "gini":
+                    title = metric_label("gini")
+                else:
+                    eps = "" if metric == CLEAN else f" ε={fmt_eps(m['eps'].iloc[0])}"
+                    title = f"{attack_label(metric)}{eps} (%)"
+                ax.set_title(f"{dataset_label(dataset)}: {title}, {fmt_n(m['n'])}", fontsize=9)
+                ax.set_xlabel(param_label(param))
+        fig.tight_layout()
+        return save(fig, out_dir, f"ablation_{param}")

@@ -287,13 +287,14 @@ def benchmark_job(config: dict[str, Any], out_json: Path) -> dict[str, Any]:
     return result
 
 
-def report_job(config: dict[str, Any], manifest: list[dict[str, Any]], benchmark: list[str], out_html: Path,
-               out_tex: Path, summary_dir: Path) -> None:
-    """Tables (CSV), figures, report/index.html and report/report.tex from every result file."""
+def report_job(config: dict[str, Any], manifest: list[dict[str, Any]], inputs: dict[str, list[str]],
+               out_html: Path, out_tex: Path, summary_dir: Path) -> None:
+    """Tables (CSV), figures, report/index.html and report/report.tex from the rule's input files."""
     from .departures import departures
     from .report import build_report
 
-    build_report(manifest, Path("results"), config, Path(out_html), Path(out_tex), summary_dir=Path(summary_dir),
+    benchmark = inputs.get("benchmark") or []
+    build_report(manifest, inputs, config, Path(out_html), Path(out_tex), summary_dir=Path(summary_dir),
                  departures=departures(config), benchmark=Path(benchmark[0]) if benchmark else None)
 
 

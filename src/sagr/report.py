@@ -1,7 +1,9 @@
 """The replication report: HTML and LaTeX rendered by jinja2 from the same pandas tables.
 
-`build_report` is the entry point the Snakemake script calls with paths; it reads the result
-files (`tables.collect`), writes the CSV summaries and calls `render_report`.
+`build_report` is the entry point the report job calls with its rule's input files. Its steps,
+each in its own module: load (`sagr.results`), aggregate (`sagr.summaries`, `sagr.claims`,
+statistics in `sagr.stats`), write the CSV summaries and the figures (`sagr.figures`, an explicit
+step), present (`sagr.presentation`) and render (this module: jinja2 templates).
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ import datetime as dt
 import json
 import os
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -19,9 +22,14 @@ import pandas as pd
 import yaml
 from markupsafe import Markup
 
+from sagr import claims as C
 from sagr import figures, latex
 from sagr.files import read_json, read_npz
-from sagr import tables as T
+from sagr import presentation as P
+from sagr import summaries as S
+from sagr.labels import dataset_label, method_label, param_label, param_rank, sorted_methods
+from sagr.results import Results, load, provenance_row, write_tables
+from sagr.stats import LEVEL
 
 PAPER = ("Li, Hu, Lin, Wu & Shen, “Revisiting Gradient Regularization: Inject Robust "
          "Saliency-Aware Weight Bias for Adversarial Defense”, IEEE Transactions on Information "
@@ -70,7 +78,7 @@ def _status_css(value: Any) -> str:
 
 def _flag_css(value: Any) -> str:
     """Red for a method label carrying the masking warning."""
-    return FAIL_CSS if isinstance(value, str) and T.FLAG in value else ""
+    return FAIL_CSS if isinstance(value, str) and P.FLAG in value else ""
 
 
 def _flat(df: pd.DataFrame) -> pd.DataFrame:
@@ -87,102 +95,191 @@ def _flat(df: pd.DataFrame) -> pd.DataFrame:
     return df.reset_index()
 
 
+# ---------------------------------------------------------------- aggregate
+
+@dataclass
+class Summaries:
+    """Everything the report computes from `Results`, in plain columns (see `sagr.summaries`)."""
+
+    robustness: pd.DataFrame
+    curves: pd.DataFrame
+    saliency: pd.DataFrame
+    paired: pd.DataFrame
+    ablation_points: pd.DataFrame
+    ablation: pd.DataFrame
+    claims: pd.DataFrame
+
+    def tables(self) -> dict[str, pd.DataFrame]:
+        """CSV name → table."""
+        return {"robustness_summary": self.robustness, "saliency_summary": self.saliency,
+                "paired_differences": self.paired, "ablation_points": self.ablation_points,
+                "ablation_summary": self.ablation, "claims": self.claims}
+
+
+def summarize(res: Results) -> Summaries:
+    """All aggregates of one result set."""
+    robustness = S.robustness_summary(res)
+    points = S.ablation_points(res)
+    return Summaries(robustness=robustness, curves=S.curves(robustness),
+                     saliency=S.saliency_summary(res), paired=S.paired_differences(res),
+                     ablation_points=points, ablation=S.ablation_summary(points),
+                     claims=C.evaluate(res))
+
+
+# ---------------------------------------------------------------- figures (an explicit step)
+
+def write_figures(res: Results, summ: Summaries, maps: Mapping[tuple[str, str], Mapping],
+                  fig_dir: Path) -> dict[str, Any]:
+    """Write every figure under fig_dir; returns their stems: curves, ablation[param], saliency."""
+    out: dict[str, Any] = {"curves": None, "ablation": {}, "saliency": {}}
+    if not summ.curves.empty:
+        out["curves"] = figures.robust_vs_eps(summ.curves, res.datasets(), fig_dir)
+    numeric, _ = S.sweep_params(summ.ablation_points)
+    for param in numeric:
+        out["ablation"][param] = figures.ablation(summ.ablation, param, res.datasets(), fig_dir)
+    for dataset in res.datasets():
+        rows = [(label, maps[(dataset, run)]) for label, run in saliency_rows(res, dataset)
+                if (dataset, run) in maps]
+        if rows:
+            out["saliency"][dataset] = figures.saliency_grid(rows, dataset, fig_dir)
+    return out
+
+
+def saliency_rows(res: Results, dataset: str) -> list[tuple[str, str]]:
+    """(method label, run) of the lowest-seed main run of each method: the figure's rows."""
+    r = res.ok_runs()
+    r = r[(r["dataset"] == dataset) & r["main"].astype(bool)].sort_values("seed")
+    first = r.drop_duplicates("method")
+    return [(method_label(m), run) for m, run in
+            sorted(zip(first["method"], first["run"]), key=lambda t: sorted_methods(
+                first["method"]).index(t[0]))]
+
+
 # ---------------------------------------------------------------- report sections
 
-def _main_sections(tables: dict[str, pd.DataFrame]) -> list[dict]:
+def _main_sections(res: Results, summ: Summaries) -> list[dict]:
     """Per dataset: the method × (attack, ε) table, its masking footnotes and its n."""
-    summary = T.robustness_summary(tables)
+    summary = summ.robustness
     out = []
-    for dataset in T.datasets(tables):
-        if dataset not in summary.index.get_level_values("dataset"):
+    for dataset in res.datasets():
+        ds = summary[summary["dataset"] == dataset]
+        if ds.empty:
             continue
-        failures = T.masking_failures(tables, dataset)
-        main = T.main_table(summary, dataset, flagged=failures)
+        failures = P.masking_failures(res, dataset)
+        main = P.main_table(summary, dataset, flagged=failures)
         df = _flat(main)
         # The PDF shows it transposed (rows = attack x eps, columns = methods): it fits a page.
         df_t = main.T.reset_index()
-        ds = summary.xs(dataset, level="dataset")
-        subsets = sorted({int(n) for n in ds.loc[ds["subset"], "n"]})
+        subsets = sorted({int(n) for n, pts in zip(ds["n"], ds["points"], strict=True) if pts != "all"})
         out.append({
-            "dataset": T.dataset_label(dataset), "key": dataset,
+            "dataset": dataset_label(dataset), "key": dataset,
             "table": table(df, f"main_{dataset}", style=_flag_css, subset=[df.columns[0]],
                            column_format="l" + "r" * (df.shape[1] - 1)),
             "table_t": table(df_t, f"main_t_{dataset}", column_format="ll" + "r" * (df_t.shape[1] - 2)),
-            "n_eval": T.eval_sizes(tables, dataset), "subsets": subsets,
-            "seeds": T.seeds_of(tables, dataset),
-            "failures": {T.method_label(m): lines for m, lines in failures.items()},
+            "n_eval": res.eval_sizes(dataset), "subsets": subsets,
+            "seeds": res.seeds_of(dataset),
+            "failures": {method_label(m): lines for m, lines in failures.items()},
         })
     return out
 
 
-def _masking_section(tables: dict[str, pd.DataFrame]) -> dict:
-    """Every model's masking checks per dataset, with counts of failures."""
-    m = tables["masking"]
+def _masking_section(res: Results) -> dict:
+    """Every model's masking checks per dataset, counts of failures, reference AutoAttack."""
+    m = res.masking
     per = []
     present = set(m["dataset"]) if not m.empty else set()
-    for dataset in [d for d in T.datasets(tables) if d in present]:
-        df = T.masking_table(tables, dataset)
-        per.append({"dataset": T.dataset_label(dataset), "key": dataset,
+    for dataset in [d for d in res.datasets() if d in present]:
+        df = P.masking_table(res, dataset)
+        per.append({"dataset": dataset_label(dataset), "key": dataset,
                     "n_fail": int((df["Result"] == "fail").sum()),
                     "table": table(df, f"masking_{dataset}", style=_status_css,
                                    subset=["Result"], long=True, numeric=False,
-                                   column_format="llp{3.8cm}p{3cm}lp{4.5cm}")})
+                                   column_format="llp{3.2cm}p{3cm}lrrrp{4cm}")})
+    ref = P.reference_table(res)
+    alphas = sorted({float(a) for a in m["alpha"].dropna()}) if not m.empty else []
     return {"datasets": per, "n_models": int(m[["dataset", "run"]].drop_duplicates().shape[0])
             if not m.empty else 0,
             "n_checks": len(m), "n_fail": int((m["status"] == "fail").sum()) if not m.empty else 0,
-            "n_na": int((m["status"] == "n.a.").sum()) if not m.empty else 0}
+            "n_na": int((m["status"] == "n.a.").sum()) if not m.empty else 0,
+            "alphas": alphas,
+            "reference": table(ref, "reference", numeric=False) if not ref.empty else None,
+            "reference_differs": int(res.reference["differs"].sum())
+            if not res.reference.empty else 0}
 
 
-def _ablation_section(tables: dict[str, pd.DataFrame], fig_dir: Path) -> dict | None:
+def _ablation_section(res: Results, summ: Summaries, figs: Mapping) -> dict | None:
     """Sweep tables for every swept parameter and line plots for the numeric ones."""
-    long = T.ablation_long(tables)
-    if long.empty:
+    points = summ.ablation_points
+    if points.empty:
         return None
-    numeric, categorical = T.sweep_params(long)
-    metrics = [m for m in T.ABLATION_METRICS if m in long and long[m].notna().any()
-               and m != "Clean (%)"]
+    numeric, categorical = S.sweep_params(points)
     items = []
-    for param in sorted(numeric, key=T.param_rank) + sorted(categorical, key=T.param_rank):
-        df = _flat(T.ablation_table(long, param))
-        items.append({
-            "param": param, "label": T.PARAM_LABELS.get(param, param),
-            "figure": figures.ablation(long, param, metrics, fig_dir) if param in numeric
-            else None,
-            "table": table(df, f"ablation_{param}", column_format="ll" + "r" * (df.shape[1] - 2)),
-        })
-    eps = ({T.dataset_label(d): T.fmt_eps(e)
-            for d, e in long.groupby("dataset", sort=False)["eps_pgd"].max().items()}
-           if "eps_pgd" in long else {})
-    return {"items": items, "eps": eps}
+    for param in sorted(numeric, key=param_rank) + sorted(categorical, key=param_rank):
+        df = P.ablation_table(summ.ablation, param, res.datasets())
+        items.append({"param": param, "label": param_label(param),
+                      "figure": figs["ablation"].get(param),
+                      "table": table(df, f"ablation_{param}",
+                                     column_format="ll" + "r" * (df.shape[1] - 2))})
+    worst = points[points["metric"] == "worst_case"]
+    eps = {dataset_label(d): P.fmt_eps(e) for d, e in
+           worst.groupby("dataset", sort=False)["eps"].max().items()}
+    suites = {f"{dataset_label(d)}, {param_label(p)}": s.replace(",", ", ") for (d, p), s in
+              worst.groupby(["dataset", "param"], sort=False)["suite"].first().items()}
+    return {"items": items, "eps": eps, "suites": suites}
 
 
-def _setup_section(tables: dict[str, pd.DataFrame]) -> dict:
+def _paired_section(res: Results, summ: Summaries) -> list[dict]:
+    """Per dataset: the paired differences table."""
+    out = []
+    for dataset in res.datasets():
+        if summ.paired.empty or dataset not in set(summ.paired["dataset"]):
+            continue
+        df = P.paired_table(summ.paired, dataset).reset_index()
+        out.append({"dataset": dataset_label(dataset), "key": dataset,
+                    "table": table(df, f"paired_{dataset}", numeric=False)})
+    return out
+
+
+def _claims_section(summ: Summaries) -> dict | None:
+    """The claims table and a count of verdicts."""
+    if summ.claims.empty:
+        return None
+    df = P.claims_table(summ.claims)
+    return {"table": table(df, "claims", numeric=False, long=True,
+                           column_format="lp{3.5cm}p{3cm}llp{5cm}l",
+                           style=_verdict_css, subset=["Verdict"]),
+            "counts": df["Verdict"].value_counts().to_dict()}
+
+
+def _verdict_css(value: Any) -> str:
+    return {C.SUPPORTED: PASS_CSS, C.CONTRADICTED: FAIL_CSS}.get(value, NA_CSS)
+
+
+def _setup_section(res: Results) -> dict:
     """Every attack with its parameters, the AutoAttack text and the evaluation subset sizes."""
-    ev = tables["evaluation"]
-    texts = [t for t in dict.fromkeys(ev["autoattack_description"].fillna("")) if t]
-    sizes = {T.dataset_label(d): T.eval_sizes(tables, d) for d in T.datasets(tables)}
-    df = T.attack_setup_table(tables)
+    ev = res.evaluation
+    texts = [t for t in dict.fromkeys(ev["autoattack_description"].fillna("")) if t] \
+        if not ev.empty else []
+    sizes = {dataset_label(d): res.eval_sizes(d) for d in res.datasets()}
+    df = P.attack_setup_table(res)
     return {"table": table(df, "setup", numeric=False,
-                           column_format="llllrp{4cm}p{4.5cm}", long=True),
+                           column_format="lllllp{1.5cm}p{4cm}p{4cm}", long=True),
             "autoattack": texts, "sizes": sizes}
 
 
-def _provenance_section(tables: dict[str, pd.DataFrame], config: Mapping,
-                        benchmark: dict | None) -> dict:
+def _provenance_section(res: Results, config: Mapping, benchmark: dict | None) -> dict:
     """Versions, devices, commits and per-job wall time (the benchmark's job included)."""
-    jobs = tables["jobs"]
+    jobs = res.jobs
     if benchmark and benchmark.get("provenance"):
-        row = T.provenance_row({"dataset": "", "run": "benchmark"}, "cost.json",
-                                benchmark["provenance"])
+        row = provenance_row({"dataset": "", "run": "benchmark"}, "cost.json",
+                             benchmark["provenance"])
         jobs = pd.concat([jobs, pd.DataFrame([row])], ignore_index=True)
-    view = {**tables, "jobs": jobs}
     dirty = bool(jobs["git_dirty"].fillna(False).astype(bool).any()) if not jobs.empty else False
     return {
-        "versions": table(T.versions_table(view), "versions", numeric=False),
-        "jobs": table(T.jobs_summary(view), "jobs", column_format="llrrrr"),
-        "devices": T.distinct(view, "jobs", "device"),
-        "hosts": T.distinct(view, "jobs", "host"),
-        "commits": T.distinct(view, "jobs", "git_commit"), "dirty": dirty,
+        "versions": table(P.versions_table(jobs), "versions", numeric=False),
+        "jobs": table(P.jobs_summary(jobs), "jobs", column_format="llrrrr"),
+        "devices": P.distinct(jobs, "device"), "hosts": P.distinct(jobs, "host"),
+        "commits": P.distinct(jobs, "git_commit"), "dirty": dirty,
         "config_yaml": yaml.safe_dump(_plain(config), sort_keys=False, allow_unicode=True),
     }
 
@@ -200,17 +297,47 @@ def _plain(obj: Any) -> Any:
     return obj
 
 
-def _saliency_figures(tables: dict[str, pd.DataFrame], maps: Mapping[tuple[str, str], Mapping],
-                      fig_dir: Path) -> list[dict]:
-    """One image × method grid per dataset that has maps for its seed-0 main runs."""
-    out = []
-    for dataset in T.datasets(tables):
-        rows = [(label, maps[(dataset, run)]) for label, run in T.saliency_rows(tables, dataset)
-                if (dataset, run) in maps]
-        if rows:
-            out.append({"dataset": T.dataset_label(dataset),
-                        "figure": figures.saliency_grid(rows, dataset, fig_dir)})
-    return out
+def _howto(res: Results) -> dict:
+    """The facts the "How to read" text states, from the data: n per dataset, seeds, level."""
+    return {"n_eval": {dataset_label(d): res.eval_sizes(d) for d in res.datasets()},
+            "seeds": {dataset_label(d): len(res.seeds_of(d)) for d in res.datasets()},
+            "level": f"{100 * LEVEL:g}"}
+
+
+def build_context(res: Results, summ: Summaries, figs: Mapping, *, config: Mapping,
+                  benchmark: dict | None = None, departures: Sequence[str] = (),
+                  date: str | None = None) -> dict:
+    """Everything the HTML and LaTeX templates show."""
+    cost = P.cost_table(benchmark) if benchmark else None
+    failed = P.failed_runs_table(res)
+    runs = res.runs
+    return {
+        "paper": PAPER,
+        "date": date or dt.date.today().isoformat(),
+        "datasets": [dataset_label(d) for d in res.datasets()],
+        "methods": [method_label(m) for m in sorted_methods(runs["method"])],
+        "seeds": sorted(int(s) for s in runs["seed"].unique()),
+        "n_runs": len(runs),
+        "howto": _howto(res),
+        "main": _main_sections(res, summ),
+        "curves": figs["curves"],
+        "claims": _claims_section(summ),
+        "paired": _paired_section(res, summ),
+        "masking": _masking_section(res),
+        "saliency": table(P.saliency_table(summ.saliency, res.datasets()), "saliency",
+                          column_format="llrrrrr"),
+        "saliency_figures": [{"dataset": dataset_label(d), "figure": f}
+                             for d, f in figs["saliency"].items()],
+        "ablation": _ablation_section(res, summ, figs),
+        "failed_runs": table(failed, "failed", numeric=False) if not failed.empty else None,
+        "n_failed": len(failed),
+        "cost": table(cost, "cost", column_format="llrrrrl") if cost is not None else None,
+        "training": table(P.training_table(res), "training", long=True,
+                          column_format="llp{4.5cm}lrrrrr"),
+        "setup": _setup_section(res),
+        "departures": list(departures),
+        "provenance": _provenance_section(res, config, benchmark),
+    }
 
 
 # ---------------------------------------------------------------- render
@@ -233,47 +360,17 @@ def _environments() -> tuple[jinja2.Environment, jinja2.Environment]:
     return html, tex
 
 
-def render_report(tables: dict[str, pd.DataFrame], *, config: Mapping,
-                  maps: Mapping[tuple[str, str], Mapping], out_html: Path, out_tex: Path,
-                  benchmark: dict | None = None, departures: Sequence[str] = (),
-                  date: str | None = None) -> None:
-    """Write index.html and report.tex (and their figures) from the collected tables.
-
-    `maps` holds maps.npz contents keyed by (dataset, run) for the saliency figure;
-    figures go to `out_html.parent / "figures"` as PNG (page) and PDF (LaTeX).
-    """
+def render_report(context: Mapping[str, Any], out_html: Path, out_tex: Path,
+                  fig_dir: Path) -> None:
+    """Write index.html and report.tex from the context; figures are already in fig_dir."""
     out_html, out_tex = Path(out_html), Path(out_tex)
-    fig_dir = out_html.parent / "figures"
-    curves = T.curves(tables)
-    cost = T.cost_table(benchmark) if benchmark else None
-    training = T.training_table(tables)
-    context = {
-        "paper": PAPER,
-        "date": date or dt.date.today().isoformat(),
-        "datasets": [T.dataset_label(d) for d in T.datasets(tables)],
-        "methods": [T.method_label(m) for m in T.sorted_methods(tables["training"]["method"])],
-        "seeds": [int(s) for s in T.distinct(tables, "training", "seed")],
-        "n_runs": len(tables["training"]),
-        "main": _main_sections(tables),
-        "curves": figures.robust_vs_eps(curves, fig_dir) if not curves.empty else None,
-        "masking": _masking_section(tables),
-        "saliency": table(_flat(T.saliency_table(tables)), "saliency",
-                          column_format="llrrrr"),
-        "saliency_figures": _saliency_figures(tables, maps, fig_dir),
-        "ablation": _ablation_section(tables, fig_dir),
-        "cost": table(cost, "cost", column_format="llrrrrl") if cost is not None else None,
-        "training": table(training, "training", long=True,
-                          column_format="llp{4.5cm}rrrrr"),
-        "setup": _setup_section(tables),
-        "departures": list(departures),
-        "provenance": _provenance_section(tables, config, benchmark),
-    }
     html_env, tex_env = _environments()
     out_html.parent.mkdir(parents=True, exist_ok=True)
-    out_html.write_text(html_env.get_template("index.html.j2").render(fig="figures", **context))
+    fig_html = Path(os.path.relpath(fig_dir, out_html.parent)).as_posix()
+    out_html.write_text(html_env.get_template("index.html.j2").render(fig=fig_html, **context))
     out_tex.parent.mkdir(parents=True, exist_ok=True)
-    fig_rel = Path(os.path.relpath(fig_dir, out_tex.parent)).as_posix()
-    out_tex.write_text(tex_env.get_template("report.tex.j2").render(fig=fig_rel, **context))
+    fig_tex = Path(os.path.relpath(fig_dir, out_tex.parent)).as_posix()
+    out_tex.write_text(tex_env.get_template("report.tex.j2").render(fig=fig_tex, **context))
 
 
 # ---------------------------------------------------------------- entry point
@@ -284,32 +381,39 @@ def load_benchmark(path: Path) -> dict | None:
     return read_json(path) if path.is_file() else None
 
 
-def load_maps(tables: dict[str, pd.DataFrame], results_dir: Path) -> dict[tuple[str, str], Any]:
+def load_maps(res: Results) -> dict[tuple[str, str], Any]:
     """maps.npz of the runs the saliency figure shows (each method's lowest-seed main run)."""
     maps = {}
-    for dataset in T.datasets(tables):
-        for _, run in T.saliency_rows(tables, dataset):
-            path = Path(results_dir) / dataset / run / "maps.npz"
-            if not path.is_file():
+    for dataset in res.datasets():
+        for _, run in saliency_rows(res, dataset):
+            path = res.maps.get((dataset, run))
+            if path is None:
+                continue
+            if not Path(path).is_file():
                 raise FileNotFoundError(f"missing result file {path} for run {run!r} "
                                         f"(dataset {dataset!r})")
             maps[(dataset, run)] = read_npz(path)
     return maps
 
 
-def build_report(manifest: list[dict], results_dir: Path, config: Mapping, out_html: Path,
-                 out_tex: Path, summary_dir: Path | None = None,
-                 departures: Sequence[str] = (), benchmark: Path | None = None) -> None:
-    """Collect the results of `manifest`, write the CSV summaries, render HTML and LaTeX.
+def build_report(manifest: Sequence[Mapping], inputs: Mapping[str, Sequence[str | Path]],
+                 config: Mapping, out_html: Path, out_tex: Path, summary_dir: Path | None = None,
+                 departures: Sequence[str] = (), benchmark: Path | None = None,
+                 date: str | None = None) -> None:
+    """Load the rule's input files, summarize, write CSVs and figures, render HTML and LaTeX.
 
+    ``inputs`` maps train / robustness / saliency / correct / maps to the rule's file lists.
     ``benchmark`` is the cost.json to show, or None: a stale file from an earlier run with the
     benchmark enabled is never picked up on its own.
     """
-    results_dir = Path(results_dir)
-    tables = T.collect(manifest, results_dir)
+    res = load(manifest, inputs)
+    summ = summarize(res)
     bench = load_benchmark(benchmark) if benchmark else None
     if summary_dir is not None:
-        extra = {"cost": pd.DataFrame(bench["rows"])} if bench else {}
-        T.write_tables({**tables, **extra}, Path(summary_dir))
-    render_report(tables, config=config, maps=load_maps(tables, results_dir), out_html=out_html,
-                  out_tex=out_tex, benchmark=bench, departures=departures)
+        extra = {**summ.tables(), **({"cost": pd.DataFrame(bench["rows"])} if bench else {})}
+        write_tables(res, Path(summary_dir), extra)
+    fig_dir = Path(out_html).parent / "figures"
+    figs = write_figures(res, summ, load_maps(res), fig_dir)
+    context = build_context(res, summ, figs, config=config, benchmark=bench,
+                            departures=departures, date=date)
+    render_report(context, out_html, out_tex, fig_dir)

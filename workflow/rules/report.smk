@@ -3,6 +3,7 @@ rule render_report:
         train=per_run("results/{dataset}/{run}/train.json"),
         robustness=per_run("results/{dataset}/{run}/robustness.json"),
         saliency=per_run("results/{dataset}/{run}/saliency.json"),
+        correct=per_run("results/{dataset}/{run}/correct.npz"),
         maps=per_run("results/{dataset}/{run}/maps.npz"),
         # So that a deleted model.pt reruns its training and everything computed from it.
         models=per_run("results/{dataset}/{run}/model.pt"),

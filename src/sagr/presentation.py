@@ -1,0 +1,433 @@
+"""Presentation: the summaries as display tables (labels, number formats, n on every cell).
+
+Conventions, stated once in the report's "How to read": an accuracy cell reads
+``mean ± sd [low, high]`` in %: sd is the seed-to-seed spread (no ± with one seed), [low, high]
+the 95 % Clopper–Pearson interval of point sampling on n points; n stands in the column header
+when the whole column shares it, else in the cell. A difference reads ``+d [low, high]``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterable
+
+import pandas as pd
+
+from sagr.labels import (
+    CLEAN,
+    NORM_LABELS,
+    SALIENCY_METRICS,
+    WORST,
+    attack_label,
+    attack_rank,
+    check_rank,
+    dataset_label,
+    method_label,
+    method_rank,
+    metric_label,
+    param_label,
+    sorted_methods,
+)
+from sagr.results import Results
+
+FLAG = "⚠"  # next to a method whose models failed a gradient-masking check
+MISSING = "–"
+
+
+def fmt_eps(eps: float) -> str:
+    """An ε budget as written in papers: 0.3, or 8/255 for CIFAR-like budgets."""
+    if eps == 0:
+        return "0"
+    if abs(eps - round(eps, 3)) < 1e-9:  # a short decimal (0.1, 0.3, 1.5) stays decimal
+        return f"{eps:g}"
+    k = eps * 255
+    if abs(k - round(k)) < 1e-6:
+        return f"{round(k)}/255"
+    return f"{eps:.3g}"
+
+
+def _nan(v: object) -> bool:
+    return v is None or (isinstance(v, float) and math.isnan(v)) or bool(pd.isna(v))
+
+
+def fmt_estimate(
+    mean: float,
+    sd: float,
+    seeds: int,
+    low: float,
+    high: float,
+    scale: float = 100.0,
+    digits: int = 1,
+) -> str:
+    """'mean ± sd [low, high]': sd over seeds (dropped with one seed), 95 % sampling interval."""
+    if _nan(mean):
+        return MISSING
+    text = f"{scale * mean:.{digits}f}"
+    if seeds > 1 and not _nan(sd):
+        text += f" ± {scale * sd:.{digits}f}"
+    if not _nan(low) and not _nan(high):
+        text += f" [{scale * low:.{digits}f}, {scale * high:.{digits}f}]"
+    return text
+
+
+def fmt_difference(
+    estimate: float, low: float, high: float, scale: float = 100.0, digits: int = 1
+) -> str:
+    """'+d [low, high]' with an explicit sign."""
+    if _nan(estimate):
+        return MISSING
+    return f"{scale * estimate:+.{digits}f} [{scale * low:+.{digits}f}, {scale * high:+.{digits}f}]"
+
+
+def fmt_n(values: Iterable[int]) -> str:
+    """'n=400', or 'n=64–400' when the values differ."""
+    vals = sorted({int(v) for v in values if not _nan(v)})
+    if not vals:
+        return "n=?"
+    return f"n={vals[0]}" if len(vals) == 1 else f"n={vals[0]}–{vals[-1]}"
+
+
+def _column_cells(rows: pd.DataFrame, cell: callable) -> tuple[str, dict]:
+    """The n of a column (for its header) and its cells, each with its own n if they differ."""
+    own = rows["n"].nunique() > 1 or (rows["n"] != rows["n_max"]).any()
+    cells = {
+        r.method: cell(r) + (f" ({fmt_n([r.n, r.n_max])})" if own else "")
+        for r in rows.itertuples()
+    }
+    return fmt_n(list(rows["n"]) + list(rows["n_max"])), cells
+
+
+def main_table(summary: pd.DataFrame, dataset: str, flagged: Iterable[str] = ()) -> pd.DataFrame:
+    """Rows = methods; columns = (attack, 'ε=… · n=…'); cells 'mean ± sd [low, high]' in %.
+
+    Columns whose numbers were measured on fewer points than the evaluation set say so
+    ("first n" for a prefix subset, "cascade" for points left robust by cheaper attacks).
+    """
+    s = summary[summary["dataset"] == dataset]
+    s = s.assign(_rank=s["attack"].map(attack_rank)).sort_values(["_rank", "norm", "eps"])
+    flagged = set(flagged)
+    columns, cells = [], {}
+    for (attack, norm, eps), rows in s.groupby(["attack", "norm", "eps"], sort=False):
+        n_text, col_cells = _column_cells(
+            rows, lambda r: fmt_estimate(r.mean, r.sd, r.seeds, r.ci_low, r.ci_high)
+        )
+        points = set(",".join(rows["points"]).split(","))
+        mark = " · cascade" if "cascade" in points else " · subset" if "subset" in points else ""
+        sub = n_text + mark if attack == CLEAN else f"ε={fmt_eps(eps)} · {n_text}{mark}"
+        if norm == "l2":
+            sub = f"L2 {sub}"
+        col = (attack_label(attack), sub)
+        columns.append(col)
+        cells.update({(m, col): v for m, v in col_cells.items()})
+    methods = sorted_methods(s["method"])
+    index = [method_label(m) + (f" {FLAG}" if m in flagged else "") for m in methods]
+    data = [[cells.get((m, c), MISSING) for c in columns] for m in methods]
+    return pd.DataFrame(
+        data,
+        index=pd.Index(index, name="Method"),
+        columns=pd.MultiIndex.from_tuples(columns, names=["Attack", "ε"]),
+    )
+
+
+def masking_failures(res: Results, dataset: str) -> dict[str, list[str]]:
+    """Failed gradient-masking checks of the main runs per method, as 'seed s: title' lines."""
+    m = res.masking
+    if m.empty:
+        return {}
+    m = m[(m["dataset"] == dataset) & (m["status"] == "fail") & m["main"].astype(bool)]
+    out: dict[str, list[str]] = {}
+    for row in m.itertuples():
+        out.setdefault(row.method, []).append(
+            f"seed {row.seed}: {row.title}" + (f" ({row.detail})" if row.detail else "")
+        )
+    return out
+
+
+def _p(v: object) -> str:
+    return MISSING if _nan(v) else f"{float(v):.3g}"
+
+
+def masking_table(res: Results, dataset: str) -> pd.DataFrame:
+    """Every model's gradient-masking checks: result, paired-test p-value and α, n, details."""
+    m = res.masking
+    m = m[m["dataset"] == dataset]
+    m = m.assign(_m=m["method"].map(method_rank), _c=m["check"].map(check_rank))
+    m = m.sort_values(["_m", "run", "_c"])
+    return pd.DataFrame(
+        {
+            "Method": m["method"].map(method_label),
+            "Seed": m["seed"],
+            "Run": m["run"],
+            "Check": m["title"],
+            "Result": m["status"],
+            "p": m["p_value"].map(_p),
+            "α": m["alpha"].map(_p),
+            "n": m["n_points"].map(lambda v: MISSING if _nan(v) else str(int(v))),
+            "Detail": m["detail"].fillna(""),
+        }
+    ).reset_index(drop=True)
+
+
+def reference_table(res: Results) -> pd.DataFrame:
+    """Per model: torchattacks' AutoAttack beside the reference on the same points."""
+    r = res.reference
+    if r.empty:
+        return r
+    r = r.assign(_d=r["dataset"].map(res.datasets().index), _m=r["method"].map(method_rank))
+    r = r.sort_values(["_d", "_m", "seed"])
+    return pd.DataFrame(
+        {
+            "Dataset": r["dataset"].map(dataset_label),
+            "Method": r["method"].map(method_label),
+            "Seed": r["seed"],
+            "ε": r["eps"].map(fmt_eps),
+            "n": r["n"].astype(int),
+            "torchattacks (%)": r["torchattacks_accuracy"].map(lambda v: f"{100 * v:.1f}"),
+            "reference (%)": r["accuracy"].map(lambda v: f"{100 * v:.1f}"),
+            "McNemar p": r["mcnemar_p"].map(_p),
+            "Differs": r["differs"].map(lambda v: f"yes {FLAG}" if v else "no"),
+        }
+    ).reset_index(drop=True)
+
+
+def failed_runs_table(res: Results) -> pd.DataFrame:
+    """Runs whose training diverged: they get no robustness numbers."""
+    f = res.failed_runs()
+    return pd.DataFrame(
+        {
+            "Dataset": f["dataset"].map(dataset_label),
+            "Method": f["method"].map(method_label),
+            "Seed": f["seed"],
+            "Run": f["run"],
+            "Reason": f["diverged_reason"].fillna(""),
+        }
+    ).reset_index(drop=True)
+
+
+def _metric_column(metric: str, eps: float) -> str:
+    if metric == CLEAN:
+        return "Clean (pp)"
+    if metric == WORST:
+        return f"Worst case ε={fmt_eps(eps)} (pp)"
+    return metric_label(metric)
+
+
+def paired_table(diffs: pd.DataFrame, dataset: str) -> pd.DataFrame:
+    """Rows = pairs 'A − B'; columns = clean, worst case per ε (percentage points), saliency."""
+    d = diffs[diffs["dataset"] == dataset]
+    rows: dict[str, dict[str, str]] = {}
+    for r in d.itertuples():
+        scale, digits = (100.0, 1) if r.quantity == "accuracy" else (1.0, 3)
+        col = _metric_column(r.metric, r.eps)
+        rows.setdefault(f"{method_label(r.a)} − {method_label(r.b)}", {})[col] = (
+            f"{fmt_difference(r.estimate, r.low, r.high, scale, digits)} "
+            f"(n={r.n}, {r.seeds} seed{'s' if r.seeds != 1 else ''})"
+        )
+    return pd.DataFrame.from_dict(rows, orient="index").rename_axis("Pair").fillna(MISSING)
+
+
+def claims_table(claims: pd.DataFrame) -> pd.DataFrame:
+    """One row per claim × dataset: statement, deciding metric, verdict, effects with intervals."""
+    rows = []
+    for (cid, dataset), g in claims.groupby(["claim", "dataset"], sort=False):
+        effects = []
+        for r in g.itertuples():
+            if not r.comparison:
+                continue
+            scale, digits = (100.0, 1) if r.kind == "accuracy" else (1.0, 3)
+            effects.append(
+                f"{r.comparison}: {fmt_difference(r.estimate, r.low, r.high, scale, digits)}"
+                f" (n={r.n}, {r.seeds} seed{'s' if r.seeds != 1 else ''}"
+                + (", premise" if r.premise else "")
+                + ")"
+            )
+        level = g["level"].dropna()
+        rows.append(
+            {
+                "Claim": cid,
+                "Statement": g["statement"].iloc[0],
+                "Decided by": g["decided_by"].iloc[0],
+                "Dataset": dataset_label(dataset),
+                "Verdict": g["verdict"].iloc[0],
+                "Effect [interval]": "; ".join(effects) or MISSING,
+                "Level": f"{100 * level.iloc[0]:.1f} %" if len(level) else MISSING,
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def saliency_table(sal: pd.DataFrame, datasets: list[str]) -> pd.DataFrame:
+    """Rows = dataset × method; columns = metrics 'mean ± sd [low, high]', and the image count n."""
+    if sal.empty:
+        return pd.DataFrame()
+    rows = []
+    for (dataset, method), g in sal.groupby(["dataset", "method"], sort=False):
+        row = {
+            "Dataset": dataset_label(dataset),
+            "Method": method_label(method),
+            "_k": (datasets.index(dataset), method_rank(method)),
+            "n (images)": fmt_n(g["n"]),
+        }
+        for r in g.itertuples():
+            row[metric_label(r.metric)] = fmt_estimate(
+                r.mean, r.sd, r.seeds, r.ci_low, r.ci_high, scale=1.0, digits=3
+            )
+        rows.append(row)
+    df = pd.DataFrame(rows).sort_values("_k").drop(columns="_k")
+    order = (
+        ["Dataset", "Method"]
+        + [metric_label(m) for m in SALIENCY_METRICS if metric_label(m) in df]
+        + ["n (images)"]
+    )
+    return df[order].fillna("n.a.").reset_index(drop=True)
+
+
+def _fmt_value(v: object) -> str:
+    """A sweep value as text (numbers compactly)."""
+    return f"{v:g}" if isinstance(v, (int, float)) and not isinstance(v, bool) else str(v)
+
+
+def ablation_table(summary: pd.DataFrame, param: str, datasets: list[str]) -> pd.DataFrame:
+    """One sweep: rows = dataset × value; columns = clean, worst case (same suite), Gini; with n."""
+    d = summary[summary["param"] == param]
+    rows = []
+    for (dataset, value), g in d.groupby(["dataset", "value"], sort=False):
+        row = {
+            "Dataset": dataset_label(dataset),
+            param_label(param): _fmt_value(value),
+            "_k": (datasets.index(dataset), value if not isinstance(value, str) else 0),
+        }
+        for r in g.itertuples():
+            if r.metric == "gini":
+                col = f"{metric_label('gini')} · n={int(r.n)}"
+                row[col] = fmt_estimate(r.mean, r.sd, r.seeds, r.ci_low, r.ci_high, 1.0, 3)
+            else:
+                eps = "" if r.metric == CLEAN else f" ε={fmt_eps(r.eps)}"
+                col = f"{attack_label(r.metric)}{eps} (%) · n={int(r.n)}"
+                row[col] = fmt_estimate(r.mean, r.sd, r.seeds, r.ci_low, r.ci_high)
+            row["Seeds"] = int(r.seeds)
+        rows.append(row)
+    df = pd.DataFrame(rows)
+    return df.sort_values("_k").drop(columns="_k").fillna(MISSING).reset_index(drop=True)
+
+
+# ---------------------------------------------------------------- cost, set-up, provenance
+
+
+def cost_table(benchmark: dict) -> pd.DataFrame:
+    """The benchmark rows: ms/step, ratio to standard and the spec's goal ratio."""
+    goals = benchmark.get("goals") or {}
+    rows = []
+    for r in sorted(benchmark.get("rows", []), key=lambda r: method_rank(r["method"])):
+        key = r["method"] + (f"/{r['variant']}" if r.get("variant") else "")
+        goal = goals.get(key, goals.get(r["method"], MISSING))
+        rows.append(
+            {
+                "Method": method_label(r["method"]),
+                "Variant": r.get("variant") or MISSING,
+                "ms / step": f"{r['ms_per_step']:.1f}",
+                "× standard": f"{r['ratio_to_standard']:.2f}",
+                "Goal (×)": f"≤ {goal}" if goal != MISSING else MISSING,
+                "Batch": r.get("batch_size", MISSING),
+                "Architecture": r.get("arch", MISSING),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def training_table(res: Results) -> pd.DataFrame:
+    """Each run's training wall time, epochs, final loss, test accuracy and status."""
+    tr = res.training.merge(res.runs[["dataset", "run", "status"]], on=["dataset", "run"])
+    tr = tr.assign(_d=tr["dataset"].map(res.datasets().index), _m=tr["method"].map(method_rank))
+    tr = tr.sort_values(["_d", "_m", "run"])
+    per_epoch = tr["train_wall_time_s"] / tr["epochs"].where(tr["epochs"] > 0)
+
+    def num(fmt: str) -> callable:
+        return lambda v: MISSING if _nan(v) else fmt.format(v)
+
+    return pd.DataFrame(
+        {
+            "Dataset": tr["dataset"].map(dataset_label),
+            "Method": tr["method"].map(method_label),
+            "Run": tr["run"],
+            "Status": tr["status"],
+            "Epochs": tr["epochs"],
+            "Wall time (s)": tr["train_wall_time_s"].map(num("{:.1f}")),
+            "s / epoch": per_epoch.map(num("{:.1f}")),
+            "Final loss": tr["final_loss"].map(num("{:.4f}")),
+            "Test acc. (%)": (100 * tr["test_accuracy"]).map(num("{:.2f}")),
+        }
+    ).reset_index(drop=True)
+
+
+def attack_setup_table(res: Results) -> pd.DataFrame:
+    """Every attack with all its parameters, its budgets and points, and one example repr."""
+    rob = res.records
+    rob = rob[rob["attack"] != CLEAN]
+    rob = rob.assign(_d=rob["dataset"].map(res.datasets().index), _a=rob["attack"].map(attack_rank))
+    rows = []
+    for (_, dataset, _, attack, norm), g in rob.groupby(
+        ["_d", "dataset", "_a", "attack", "norm"], sort=True
+    ):
+        # parameters other than ε are shared over the budgets; group by them to stay honest
+        params = g["params"].map(
+            lambda s: json.dumps(
+                {k: v for k, v in json.loads(s).items() if k != "eps"}, sort_keys=True
+            )
+        )
+        g = g.assign(_p=params).sort_values("eps")
+        for p, h in g.groupby("_p", sort=False):
+            rows.append(
+                {
+                    "Dataset": dataset_label(dataset),
+                    "Attack": attack_label(attack),
+                    "Norm": NORM_LABELS.get(norm, norm),
+                    "ε": ", ".join(fmt_eps(e) for e in sorted(h["eps"].unique())),
+                    "n": ", ".join(str(int(v)) for v in sorted(h["n"].unique())),
+                    "Points": ", ".join(sorted(set(h["points"]))),
+                    "Parameters": ", ".join(f"{k}={v}" for k, v in json.loads(p).items())
+                    or MISSING,
+                    "repr (one model)": h["repr"].iloc[0],
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def jobs_summary(jobs: pd.DataFrame) -> pd.DataFrame:
+    """Wall time per job kind: how many jobs, total, mean and longest."""
+    if jobs.empty:
+        return jobs
+    g = jobs.groupby(["job", "device"], dropna=False, sort=True)["wall_time_s"]
+    df = g.agg(["count", "sum", "mean", "max"]).reset_index()
+    return pd.DataFrame(
+        {
+            "Job": df["job"],
+            "Device": df["device"],
+            "Jobs": df["count"],
+            "Total (s)": df["sum"].map(lambda v: f"{v:.1f}"),
+            "Mean (s)": df["mean"].map(lambda v: f"{v:.1f}"),
+            "Max (s)": df["max"].map(lambda v: f"{v:.1f}"),
+        }
+    )
+
+
+def versions_table(jobs: pd.DataFrame) -> pd.DataFrame:
+    """Library versions across all jobs; more than one value per package is listed in full."""
+    cols = [c for c in jobs.columns if c.startswith("v_")]
+    return pd.DataFrame(
+        [
+            {
+                "Package": c[2:],
+                "Version(s)": ", ".join(sorted(str(v) for v in jobs[c].dropna().unique())),
+            }
+            for c in cols
+        ]
+    )
+
+
+def distinct(df: pd.DataFrame, column: str) -> list:
+    """Sorted distinct non-null values of a column (for the header and provenance lines)."""
+    if df.empty or column not in df:
+        return []
+    return sorted(df[column].dropna().unique().tolist(), key=str)

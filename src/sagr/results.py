@@ -1,0 +1,432 @@
+"""Loading: every result file the report rule lists, read once into one typed `Results` object.
+
+The report job passes the file lists of its rule (`snakemake.input`), never paths rebuilt from a
+results folder. Each file is matched to its manifest entry by its folder (`{dataset}/{run}/`).
+
+Every table carries the run's *keys*: ``dataset, run, method, seed, main`` (a default-setting run
+of the method comparison) and its training hyper-parameters as ``hp_<name>`` (prefixed because a
+training ``eps`` would otherwise collide with an attack's ``eps``). The other columns:
+
+- ``runs``: ``status`` ("ok" | "diverged"), ``diverged_reason``.
+- ``records``: one row per (run, attack, ε): ``attack, kind, role, norm, eps, accuracy, n,
+  n_correct, n_eval, points`` ("all" | "subset" | "cascade": on which points it was measured),
+  ``wall_time_s, params`` (JSON text), ``repr``.
+- ``worst_case``: per (run, norm, ε): ``accuracy, n, n_correct, n_eval, attacks`` (comma-joined),
+  ``apgd_strength`` (True/False, NaN when the file predates the field).
+- ``masking``: per (run, check): ``check, title, passed, status`` ("pass" | "fail" | "n.a."),
+  ``detail, p_value, alpha, n_points``.
+- ``reference``: per run with a reference AutoAttack cross-check: ``eps, accuracy, n,
+  n_correct, torchattacks_accuracy, mcnemar_p, differs``.
+- ``saliency``: per run: ``n_images`` and ``<metric>_mean``, ``<metric>_std`` over images.
+- ``training``: per run: ``epochs, final_loss, final_reg, final_train_accuracy,
+  train_wall_time_s, test_accuracy``.
+- ``evaluation``: per run: ``n_eval, autoattack_description``.
+- ``jobs``: one row per provenance block: ``source, job, wall_time_s, device, host,
+  git_commit, git_dirty, started`` and ``v_<package>`` versions.
+- ``sweeps``: per (run, swept parameter): ``param, value``.
+- ``correct``: per (dataset, run), the arrays of correct.npz (``"attack@eps"`` → 1 correct,
+  0 broken, `NOT_EVALUATED` on points the attack did not run on).
+Diverged runs appear in ``runs`` and ``training`` only: they get no robustness or saliency rows.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+NOT_EVALUATED = -1  # the correct.npz value of a point an attack did not run on
+KEY_COLUMNS = ["dataset", "run", "method", "seed", "main"]
+DIVERGED = "diverged"
+FILE_KINDS = ("train", "robustness", "saliency", "correct", "maps")
+_JSON_KINDS = {"train": "train.json", "robustness": "robustness.json", "saliency": "saliency.json"}
+# The columns of a table no run has rows for, so filters on them still work.
+_EMPTY = {
+    "runs": ["status", "diverged_reason"],
+    "sweeps": ["param", "value"],
+    "records": [
+        "attack",
+        "kind",
+        "role",
+        "norm",
+        "eps",
+        "accuracy",
+        "n",
+        "n_correct",
+        "n_eval",
+        "points",
+        "wall_time_s",
+        "params",
+        "repr",
+    ],
+    "worst_case": [
+        "norm",
+        "eps",
+        "accuracy",
+        "n",
+        "n_correct",
+        "n_eval",
+        "attacks",
+        "apgd_strength",
+    ],
+    "masking": ["check", "title", "passed", "status", "detail", "p_value", "alpha", "n_points"],
+    "reference": [
+        "eps",
+        "accuracy",
+        "n",
+        "n_correct",
+        "torchattacks_accuracy",
+        "mcnemar_p",
+        "differs",
+    ],
+    "saliency": ["n_images"],
+    "training": ["epochs", "train_wall_time_s", "test_accuracy"],
+    "evaluation": ["n_eval", "autoattack_description"],
+    "jobs": ["source", "job", "wall_time_s"],
+}
+TABLES = (
+    "runs",
+    "records",
+    "worst_case",
+    "masking",
+    "reference",
+    "saliency",
+    "training",
+    "evaluation",
+    "jobs",
+    "sweeps",
+)
+
+
+def correct_key(attack: str, eps: float) -> str:
+    """Key of one (attack, ε) in correct.npz (the evaluation job writes the same)."""
+    return f"{attack}@{eps:g}"
+
+
+@dataclass
+class Results:
+    """Everything the report shows, as tidy tables (columns: see the module docstring)."""
+
+    runs: pd.DataFrame
+    records: pd.DataFrame
+    worst_case: pd.DataFrame
+    masking: pd.DataFrame
+    reference: pd.DataFrame
+    saliency: pd.DataFrame
+    training: pd.DataFrame
+    evaluation: pd.DataFrame
+    jobs: pd.DataFrame
+    sweeps: pd.DataFrame
+    correct: dict[tuple[str, str], dict[str, np.ndarray]] = field(default_factory=dict)
+    maps: dict[tuple[str, str], Path] = field(default_factory=dict)
+
+    def tables(self) -> dict[str, pd.DataFrame]:
+        """The tidy tables by name (what `write_tables` saves as CSV)."""
+        return {name: getattr(self, name) for name in TABLES}
+
+    def datasets(self) -> list[str]:
+        """Datasets in manifest (config) order, so every table and figure lists them alike."""
+        return list(dict.fromkeys(self.runs["dataset"]))
+
+    def seeds_of(self, dataset: str) -> list[int]:
+        """Seeds of the main runs of a dataset that trained without diverging."""
+        r = self.ok_runs()
+        return sorted(int(s) for s in r.loc[(r["dataset"] == dataset) & r["main"], "seed"].unique())
+
+    def ok_runs(self) -> pd.DataFrame:
+        """Runs that did not diverge."""
+        return self.runs[self.runs["status"] != DIVERGED]
+
+    def failed_runs(self) -> pd.DataFrame:
+        """Runs whose training diverged, with their reason."""
+        return self.runs[self.runs["status"] == DIVERGED]
+
+    def eval_sizes(self, dataset: str) -> list[int]:
+        """The evaluation subset size(s) n_eval of a dataset."""
+        ev = self.evaluation
+        if ev.empty:
+            return []
+        return sorted(int(v) for v in ev.loc[ev["dataset"] == dataset, "n_eval"].dropna().unique())
+
+    def point_correct(self, dataset: str, run: str, key: str) -> np.ndarray | None:
+        """Per-point correctness as float (NaN = not evaluated), or None if not recorded."""
+        arrays = self.correct.get((dataset, run))
+        if arrays is None or key not in arrays:
+            return None
+        arr = np.asarray(arrays[key]).astype(float)
+        arr[arr == NOT_EVALUATED] = np.nan
+        return arr
+
+
+# ---------------------------------------------------------------- matching files to runs
+
+
+def files_by_run(inputs: Mapping[str, Iterable[str | Path]]) -> dict[tuple[str, str], dict]:
+    """Index the rule's input lists by (dataset, run), read from each file's folder."""
+    out: dict[tuple[str, str], dict[str, Path]] = {}
+    for kind, paths in inputs.items():
+        if kind not in FILE_KINDS:
+            continue
+        for p in paths:
+            p = Path(p)
+            out.setdefault((p.parent.parent.name, p.parent.name), {})[kind] = p
+    return out
+
+
+def _read_json(path: Path | None, kind: str, entry: Mapping) -> dict:
+    """Read one result file; a missing one names the file and the run that needs it."""
+    if path is None:
+        raise FileNotFoundError(
+            f"the report rule lists no {_JSON_KINDS[kind]} for run "
+            f"{entry['run']!r} (dataset {entry['dataset']!r})"
+        )
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"missing result file {path} for run {entry['run']!r} (dataset {entry['dataset']!r}); "
+            "rebuild it with snakemake before rendering the report"
+        )
+    with path.open() as fh:
+        data = json.load(fh)
+    for key in ("dataset", "run"):
+        if key in data and data[key] != entry[key]:
+            raise ValueError(f"{path}: {key} is {data[key]!r}, the manifest says {entry[key]!r}")
+    return data
+
+
+def _keys(entry: Mapping) -> dict:
+    """The columns every row of a run carries: identity, `main` and `hp_*` hyper-parameters."""
+    row = {k: entry[k] for k in ("dataset", "run", "method", "seed")}
+    row["main"] = bool(entry.get("main", False))
+    row.update({f"hp_{k}": v for k, v in (entry.get("hparams") or {}).items()})
+    return row
+
+
+def provenance_row(keys: Mapping, source: str, prov: Mapping) -> dict:
+    """One row of the jobs table: which job made which file, where, from which commit."""
+    row = dict(
+        keys,
+        source=source,
+        job=prov.get("job"),
+        wall_time_s=prov.get("wall_time_s"),
+        device=prov.get("device"),
+        host=prov.get("host"),
+        git_commit=prov.get("git_commit"),
+        git_dirty=prov.get("git_dirty"),
+        started=prov.get("started"),
+    )
+    row.update({f"v_{k}": v for k, v in (prov.get("versions") or {}).items()})
+    return row
+
+
+# ---------------------------------------------------------------- one file → rows
+
+
+def _record_rows(keys: dict, rob: Mapping) -> list[dict]:
+    """Robustness records; files from before `points`/`n_correct` get them derived from n."""
+    n_eval = rob.get("n_eval")
+    rows = []
+    for rec in rob.get("records", []):
+        n = rec.get("n", n_eval)
+        acc = rec["accuracy"]
+        n_correct = rec.get("n_correct")
+        if n_correct is None and n is not None and acc is not None and not pd.isna(acc):
+            n_correct = int(round(acc * n))
+        points = rec.get("points") or ("all" if n == n_eval else "subset")
+        rows.append(
+            dict(
+                keys,
+                attack=rec["attack"],
+                kind=rec.get("kind", rec["attack"]),
+                role=rec.get("role"),
+                norm=rec.get("norm", "linf"),
+                eps=float(rec.get("eps", 0.0)),
+                accuracy=acc,
+                n=n,
+                n_correct=n_correct,
+                n_eval=n_eval,
+                points=points,
+                wall_time_s=rec.get("wall_time_s"),
+                params=json.dumps(rec.get("params") or {}, sort_keys=True, default=str),
+                repr=rec.get("repr", ""),
+            )
+        )
+    return rows
+
+
+def _worst_rows(keys: dict, rob: Mapping) -> list[dict]:
+    n_eval = rob.get("n_eval")
+    rows = []
+    for wc in rob.get("worst_case", []):
+        n, acc = wc.get("n", n_eval), wc["accuracy"]
+        n_correct = wc.get("n_correct")
+        if n_correct is None and n and acc is not None and not pd.isna(acc):
+            n_correct = int(round(acc * n))
+        rows.append(
+            dict(
+                keys,
+                norm=wc.get("norm", "linf"),
+                eps=float(wc["eps"]),
+                accuracy=acc,
+                n=n,
+                n_correct=n_correct,
+                n_eval=n_eval,
+                attacks=",".join(wc.get("attacks", [])),
+                apgd_strength=wc.get("apgd_strength", np.nan),
+            )
+        )
+    return rows
+
+
+def _masking_rows(keys: dict, rob: Mapping) -> list[dict]:
+    rows = []
+    for chk in rob.get("masking", []) or []:
+        passed, detail = chk.get("passed"), chk.get("detail", "")
+        rows.append(
+            dict(
+                keys,
+                check=chk["check"],
+                title=chk.get("title", chk["check"]),
+                passed=passed,
+                status={True: "pass", False: "fail"}.get(passed, "n.a."),
+                detail=detail if isinstance(detail, str) else json.dumps(detail, default=str),
+                p_value=chk.get("p_value", np.nan),
+                alpha=chk.get("alpha", np.nan),
+                n_points=chk.get("n_points", np.nan),
+            )
+        )
+    return rows
+
+
+def _reference_rows(keys: dict, rob: Mapping) -> list[dict]:
+    ref = rob.get("reference_autoattack")
+    if not ref:
+        return []
+    return [
+        dict(
+            keys,
+            eps=float(ref.get("eps", np.nan)),
+            accuracy=ref.get("accuracy"),
+            n=ref.get("n"),
+            n_correct=ref.get("n_correct"),
+            torchattacks_accuracy=ref.get("torchattacks_accuracy"),
+            mcnemar_p=ref.get("mcnemar_p", np.nan),
+            differs=bool(ref.get("differs", False)),
+        )
+    ]
+
+
+def _training_row(keys: dict, train: Mapping) -> dict:
+    history = train.get("history") or []
+    last = history[-1] if history else {}
+    return dict(
+        keys,
+        epochs=len(history),
+        final_loss=last.get("loss"),
+        final_reg=last.get("reg"),
+        final_train_accuracy=last.get("train_accuracy"),
+        train_wall_time_s=train.get("train_wall_time_s"),
+        test_accuracy=train.get("test_accuracy"),
+    )
+
+
+def _saliency_row(keys: dict, sal: Mapping) -> dict:
+    row = dict(keys, n_images=sal.get("n_images"))
+    for metric, s in (sal.get("metrics") or {}).items():
+        s = s or {}
+        row[f"{metric}_mean"] = s.get("mean", np.nan)
+        row[f"{metric}_std"] = s.get("std", np.nan)
+    return row
+
+
+def _read_npz(path: Path | None) -> dict[str, np.ndarray] | None:
+    if path is None:
+        return None
+    if not path.is_file():
+        raise FileNotFoundError(f"missing result file {path}; rebuild it with snakemake")
+    with np.load(path) as npz:
+        return {k: npz[k] for k in npz.files}
+
+
+# ---------------------------------------------------------------- load
+
+
+def load(
+    manifest: Sequence[Mapping[str, Any]], inputs: Mapping[str, Iterable[str | Path]]
+) -> Results:
+    """Read every run of `manifest` from the files in `inputs` (kind → list of paths).
+
+    Kinds: train, robustness, saliency (required for every run that trained without diverging),
+    correct and maps (optional: without correct.npz the paired comparisons and the ablation's
+    recomputed worst case are left out).
+    """
+    files = files_by_run(inputs)
+    rows: dict[str, list[dict]] = {name: [] for name in TABLES}
+    correct: dict[tuple[str, str], dict[str, np.ndarray]] = {}
+    maps: dict[tuple[str, str], Path] = {}
+    for entry in manifest:
+        key = (entry["dataset"], entry["run"])
+        run_files = files.get(key, {})
+        keys = _keys(entry)
+        train = _read_json(run_files.get("train"), "train", entry)
+        status = train.get("status", "ok")
+        rows["runs"].append(
+            dict(keys, status=status, diverged_reason=train.get("diverged_reason", ""))
+        )
+        rows["training"].append(_training_row(keys, train))
+        if "provenance" in train:
+            rows["jobs"].append(provenance_row(keys, "train.json", train["provenance"]))
+        for sweep in entry.get("sweeps") or []:
+            rows["sweeps"].append(dict(keys, param=sweep["param"], value=sweep["value"]))
+        if status == DIVERGED:  # no robustness numbers for a model that did not train
+            continue
+        rob = _read_json(run_files.get("robustness"), "robustness", entry)
+        sal = _read_json(run_files.get("saliency"), "saliency", entry)
+        rows["records"] += _record_rows(keys, rob)
+        rows["worst_case"] += _worst_rows(keys, rob)
+        rows["masking"] += _masking_rows(keys, rob)
+        rows["reference"] += _reference_rows(keys, rob)
+        rows["saliency"].append(_saliency_row(keys, sal))
+        rows["evaluation"].append(
+            dict(
+                keys,
+                n_eval=rob.get("n_eval"),
+                autoattack_description=rob.get("autoattack_description") or "",
+            )
+        )
+        for source, data in (("robustness.json", rob), ("saliency.json", sal)):
+            if "provenance" in data:
+                rows["jobs"].append(provenance_row(keys, source, data["provenance"]))
+        for rec in rob.get("records", []):
+            if "provenance" in rec:
+                rows["jobs"].append(
+                    provenance_row(keys, f"robustness.json:{rec['attack']}", rec["provenance"])
+                )
+        arrays = _read_npz(run_files.get("correct"))
+        if arrays is not None:
+            correct[key] = arrays
+        if run_files.get("maps") is not None:
+            maps[key] = run_files["maps"]
+    frames = {
+        name: pd.DataFrame(r) if r else pd.DataFrame(columns=KEY_COLUMNS + _EMPTY[name])
+        for name, r in rows.items()
+    }
+    return Results(**frames, correct=correct, maps=maps)
+
+
+def write_tables(
+    results: Results, out_dir: Path, extra: Mapping[str, pd.DataFrame] | None = None
+) -> list[Path]:
+    """Write each tidy table (and `extra` ones) as CSV for users; returns the paths."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for name, df in {**results.tables(), **(extra or {})}.items():
+        path = out_dir / f"{name}.csv"
+        df.to_csv(path, index=False)
+        paths.append(path)
+    return paths
