@@ -339,3 +339,20 @@ def test_masking_p_values_and_reference_autoattack_are_shown(built: dict) -> Non
     flagged = table[table["Differs"].str.startswith("yes")]
     assert list(zip(flagged["Method"], flagged["Seed"])) == [("PGD-AT", 1)]
     assert (table["n"] == fr.N_SUBSET).all()
+
+
+def test_worst_case_without_apgd_is_marked(built: dict, tmp_path: Path) -> None:
+    summary = S.robustness_summary(_load(built))
+    worst = [c[1] for c in P.main_table(summary, "mnist").columns if c[0] == "Worst case"]
+    # the fake suite runs AutoAttack at the largest ε only: below it the worst case is PGD-strength
+    assert [P.PGD_ONLY in c for c in worst] == [True, True, False]
+    # a file that states `apgd_strength` is believed over the attack kinds
+    manifest = fr.write_fake_results(tmp_path, sweep=False)
+    for e in manifest:
+        path = tmp_path / e["dataset"] / e["run"] / "robustness.json"
+        rob = json.loads(path.read_text())
+        for w in rob["worst_case"]:
+            w["apgd_strength"] = True
+        path.write_text(json.dumps(rob))
+    summary = S.robustness_summary(results.load(manifest, fr.input_files(tmp_path, manifest)))
+    assert not any(P.PGD_ONLY in c[1] for c in P.main_table(summary, "mnist").columns)

@@ -33,6 +33,7 @@ from sagr.results import Results
 
 FLAG = "⚠"  # next to a method whose models failed a gradient-masking check
 MISSING = "–"
+PGD_ONLY = "no APGD"  # a worst case that no APGD-strength attack entered
 
 
 def fmt_eps(eps: float) -> str:
@@ -102,7 +103,8 @@ def main_table(summary: pd.DataFrame, dataset: str, flagged: Iterable[str] = ())
     """Rows = methods; columns = (attack, 'ε=… · n=…'); cells 'mean ± sd [low, high]' in %.
 
     Columns whose numbers were measured on fewer points than the evaluation set say so
-    ("first n" for a prefix subset, "cascade" for points left robust by cheaper attacks).
+    ("subset" for a prefix subset, "cascade" for points left robust by cheaper attacks), and a
+    worst case without an APGD-strength attack says "no APGD".
     """
     s = summary[summary["dataset"] == dataset]
     s = s.assign(_rank=s["attack"].map(attack_rank)).sort_values(["_rank", "norm", "eps"])
@@ -114,6 +116,8 @@ def main_table(summary: pd.DataFrame, dataset: str, flagged: Iterable[str] = ())
         )
         points = set(",".join(rows["points"]).split(","))
         mark = " · cascade" if "cascade" in points else " · subset" if "subset" in points else ""
+        if attack == WORST and (rows["apgd"] == False).any():  # noqa: E712 (NaN = not stated)
+            mark += f" · {PGD_ONLY}"
         sub = n_text + mark if attack == CLEAN else f"ε={fmt_eps(eps)} · {n_text}{mark}"
         if norm == "l2":
             sub = f"L2 {sub}"

@@ -34,6 +34,7 @@ SUMMARY_COLUMNS = [
     "k_mean",
     "ci_low",
     "ci_high",
+    "apgd",
 ]
 
 
@@ -48,7 +49,30 @@ def _budget_worst(res: Results) -> pd.DataFrame:
         return wc
     wc = wc[wc["eps"] < 1]
     points = np.where(wc["n"] >= wc["n_eval"], "all", "subset")
-    return wc.assign(attack=WORST, kind=WORST, points=points)
+    return wc.assign(attack=WORST, kind=WORST, points=points, apgd=_apgd_strength(res, wc))
+
+
+APGD_KINDS = ("apgd", "autoattack")  # kinds whose name says they run APGD (older files)
+
+
+def _apgd_strength(res: Results, wc: pd.DataFrame) -> list[bool]:
+    """Whether each worst case includes an APGD-strength attack.
+
+    The evaluation states it (`apgd_strength`); for files from before that field, it is read
+    from the kinds of the attacks the worst case lists.
+    """
+    rec = res.records
+    kinds = {(d, r, a): k for d, r, a, k in zip(rec["dataset"], rec["run"], rec["attack"],
+                                                rec["kind"])}
+    out = []
+    for row in wc.itertuples():
+        if isinstance(row.apgd_strength, (bool, np.bool_)):
+            out.append(bool(row.apgd_strength))
+            continue
+        names = [a for a in str(row.attacks).split(",") if a]
+        out.append(any(any(t in str(kinds.get((row.dataset, row.run, a), "")) for t in APGD_KINDS)
+                       for a in names))
+    return out
 
 
 def proportion_summary(rows: pd.DataFrame, by: Sequence[str]) -> pd.DataFrame:
@@ -88,12 +112,21 @@ def robustness_summary(res: Results) -> pd.DataFrame:
         "n_eval",
         "points",
     ]
-    parts = [df.reindex(columns=cols) for df in (res.records, _budget_worst(res)) if not df.empty]
+    worst = _budget_worst(res)
+    parts = [df.reindex(columns=cols) for df in (res.records, worst) if not df.empty]
     if not parts:
         return pd.DataFrame(columns=SUMMARY_COLUMNS)
     long = pd.concat(parts, ignore_index=True)
     long = long[long["main"].astype(bool)]
-    return proportion_summary(long, ["dataset", "method", "attack", "norm", "eps"])[SUMMARY_COLUMNS]
+    by = ["dataset", "method", "attack", "norm", "eps"]
+    out = proportion_summary(long, by)
+    if not worst.empty:  # a worst case is APGD-strength only if it is in every seed
+        w = worst[worst["main"].astype(bool)]
+        apgd = w.groupby(by, sort=False)["apgd"].all().rename("apgd").reset_index()
+        out = out.merge(apgd, on=by, how="left")
+    else:
+        out["apgd"] = np.nan
+    return out[SUMMARY_COLUMNS]
 
 
 def curves(summary: pd.DataFrame) -> pd.DataFrame:
