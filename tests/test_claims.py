@@ -134,9 +134,7 @@ def write_case(root: Path) -> tuple[list[dict], dict]:
         "saliency": "saliency.json",
         "correct": "correct.npz",
     }
-    files = {
-        k: [root / e["dataset"] / e["run"] / name for e in manifest] for k, name in kinds.items()
-    }
+    files = {k: [root / e["dataset"] / e["run"] / name for e in manifest] for k, name in kinds.items()}
     return manifest, files
 
 
@@ -147,10 +145,7 @@ def case(tmp_path_factory: pytest.TempPathFactory) -> results.Results:
 
 def _verdicts(res: results.Results) -> dict[tuple[str, str], str]:
     df = C.evaluate(res)
-    return {
-        (r.claim, r.dataset): r.verdict
-        for r in df.drop_duplicates(["claim", "dataset"]).itertuples()
-    }
+    return {(r.claim, r.dataset): r.verdict for r in df.drop_duplicates(["claim", "dataset"]).itertuples()}
 
 
 def test_hand_made_results_give_the_right_verdicts(case: results.Results) -> None:
@@ -167,9 +162,7 @@ def test_hand_made_results_give_the_right_verdicts(case: results.Results) -> Non
 def test_claim_without_its_runs_is_not_tested(tmp_path: Path) -> None:
     manifest, files = write_case(tmp_path)
     keep = [i for i, e in enumerate(manifest) if e["method"] != "jr"]
-    res = results.load(
-        [manifest[i] for i in keep], {k: [v[i] for i in keep] for k, v in files.items()}
-    )
+    res = results.load([manifest[i] for i in keep], {k: [v[i] for i in keep] for k, v in files.items()})
     v = _verdicts(res)
     assert v[("C2", "sup")] == C.NOT_TESTED and v[("C4", "sup")] == C.SUPPORTED
 
@@ -187,7 +180,7 @@ def test_claim_effects_come_from_the_files(case: results.Results) -> None:
 def test_paired_differences_cover_every_pair_budget_and_metric(case: results.Results) -> None:
     d = S.paired_differences(case)
     sup = d[d["dataset"] == "sup"]
-    assert {(a, b) for a, b in zip(sup["a"], sup["b"])} == set(S.PAIRS)
+    assert {(a, b) for a, b in zip(sup["a"], sup["b"], strict=True)} == set(S.PAIRS)
     worst = sup[(sup["a"] == "sagr") & (sup["b"] == "pgd_at") & (sup["metric"] == "worst_case")]
     assert sorted(worst["eps"]) == list(EPS)
     assert (worst["significant"] == -1).all()  # 0.55 vs 0.80 on 400 shared points

@@ -7,11 +7,11 @@ import re
 import statistics
 from pathlib import Path
 
-import fake_results as fr
 import numpy as np
 import pandas as pd
 import pytest
 
+import fake_results as fr
 from sagr import labels as L
 from sagr import presentation as P
 from sagr import report, results, stats
@@ -178,7 +178,7 @@ def test_no_report_cell_lacks_its_n(built: dict) -> None:
     # main tables: every number column states n in its header (or every cell its own n)
     for tbl in _tables(html, "main"):
         headers = _header_rows(tbl)[-1]
-        for j, cells in enumerate(zip(*_body_cells(tbl))):
+        for j, cells in enumerate(zip(*_body_cells(tbl), strict=True)):
             if j == 0:  # the method label
                 continue
             assert "n=" in headers[j] or all("n=" in c for c in cells if c != P.MISSING), \
@@ -314,7 +314,7 @@ def test_diverged_run_is_listed_and_gets_no_numbers(tmp_path: Path) -> None:
     res = results.load(manifest, fr.input_files(root, manifest))
     key = (victim["dataset"], victim["run"])
     for table in (res.records, res.worst_case, res.saliency, res.masking):
-        assert key not in set(zip(table["dataset"], table["run"]))
+        assert key not in set(zip(table["dataset"], table["run"], strict=True))
     assert set(res.failed_runs()["run"]) == {victim["run"]}
     summary = S.robustness_summary(res)
     assert _cell(summary, dataset="mnist", method="pgd_at", attack="pgd", eps=0.1)["seeds"] == 1
@@ -337,7 +337,7 @@ def test_masking_p_values_and_reference_autoattack_are_shown(built: dict) -> Non
     assert "1 model(s) differ" in ref
     table = P.reference_table(_load(built))
     flagged = table[table["Differs"].str.startswith("yes")]
-    assert list(zip(flagged["Method"], flagged["Seed"])) == [("PGD-AT", 1)]
+    assert list(zip(flagged["Method"], flagged["Seed"], strict=True)) == [("PGD-AT", 1)]
     assert (table["n"] == fr.N_SUBSET).all()
 
 

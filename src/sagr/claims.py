@@ -85,9 +85,7 @@ def _robust_at_each_eps(
         eps = eps[-1:] if largest_only else eps
         la, lb = method_label(a), method_label(b)
         return [
-            Comparison(
-                f"{la} − {lb}, worst case ε={e:g}", "accuracy", *runs, eps=e, premise=premise
-            )
+            Comparison(f"{la} − {lb}, worst case ε={e:g}", "accuracy", *runs, eps=e, premise=premise)
             for e in eps
         ]
 
@@ -101,9 +99,7 @@ def _sharper(pairs: list[tuple[str, str]]) -> Callable[[Results, str], list[Comp
             runs = _paired_runs(res, dataset, a, b)
             if runs is None:
                 return None
-            out.append(
-                Comparison(f"{method_label(a)} − {method_label(b)}, Gini", "saliency", *runs)
-            )
+            out.append(Comparison(f"{method_label(a)} − {method_label(b)}, Gini", "saliency", *runs))
         return out
 
     return build
@@ -167,8 +163,7 @@ CLAIMS = [
     Claim(
         "C4",
         "β > 0 gives more robustness and sharper maps than β = 0.",
-        "β sweep, same suite and points: worst case at the largest ε and Gini, "
-        "each β > 0 minus β = 0, > 0",
+        "β sweep, same suite and points: worst case at the largest ε and Gini, each β > 0 minus β = 0, > 0",
         _beta_positive,
     ),
     Claim(

@@ -90,7 +90,7 @@ def robust_vs_eps(
         fig, axes = plt.subplots(
             1, len(datasets), figsize=(4.2 * len(datasets), 3.3), squeeze=False, sharey=True
         )
-        for ax, dataset in zip(axes[0], datasets):
+        for ax, dataset in zip(axes[0], datasets, strict=True):
             d = curves[curves["dataset"] == dataset]
             full_n = int(d["n"].max())
             for method in sorted_methods(d["method"]):
@@ -136,7 +136,7 @@ def saliency_grid(rows: Sequence[tuple[str, Mapping]], dataset: str, out_dir: Pa
     for j in range(k):
         axes[0, j].imshow(_to_rgb(images[j]), cmap="gray", vmin=0, vmax=1)
         axes[0, j].set_title(f"y = {labels[j]}", fontsize=8)
-    for i, (label, npz) in enumerate(rows, start=1):
+    for i, (_label, npz) in enumerate(rows, start=1):
         maps = np.asarray(npz["maps"])
         for j in range(k):
             # each map scaled to its own 99th percentile: shape, not magnitude, is compared

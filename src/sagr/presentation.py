@@ -72,9 +72,7 @@ def fmt_estimate(
     return text
 
 
-def fmt_difference(
-    estimate: float, low: float, high: float, scale: float = 100.0, digits: int = 1
-) -> str:
+def fmt_difference(estimate: float, low: float, high: float, scale: float = 100.0, digits: int = 1) -> str:
     """'+d [low, high]' with an explicit sign."""
     if _nan(estimate):
         return MISSING
@@ -92,10 +90,7 @@ def fmt_n(values: Iterable[int]) -> str:
 def _column_cells(rows: pd.DataFrame, cell: callable) -> tuple[str, dict]:
     """The n of a column (for its header) and its cells, each with its own n if they differ."""
     own = rows["n"].nunique() > 1 or (rows["n"] != rows["n_max"]).any()
-    cells = {
-        r.method: cell(r) + (f" ({fmt_n([r.n, r.n_max])})" if own else "")
-        for r in rows.itertuples()
-    }
+    cells = {r.method: cell(r) + (f" ({fmt_n([r.n, r.n_max])})" if own else "") for r in rows.itertuples()}
     return fmt_n(list(rows["n"]) + list(rows["n_max"])), cells
 
 
@@ -371,14 +366,10 @@ def attack_setup_table(res: Results) -> pd.DataFrame:
     rob = rob[rob["attack"] != CLEAN]
     rob = rob.assign(_d=rob["dataset"].map(res.datasets().index), _a=rob["attack"].map(attack_rank))
     rows = []
-    for (_, dataset, _, attack, norm), g in rob.groupby(
-        ["_d", "dataset", "_a", "attack", "norm"], sort=True
-    ):
+    for (_, dataset, _, attack, norm), g in rob.groupby(["_d", "dataset", "_a", "attack", "norm"], sort=True):
         # parameters other than ε are shared over the budgets; group by them to stay honest
         params = g["params"].map(
-            lambda s: json.dumps(
-                {k: v for k, v in json.loads(s).items() if k != "eps"}, sort_keys=True
-            )
+            lambda s: json.dumps({k: v for k, v in json.loads(s).items() if k != "eps"}, sort_keys=True)
         )
         g = g.assign(_p=params).sort_values("eps")
         for p, h in g.groupby("_p", sort=False):
@@ -390,8 +381,7 @@ def attack_setup_table(res: Results) -> pd.DataFrame:
                     "ε": ", ".join(fmt_eps(e) for e in sorted(h["eps"].unique())),
                     "n": ", ".join(str(int(v)) for v in sorted(h["n"].unique())),
                     "Points": ", ".join(sorted(set(h["points"]))),
-                    "Parameters": ", ".join(f"{k}={v}" for k, v in json.loads(p).items())
-                    or MISSING,
+                    "Parameters": ", ".join(f"{k}={v}" for k, v in json.loads(p).items()) or MISSING,
                     "repr (one model)": h["repr"].iloc[0],
                 }
             )

@@ -151,7 +151,7 @@ def saliency_rows(res: Results, dataset: str) -> list[tuple[str, str]]:
     r = r[(r["dataset"] == dataset) & r["main"].astype(bool)].sort_values("seed")
     first = r.drop_duplicates("method")
     return [(method_label(m), run) for m, run in
-            sorted(zip(first["method"], first["run"]), key=lambda t: sorted_methods(
+            sorted(zip(first["method"], first["run"], strict=True), key=lambda t: sorted_methods(
                 first["method"]).index(t[0]))]
 
 

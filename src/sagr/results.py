@@ -355,9 +355,7 @@ def _read_npz(path: Path | None) -> dict[str, np.ndarray] | None:
 # ---------------------------------------------------------------- load
 
 
-def load(
-    manifest: Sequence[Mapping[str, Any]], inputs: Mapping[str, Iterable[str | Path]]
-) -> Results:
+def load(manifest: Sequence[Mapping[str, Any]], inputs: Mapping[str, Iterable[str | Path]]) -> Results:
     """Read every run of `manifest` from the files in `inputs` (kind → list of paths).
 
     Kinds: train, robustness, saliency (required for every run that trained without diverging),
@@ -374,9 +372,7 @@ def load(
         keys = _keys(entry)
         train = _read_json(run_files.get("train"), "train", entry)
         status = train.get("status", "ok")
-        rows["runs"].append(
-            dict(keys, status=status, diverged_reason=train.get("diverged_reason", ""))
-        )
+        rows["runs"].append(dict(keys, status=status, diverged_reason=train.get("diverged_reason", "")))
         rows["training"].append(_training_row(keys, train))
         if "provenance" in train:
             rows["jobs"].append(provenance_row(keys, "train.json", train["provenance"]))

@@ -78,11 +78,7 @@ def _t_interval(
         return estimate, estimate, float("inf")
     denom = sum(se**4 / d for se, d in parts if d > 0 and se > 0)
     df = var**2 / denom if denom > 0 else float("inf")
-    q = (
-        float(sps.t.ppf(0.5 + level / 2, df))
-        if math.isfinite(df)
-        else float(sps.norm.ppf(0.5 + level / 2))
-    )
+    q = float(sps.t.ppf(0.5 + level / 2, df)) if math.isfinite(df) else float(sps.norm.ppf(0.5 + level / 2))
     half = q * math.sqrt(var)
     return estimate - half, estimate + half, df
 
@@ -111,9 +107,7 @@ def paired_difference(a: np.ndarray, b: np.ndarray, level: float = LEVEL) -> Dif
     estimate = float(per_seed.mean())
     se_points = float(d.mean(axis=0).std(ddof=1) / math.sqrt(n)) if n > 1 else float("nan")
     se_seeds = float(per_seed.std(ddof=1) / math.sqrt(seeds)) if seeds > 1 else float("nan")
-    lo, hi, df = _t_interval(
-        estimate, 0.0 if math.isnan(se_points) else se_points, n, se_seeds, seeds, level
-    )
+    lo, hi, df = _t_interval(estimate, 0.0 if math.isnan(se_points) else se_points, n, se_seeds, seeds, level)
     return Difference(estimate, lo, hi, se_points, se_seeds, df, n, seeds, level)
 
 

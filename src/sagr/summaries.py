@@ -62,16 +62,19 @@ def _apgd_strength(res: Results, wc: pd.DataFrame) -> list[bool]:
     from the kinds of the attacks the worst case lists.
     """
     rec = res.records
-    kinds = {(d, r, a): k for d, r, a, k in zip(rec["dataset"], rec["run"], rec["attack"],
-                                                rec["kind"])}
+    kinds = {
+        (d, r, a): k
+        for d, r, a, k in zip(rec["dataset"], rec["run"], rec["attack"], rec["kind"], strict=True)
+    }
     out = []
     for row in wc.itertuples():
         if isinstance(row.apgd_strength, (bool, np.bool_)):
             out.append(bool(row.apgd_strength))
             continue
         names = [a for a in str(row.attacks).split(",") if a]
-        out.append(any(any(t in str(kinds.get((row.dataset, row.run, a), "")) for t in APGD_KINDS)
-                       for a in names))
+        out.append(
+            any(any(t in str(kinds.get((row.dataset, row.run, a), "")) for t in APGD_KINDS) for a in names)
+        )
     return out
 
 
@@ -90,7 +93,7 @@ def proportion_summary(rows: pd.DataFrame, by: Sequence[str]) -> pd.DataFrame:
     ).reset_index()
     # n differs between seeds only for old files; then the smallest n (the widest interval) counts
     k = np.where(out["n"] == out["n_max"], out["k_mean"], out["mean"] * out["n"])
-    ci = [stats.clopper_pearson(kk, nn) for kk, nn in zip(k, out["n"])]
+    ci = [stats.clopper_pearson(kk, nn) for kk, nn in zip(k, out["n"], strict=True)]
     out["ci_low"] = [c[0] for c in ci]
     out["ci_high"] = [c[1] for c in ci]
     return out
@@ -220,7 +223,7 @@ def _main_runs(res: Results, dataset: str, method: str) -> dict[int, str]:
     """seed → run of a method's main runs on a dataset."""
     r = res.ok_runs()
     r = r[(r["dataset"] == dataset) & (r["method"] == method) & r["main"].astype(bool)]
-    return {int(s): run for s, run in zip(r["seed"], r["run"])}
+    return {int(s): run for s, run in zip(r["seed"], r["run"], strict=True)}
 
 
 def _accuracy_points(
@@ -276,9 +279,7 @@ def compare_saliency(
     if a[col].isna().any() or b[col].isna().any():
         return None
     n = int(min(a["n_images"].min(), b["n_images"].min()))
-    return stats.summary_difference(
-        a[col], a[f"{metric}_std"], b[col], b[f"{metric}_std"], n, level
-    )
+    return stats.summary_difference(a[col], a[f"{metric}_std"], b[col], b[f"{metric}_std"], n, level)
 
 
 def _diff_row(base: dict, d: stats.Difference | None) -> dict | None:
@@ -341,16 +342,11 @@ def paired_differences(res: Results, pairs: Sequence[tuple[str, str]] = PAIRS) -
 # ---------------------------------------------------------------- ablation
 
 
-def ablation_suite(
-    res: Results, dataset: str, runs: Sequence[str]
-) -> tuple[float | None, list[str]]:
+def ablation_suite(res: Results, dataset: str, runs: Sequence[str]) -> tuple[float | None, list[str]]:
     """The largest L∞ budget every run ran an attack at, and the attacks all of them ran there."""
     rec = res.records
     r = rec[
-        (rec["dataset"] == dataset)
-        & rec["run"].isin(list(runs))
-        & (rec["norm"] == "linf")
-        & (rec["eps"] < 1)
+        (rec["dataset"] == dataset) & rec["run"].isin(list(runs)) & (rec["norm"] == "linf") & (rec["eps"] < 1)
     ]
     common = {}
     for e, f in r.groupby("eps"):
@@ -392,9 +388,7 @@ def ablation_points(res: Results) -> pd.DataFrame:
         suite = ",".join(attacks)
         for row in g.itertuples():
             base = dict(dataset=dataset, param=param, value=row.value, run=row.run, seed=row.seed)
-            clean = rec[
-                (rec["dataset"] == dataset) & (rec["run"] == row.run) & (rec["attack"] == CLEAN)
-            ]
+            clean = rec[(rec["dataset"] == dataset) & (rec["run"] == row.run) & (rec["attack"] == CLEAN)]
             if len(clean):
                 c = clean.iloc[0]
                 rows.append(
@@ -423,9 +417,7 @@ def ablation_points(res: Results) -> pd.DataFrame:
                         suite=suite,
                     )
                 )
-            s = res.saliency[
-                (res.saliency["dataset"] == dataset) & (res.saliency["run"] == row.run)
-            ]
+            s = res.saliency[(res.saliency["dataset"] == dataset) & (res.saliency["run"] == row.run)]
             if len(s) and "gini_mean" in s and not pd.isna(s["gini_mean"].iloc[0]):
                 rows.append(
                     dict(
@@ -462,9 +454,7 @@ def ablation_summary(points: pd.DataFrame) -> pd.DataFrame:
             .reset_index()
         )
         half = 1.96 * g["sd_points"] / np.sqrt(g["n"])
-        out.append(
-            g.assign(ci_low=g["mean"] - half, ci_high=g["mean"] + half, suite="", eps=np.nan)
-        )
+        out.append(g.assign(ci_low=g["mean"] - half, ci_high=g["mean"] + half, suite="", eps=np.nan))
     return pd.concat(out, ignore_index=True)
 
 
@@ -485,11 +475,7 @@ def sweep_params(points: pd.DataFrame) -> tuple[list[str], list[str]]:
 def sweep_runs(res: Results, dataset: str, param: str) -> dict[object, dict[int, str]]:
     """value → (seed → run) of one sweep."""
     sw = res.sweeps
-    sw = sw[
-        (sw["dataset"] == dataset)
-        & (sw["param"] == param)
-        & sw["run"].isin(set(res.ok_runs()["run"]))
-    ]
+    sw = sw[(sw["dataset"] == dataset) & (sw["param"] == param) & sw["run"].isin(set(res.ok_runs()["run"]))]
     out: dict[object, dict[int, str]] = {}
     for r in sw.itertuples():
         out.setdefault(r.value, {})[int(r.seed)] = r.run
