@@ -185,3 +185,14 @@ def test_paired_differences_cover_every_pair_budget_and_metric(case: results.Res
     assert sorted(worst["eps"]) == list(EPS)
     assert (worst["significant"] == -1).all()  # 0.55 vs 0.80 on 400 shared points
     assert set(sup.loc[sup["quantity"] == "saliency", "metric"]) == {"gini"}
+
+
+def test_claims_table_gives_each_claim_and_dataset_a_verdict_row(case: results.Results) -> None:
+    from sagr import presentation as P
+
+    table = P.claims_table(C.evaluate(case))
+    assert len(table) == len(C.CLAIMS) * len(CASES)
+    assert set(table["Verdict"]) == {C.SUPPORTED, C.CONTRADICTED, C.INCONCLUSIVE}
+    c2 = table[table["Claim"] == "C2"]
+    assert (c2["Statement"] != "").sum() == 1  # the statement once per claim
+    assert all("n=400, 3 seeds" in e for e in c2["Effect [interval]"])

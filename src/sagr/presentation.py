@@ -227,8 +227,12 @@ def paired_table(diffs: pd.DataFrame, dataset: str) -> pd.DataFrame:
 
 
 def claims_table(claims: pd.DataFrame) -> pd.DataFrame:
-    """One row per claim × dataset: statement, deciding metric, verdict, effects with intervals."""
+    """One row per claim × dataset: statement, deciding metric, verdict, effects with intervals.
+
+    The statement and its metric are written on a claim's first row only.
+    """
     rows = []
+    seen = set()
     for (cid, dataset), g in claims.groupby(["claim", "dataset"], sort=False):
         effects = []
         for r in g.itertuples():
@@ -245,14 +249,15 @@ def claims_table(claims: pd.DataFrame) -> pd.DataFrame:
         rows.append(
             {
                 "Claim": cid,
-                "Statement": g["statement"].iloc[0],
-                "Decided by": g["decided_by"].iloc[0],
+                "Statement": "" if cid in seen else g["statement"].iloc[0],
+                "Decided by": "" if cid in seen else g["decided_by"].iloc[0],
                 "Dataset": dataset_label(dataset),
                 "Verdict": g["verdict"].iloc[0],
                 "Effect [interval]": "; ".join(effects) or MISSING,
                 "Level": f"{100 * level.iloc[0]:.1f} %" if len(level) else MISSING,
             }
         )
+        seen.add(cid)
     return pd.DataFrame(rows)
 
 
