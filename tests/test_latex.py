@@ -66,8 +66,10 @@ def test_fake_report_with_hostile_names_compiles_and_opens_with_the_main_table(t
     # The main table on page 1: every method as a column head, clean and PGD rows with numbers.
     for method in ("Standard", "PGD-AT", "SAGR"):
         assert method in page1
-    assert re.search(r"Clean\s+\d+\.\d ± \d+\.\d\s+\d+\.\d ± \d+\.\d", page1), page1
-    assert re.search(r"PGD\s+ε=0\.1\s+\d+\.\d ± \d", page1), page1
+    # cells: mean ± sd over seeds [95 % sampling interval]; the row states its n
+    cell = r"\d+\.\d ± \d+\.\d \[\d+\.\d, \d+\.\d\]"
+    assert re.search(rf"Clean\s+n=500\s+{cell}\s+{cell}", page1), page1
+    assert re.search(rf"PGD\s+ε=0\.1 · n=500\s+{cell}", page1), page1
     full = subprocess.run(["pdftotext", str(pdf), "-"], capture_output=True, text=True).stdout
     # The departure as typed, not mangled (pdftotext splits ü into u + ¨ with Computer Modern).
     assert re.search(r"M.{1,2}ller", full) and "λ" in full and "ρ=8/255, #1 & $2 {a}" in full
