@@ -57,8 +57,8 @@ def test_fake_report_with_hostile_names_compiles_and_opens_with_the_main_table(t
     (root / "benchmark" / "cost.json").write_text(json.dumps(fr.fake_benchmark()))
     config = fr.fake_config()
     config["note"] = NASTY  # user-supplied text reaches the verbatim config listing
-    report.build_report(manifest, fr.input_files(root, manifest), config, out / "index.html", out / "report.tex",
-                        departures=[NASTY], benchmark=root / "benchmark" / "cost.json")
+    report.build_report(manifest, fr.input_files(root, manifest), config, out / "index.html",
+                        out / "report.tex", departures=[NASTY], benchmark=root / "benchmark" / "cost.json")
     pdf = latex.compile_pdf(out / "report.tex")
     assert _pages(pdf) >= 3
     page1 = _pdf_text(pdf, 1)
