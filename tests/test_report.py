@@ -356,3 +356,21 @@ def test_worst_case_without_apgd_is_marked(built: dict, tmp_path: Path) -> None:
         path.write_text(json.dumps(rob))
     summary = S.robustness_summary(results.load(manifest, fr.input_files(tmp_path, manifest)))
     assert not any(P.PGD_ONLY in c[1] for c in P.main_table(summary, "mnist").columns)
+
+
+def test_worst_case_per_point_over_a_cascade_keeps_points_broken_earlier() -> None:
+    recs = pd.DataFrame({"dataset": "d", "run": "r", "attack": ["fgsm", "apgd", "sq"], "eps": 0.3,
+                         "points": ["all", "cascade", "subset"]})
+    empty = pd.DataFrame()
+    res = results.Results(runs=empty, records=recs, worst_case=empty, masking=empty,
+                          reference=empty, saliency=empty, training=empty, evaluation=empty,
+                          jobs=empty, sweeps=empty,
+                          correct={("d", "r"): {"fgsm@0.3": np.array([1, 0, 1, 1], np.int8),
+                                                "apgd@0.3": np.array([1, -1, 0, -1], np.int8),
+                                                "sq@0.3": np.array([1, 1, -1, -1], np.int8)}})
+    # the cascade skipped point 1 (FGSM broke it) and never reached point 3: that one is unknown
+    w = S.worst_points(res, "d", "r", "linf", 0.3, ["fgsm", "apgd"])
+    np.testing.assert_array_equal(w, [1, 0, 0, np.nan])
+    # a prefix subset counts a point only where every attack ran on it
+    w = S.worst_points(res, "d", "r", "linf", 0.3, ["fgsm", "sq"])
+    np.testing.assert_array_equal(w, [1, 0, np.nan, np.nan])

@@ -182,6 +182,7 @@ def reference_table(res: Results) -> pd.DataFrame:
             "Seed": r["seed"],
             "ε": r["eps"].map(fmt_eps),
             "n": r["n"].astype(int),
+            "Points": r["ref_points"].fillna(""),
             "torchattacks (%)": r["torchattacks_accuracy"].map(lambda v: f"{100 * v:.1f}"),
             "reference (%)": r["accuracy"].map(lambda v: f"{100 * v:.1f}"),
             "McNemar p": r["mcnemar_p"].map(_p),

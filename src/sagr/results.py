@@ -16,7 +16,7 @@ training ``eps`` would otherwise collide with an attack's ``eps``). The other co
 - ``masking``: per (run, check): ``check, title, passed, status`` ("pass" | "fail" | "n.a."),
   ``detail, p_value, alpha, n_points``.
 - ``reference``: per run with a reference AutoAttack cross-check: ``eps, accuracy, n,
-  n_correct, torchattacks_accuracy, mcnemar_p, differs``.
+  n_correct, torchattacks_accuracy, mcnemar_p, ref_points`` (on which points), ``differs``.
 - ``saliency``: per run: ``n_images`` and ``<metric>_mean``, ``<metric>_std`` over images.
 - ``training``: per run: ``epochs, final_loss, final_reg, final_train_accuracy,
   train_wall_time_s, test_accuracy``.
@@ -82,6 +82,7 @@ _EMPTY = {
         "n_correct",
         "torchattacks_accuracy",
         "mcnemar_p",
+        "ref_points",
         "differs",
     ],
     "saliency": ["n_images"],
@@ -315,6 +316,7 @@ def _reference_rows(keys: dict, rob: Mapping) -> list[dict]:
             n_correct=ref.get("n_correct"),
             torchattacks_accuracy=ref.get("torchattacks_accuracy"),
             mcnemar_p=ref.get("mcnemar_p", np.nan),
+            ref_points=ref.get("points", ""),
             differs=bool(ref.get("differs", False)),
         )
     ]

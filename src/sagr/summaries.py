@@ -210,13 +210,27 @@ def worst_points(
         if row.empty:
             return None
         attacks = [a for a in row["attacks"].iloc[0].split(",") if a]
+    attacks = list(attacks)
     arrays = [res.point_correct(dataset, run, correct_key(a, eps)) for a in attacks]
     if not arrays or any(a is None for a in arrays):
         return None
     stack = np.vstack(arrays)
-    out = stack.min(axis=0)  # robust iff every attack left it correct
-    out[np.isnan(stack).any(axis=0)] = np.nan
-    return out
+    broken = (stack == 0).any(axis=0)
+    missing = np.isnan(stack).any(axis=0)
+    rec = res.records
+    cascade = rec[
+        (rec["dataset"] == dataset)
+        & (rec["run"] == run)
+        & rec["attack"].isin(attacks)
+        & (rec["points"] == "cascade")
+    ]
+    if cascade.empty:  # prefix subsets: a point counts only where every attack ran on it
+        out = np.where(broken, 0.0, 1.0)
+        out[missing] = np.nan
+        return out
+    # A cascade attack skips the points a cheaper one already broke: those stay broken; a point
+    # no attack broke must have been evaluated by all of them.
+    return np.where(broken, 0.0, np.where(missing, np.nan, 1.0))
 
 
 def _main_runs(res: Results, dataset: str, method: str) -> dict[int, str]:
