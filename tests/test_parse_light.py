@@ -64,7 +64,7 @@ def blocker(tmp_path: Path) -> Path:
 def test_the_blocker_really_blocks_torch_and_our_pandas(blocker: Path, tmp_path: Path) -> None:
     proc = _run(blocker, "-c", "import torch", cwd=tmp_path)
     assert proc.returncode != 0 and "blocked by the parse test" in proc.stderr
-    proc = _run(blocker, "-c", "import sagr.tables", cwd=tmp_path)  # imports numpy and pandas
+    proc = _run(blocker, "-c", "import sagr.results", cwd=tmp_path)  # imports numpy and pandas
     assert proc.returncode != 0 and "(blocked by the parse test)" in proc.stderr
 
 
