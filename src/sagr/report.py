@@ -9,7 +9,6 @@ step), present (`sagr.presentation`) and render (this module: jinja2 templates).
 from __future__ import annotations
 
 import datetime as dt
-import json
 import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
