@@ -267,7 +267,7 @@ def redirect_log(path: str | Path, stage: str | None = None, context: dict[str, 
 
 def benchmark_job(config: dict[str, Any], out_json: Path) -> dict[str, Any]:
     """Time a training step of every configured method on the benchmark dataset's model."""
-    from .benchmark import benchmark, format_table
+    from .benchmark import benchmark, estimator_noise, format_noise, format_table
 
     started = time.time()
     bcfg = config["benchmark"]
@@ -279,9 +279,15 @@ def benchmark_job(config: dict[str, Any], out_json: Path) -> dict[str, Any]:
     methods = {m: method_hparams(config, dataset, m, hp) for m, hp in config["methods"].items()}
     rows = benchmark(lambda: _build(config, dataset, dcfg["arch"]), x, y, methods, bcfg["steps"], bcfg["warmup"])
     log.info("step cost on %s (%s, batch %d):\n%s", dataset, dcfg["arch"], len(x), format_table(rows))
+    draws = int(bcfg.get("noise_draws", 20))
+    noise = estimator_noise(_build(config, dataset, dcfg["arch"]).to(device), x, y, draws=draws,
+                            generator=torch.Generator().manual_seed(0)) if draws else []
+    if noise:
+        log.info("noise of one draw of each random estimator:\n%s", format_noise(noise))
     result = {"dataset": dataset, "arch": dcfg["arch"], "batch_size": len(x), "threads": torch.get_num_threads(),
               "rows": [{**r, "batch_size": len(x), "arch": dcfg["arch"]} for r in rows],
               "goals": {f"{r['method']}/{r['variant']}": r["goal"] for r in rows if isinstance(r["goal"], float)},
+              "noise": [{**r, "arch": dcfg["arch"]} for r in noise],
               "provenance": provenance("benchmark_cost", config, 0, device, started, time.time())}
     write_json(out_json, result)
     return result

@@ -15,6 +15,7 @@ from torch import Tensor, nn
 
 from . import registry
 from .defenses.builtin import ESTIMATORS, FORMS
+from .estimators import jacobian_penalty, penalty_forward, vjp, weighted_jacobian_norm  # noqa: F401
 
 
 @dataclass
@@ -38,48 +39,6 @@ def sagr_weights(logits: Tensor, y: Tensor, beta: float, T: float) -> Tensor:
     return torch.where(true, torch.full_like(z, 1.0 - beta), 1.0 + beta * q)
 
 
-def _vjp(logits: Tensor, x: Tensor, cotangent: Tensor) -> Tensor:
-    """Jᵀu per example (B×D), differentiable w.r.t. the parameters (and u)."""
-    (g,) = torch.autograd.grad(logits, x, grad_outputs=cotangent, create_graph=True)
-    return g.flatten(1)
-
-
-def weighted_jacobian_norm(
-    logits: Tensor,
-    x: Tensor,
-    weights: Tensor,
-    estimator: str = "projection",
-    n_proj: int = 1,
-    generator: torch.Generator | None = None,
-) -> Tensor:
-    """Per-example Σ_c ω_c ‖∇_x z_c‖² (B,), exactly or by random projections.
-
-    ``logits`` must come from ``model(x)`` with ``x.requires_grad``. The projection
-    estimator uses Rademacher v (E[vvᵀ] = I): E‖Jᵀ(√ω ⊙ v)‖² = Σ_c ω_c ‖g_c‖².
-    """
-    B, C = logits.shape
-    if estimator == "exact":
-        # All C vector-Jacobian products in one vmapped backward, not a Python loop.
-        eye = torch.eye(C, dtype=logits.dtype, device=logits.device)
-        cot = eye[:, None, :].expand(C, B, C)
-        (g,) = torch.autograd.grad(
-            logits, x, grad_outputs=cot, create_graph=True, is_grads_batched=True
-        )
-        sq = g.flatten(2).pow(2).sum(-1)  # C×B
-        return (weights.t() * sq).sum(0)
-    if estimator == "projection":
-        if n_proj < 1:
-            raise ValueError(f"n_proj must be >= 1, got {n_proj}")
-        root_w = weights.sqrt()
-        total = logits.new_zeros(B)
-        for _ in range(n_proj):
-            v = torch.randint(0, 2, (B, C), generator=generator, device="cpu")
-            v = (2.0 * v - 1.0).to(logits.device, logits.dtype)
-            total = total + _vjp(logits, x, root_w * v).pow(2).sum(1)
-        return total / n_proj
-    raise ValueError(f"unknown estimator {estimator!r}; expected one of {ESTIMATORS}")
-
-
 def sagr_penalty(
     logits: Tensor,
     x: Tensor,
@@ -99,7 +58,7 @@ def sagr_penalty(
         # The vector is known, so one double-backward; p stays live so that β = 0
         # reproduces input-gradient regularisation exactly, gradient included.
         residual = torch.softmax(logits, dim=1) - F.one_hot(y, logits.shape[1]).to(logits.dtype)
-        return _vjp(logits, x, w * residual).pow(2).sum(1)
+        return vjp(logits, x, w * residual).pow(2).sum(1)
     raise ValueError(f"unknown form {form!r}; expected one of {FORMS}")
 
 
@@ -111,11 +70,6 @@ def input_gradient_penalty(logits: Tensor, x: Tensor, y: Tensor) -> Tensor:
 
 
 # --------------------------------------------------------------------------- objectives
-def _with_input_grad(model: nn.Module, x: Tensor) -> tuple[Tensor, Tensor]:
-    x = x.detach().clone().requires_grad_(True)
-    return x, model(x)
-
-
 def standard(model: nn.Module, x: Tensor, y: Tensor, hp: Mapping) -> LossTerms:
     """Plain cross-entropy."""
     ce = F.cross_entropy(model(x), y)
@@ -157,28 +111,30 @@ def trades(model: nn.Module, x: Tensor, y: Tensor, hp: Mapping) -> LossTerms:
 
 
 def igr(model: nn.Module, x: Tensor, y: Tensor, hp: Mapping) -> LossTerms:
-    """Ross & Doshi-Velez: CE + λ·‖∇_x CE‖²."""
-    x, logits = _with_input_grad(model, x)
-    reg = input_gradient_penalty(logits, x, y).mean()
+    """Ross & Doshi-Velez: CE + λ·‖∇_x CE‖² (per example, see sagr.estimators)."""
+    x, logits, logits_pen = penalty_forward(model, x)
+    reg = input_gradient_penalty(logits_pen, x, y).mean()
     ce = F.cross_entropy(logits, y)
     return LossTerms(ce + hp["lam"] * reg, ce.item(), reg.item())
 
 
 def jr(model: nn.Module, x: Tensor, y: Tensor, hp: Mapping) -> LossTerms:
-    """Hoffman et al.: CE + (λ/2)·‖J‖²_F (SAGR's estimator with ω = 1)."""
-    x, logits = _with_input_grad(model, x)
-    ones = torch.ones_like(logits)
-    reg = weighted_jacobian_norm(logits, x, ones, hp["estimator"], int(hp["n_proj"])).mean()
+    """Hoffman et al.: CE + (λ/2)·‖J‖²_F (SAGR's estimator with ω = 1; per example, see sagr.estimators)."""
+    logits, pen = jacobian_penalty(model, x, torch.ones_like, hp["estimator"], int(hp["n_proj"]))
+    reg = pen.mean()
     ce = F.cross_entropy(logits, y)
     return LossTerms(ce + 0.5 * hp["lam"] * reg, ce.item(), reg.item())
 
 
 def sagr(model: nn.Module, x: Tensor, y: Tensor, hp: Mapping) -> LossTerms:
-    """The paper's method: CE + (λ/2)·R_SAGR with saliency-aware class weights."""
-    x, logits = _with_input_grad(model, x)
-    reg = sagr_penalty(
-        logits, x, y, hp["beta"], hp["T"], hp["form"], hp["estimator"], int(hp["n_proj"])
-    ).mean()
+    """The paper's method: CE + (λ/2)·R_SAGR with saliency-aware class weights (per example, see sagr.estimators)."""
+    if hp["form"] == "decoupled":
+        weights = lambda z: sagr_weights(z, y, hp["beta"], hp["T"])  # noqa: E731
+        logits, pen = jacobian_penalty(model, x, weights, hp["estimator"], int(hp["n_proj"]))
+    else:
+        x, logits, logits_pen = penalty_forward(model, x)
+        pen = sagr_penalty(logits_pen, x, y, hp["beta"], hp["T"], hp["form"], hp["estimator"], int(hp["n_proj"]))
+    reg = pen.mean()
     ce = F.cross_entropy(logits, y)
     return LossTerms(ce + 0.5 * hp["lam"] * reg, ce.item(), reg.item())
 
