@@ -29,7 +29,7 @@ sys.path.insert(0, str(REPO / "src"))
 
 import torch  # noqa: E402
 
-from sagr import cache, data, models  # noqa: E402
+from sagr import models  # noqa: E402
 from sagr.benchmark import benchmark, estimator_noise, format_noise, format_table  # noqa: E402
 from sagr.config import method_hparams  # noqa: E402
 from sagr.files import write_json  # noqa: E402
@@ -44,6 +44,8 @@ ARCH_INPUT = {
 
 def load_batch(config: dict, dataset: str, channels: int, side: int, n: int, use_mirror: bool):
     """(x, y, description): a real training batch when the dataset is available, else synthetic."""
+    from sagr import cache, data  # torchvision only where real data is used
+
     root = Path(config.get("data", {}).get("root", "data"))
     if use_mirror:
         try:

@@ -1,6 +1,7 @@
 """One function per pipeline job: config in, result files out. Workflow scripts only call these."""
 from __future__ import annotations
 
+import json
 import logging
 import time
 from pathlib import Path
@@ -284,10 +285,17 @@ def benchmark_job(config: dict[str, Any], out_json: Path) -> dict[str, Any]:
                             generator=torch.Generator().manual_seed(0)) if draws else []
     if noise:
         log.info("noise of one draw of each random estimator:\n%s", format_noise(noise))
+    here = {"arch": dcfg["arch"], "device": device.type, "source": "this run"}
+    rows = [{**r, "batch_size": len(x), **here} for r in rows]
+    noise = [{**r, **here} for r in noise]
+    for path in bcfg.get("reference", []):  # committed bench_methods.py results: other archs / devices
+        ref = json.loads(Path(path).read_text())
+        source = f"{path} ({ref['device']}, commit {ref['provenance']['git_commit'][:8]})"
+        rows += [{**r, "source": source} for r in ref["rows"]]
+        noise += [{**r, "device": ref.get("device_type", ""), "source": source} for r in ref.get("noise", [])]
     result = {"dataset": dataset, "arch": dcfg["arch"], "batch_size": len(x), "threads": torch.get_num_threads(),
-              "rows": [{**r, "batch_size": len(x), "arch": dcfg["arch"]} for r in rows],
+              "rows": rows, "noise": noise,
               "goals": {f"{r['method']}/{r['variant']}": r["goal"] for r in rows if isinstance(r["goal"], float)},
-              "noise": [{**r, "arch": dcfg["arch"]} for r in noise],
               "provenance": provenance("benchmark_cost", config, 0, device, started, time.time())}
     write_json(out_json, result)
     return result

@@ -2,6 +2,7 @@ rule benchmark_cost:
     input:
         data=f"results/data/{config['benchmark'].get('dataset', 'mnist')}.json",
         cache=f"{config['data']['root']}/cache/{config['benchmark'].get('dataset', 'mnist')}-train.pt",
+        reference=config["benchmark"].get("reference", []),
     output:
         "results/benchmark/cost.json",
     params:
