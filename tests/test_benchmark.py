@@ -16,7 +16,7 @@ def data(n=8):
 
 
 def test_every_estimator_of_jr_and_decoupled_sagr_is_a_variant():
-    labels = {(m, v) for m, v, _ in variants({"jr": {"estimator": "projection"}, "sagr": {"form": "decoupled"}})}
+    labels = {(m, v.label) for m, v in variants({"jr": {"estimator": "projection"}, "sagr": {"form": "decoupled"}})}
     assert {("jr", e) for e in ESTIMATORS} <= labels
     assert {("sagr", f"decoupled-{e}") for e in ESTIMATORS} | {("sagr", "coupled")} <= labels
 
