@@ -74,6 +74,7 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=2, help="untimed rounds first")
     parser.add_argument("--noise-draws", type=int, default=50, help="draws per random estimator (0: skip)")
     parser.add_argument("--methods", default=None, help="comma-separated subset of the config's methods")
+    parser.add_argument("--no-exact", action="store_true", help="skip the exact estimator (C VJPs: slow on a CPU ResNet)")
     parser.add_argument("--no-mirror", action="store_true", help="do not prepare the dataset (synthetic unless cached)")
     args = parser.parse_args()
 
@@ -98,7 +99,7 @@ def main() -> None:
     def build():
         return models.build_model(args.arch, 10, channels, side, [0.5] * channels, [0.25] * channels)
 
-    rows = benchmark(build, x, y, methods, args.steps, args.warmup)
+    rows = benchmark(build, x, y, methods, args.steps, args.warmup, skip_exact=args.no_exact)
     noise = []
     if args.noise_draws > 0:
         torch.manual_seed(0)

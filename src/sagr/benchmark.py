@@ -24,17 +24,20 @@ def _sync(x: Tensor) -> None:
 
 
 def benchmark(build_model, x: Tensor, y: Tensor, methods: dict[str, dict[str, Any]],
-              steps: int, warmup: int) -> list[dict[str, Any]]:
+              steps: int, warmup: int, skip_exact: bool = False) -> list[dict[str, Any]]:
     """One row per method variant: median ms per step and median ratio to a standard step.
 
     Steps are interleaved: each round times one step of every variant in turn (each with its own
     fresh model and optimiser), so that a noisy, shared machine slows every variant alike; the
     ratio is the median over rounds of (variant step / standard step of the same round), and its
-    interquartile range is reported. ``warmup`` rounds are excluded. ``methods`` maps each method
+    interquartile range is reported. ``warmup`` rounds are excluded; ``skip_exact`` leaves out the
+    exact estimator's variants. ``methods`` maps each method
     to its full training hyper-parameters (sagr.config.method_hparams).
     """
     entries = []
     for method, variant in variants({"standard": {}, **methods}):
+        if skip_exact and variant.hparams.get("estimator") == "exact" and variant.hparams.get("form") != "coupled":
+            continue
         torch.manual_seed(0)
         model = build_model().to(x.device).train()
         entries.append({"method": method, "variant": variant.label, "hp": dict(variant.hparams),

@@ -219,7 +219,9 @@ def jvp_weighted_jacobian_norm(
     """
     if n_proj < 1:
         raise ValueError(f"n_proj must be >= 1, got {n_proj}")
-    x = x.detach()
+    # A fresh tensor: were x a view (a slice of a whole dataset, say), forward AD would give its
+    # base a tangent too and fill a zero tensor the size of the dataset on every step.
+    x = x.detach().clone() if x._base is not None else x.detach()
     norms = _batch_stat_norms(model)
     logits = weights = total = None
     for k in range(n_proj):
