@@ -15,7 +15,7 @@ from torch import Tensor, nn
 
 from . import registry
 from .defenses.builtin import ESTIMATORS, FORMS
-from .estimators import jacobian_penalty, penalty_forward, vjp, weighted_jacobian_norm  # noqa: F401
+from .estimators import jacobian_penalty, penalty_forward, vjp, weighted_jacobian_norm
 
 
 @dataclass
