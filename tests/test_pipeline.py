@@ -77,7 +77,9 @@ def test_smoke_pdf_opens_with_the_main_table(smoke_run):
     assert "Main results" in page1
     for label in ("Standard", "PGD-AT", "TRADES", "SAGR", "Clean", "FGSM", "PGD"):
         assert label in page1, label
-    assert re.search(r"Clean(\s+\d+\.\d){6}", page1), page1  # one clean accuracy per method
+    # one clean accuracy per method: mean (± sd over seeds) [95 % interval], the row stating its n
+    cell = r"\d+\.\d( ± \d+\.\d)? \[\d+\.\d, \d+\.\d\]"
+    assert re.search(rf"Clean\s+n=\d+(\s+{cell}){{6}}", page1), page1
 
 
 def test_sagr_evaluate_reproduces_the_pipeline_numbers_on_a_saved_model(smoke_run):
