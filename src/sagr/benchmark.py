@@ -66,7 +66,7 @@ def benchmark(build_model, x: Tensor, y: Tensor, methods: dict[str, dict[str, An
                      "ratio_iqr": [round(q1, 3), round(q3, 3)]})
     projection = {r["method"]: r["ratio_to_standard"] for r in rows
                   if r["variant"] in ("projection", "decoupled-projection")}
-    n_classes = int(build_model()(x[:1]).shape[1])
+    n_classes = int(build_model().to(x.device)(x[:1]).shape[1])
     for r, e in zip(rows, entries):
         # The exact estimator is C vector-Jacobian products by nature: its goal is C× the projection step.
         exact = r["variant"].endswith("exact") and r["method"] in projection

@@ -38,7 +38,8 @@ def write_checkpoint(path: Path, state: dict[str, Any]) -> None:
     torch.save(state, buf)
     payload = buf.getvalue()
     digest = hashlib.sha256(payload).hexdigest().encode()
-    with atomic_path(path.with_name(path.name + ".next")) as tmp:
+    # The checkpoint carries its own checksum header: no .sha256 sidecar (it would not follow the renames).
+    with atomic_path(path.with_name(path.name + ".next"), record_hash=False) as tmp:
         with open(tmp, "wb") as fh:
             fh.write(MAGIC + b" " + digest + b"\n")
             fh.write(payload)

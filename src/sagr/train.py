@@ -261,5 +261,7 @@ def accuracy(model: nn.Module, x: Tensor, y: Tensor, batch_size: int, device: to
     model.eval()
     correct = 0
     for i in range(0, len(x), batch_size):
-        correct += (model(x[i : i + batch_size].to(device)).argmax(1).cpu() == y[i : i + batch_size]).sum().item()
+        # x and y may live on the device already (whole dataset on the GPU) or on the CPU.
+        pred = model(x[i : i + batch_size].to(device)).argmax(1)
+        correct += (pred == y[i : i + batch_size].to(pred.device)).sum().item()
     return correct / max(1, len(x))
