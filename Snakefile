@@ -36,7 +36,10 @@ include: "workflow/rules/report.smk"
 # HTML report and report.tex are still built, and this one line says why the PDF is not.
 PDF_TARGETS = ["report/report.pdf"] if shutil.which("latexmk") else []
 if not PDF_TARGETS:
-    print("latexmk not found: skipping report/report.pdf (install latexmk and TeX Live to build it)", file=sys.stderr)
+    print(
+        "latexmk not found: skipping report/report.pdf (install latexmk and TeX Live to build it)",
+        file=sys.stderr,
+    )
 
 
 # Downloading needs the login node's network; the reports are seconds of CPU: none waits in a queue.

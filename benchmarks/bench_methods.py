@@ -15,6 +15,7 @@ noise figures do, and the JSON says which data made them). The methods' hyper-pa
 from --config. The pipeline's `benchmark_cost` rule runs the same measurement on the config's
 benchmark dataset (results/benchmark/cost.json).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -53,17 +54,26 @@ def load_batch(config: dict, dataset: str, channels: int, side: int, n: int, use
             if not cache.split_path(root, dataset, "train").exists():
                 cache.write_cache(root, dataset)
         except Exception as err:  # offline without a mirror of this dataset: synthetic below
-            print(f"{dataset} unavailable ({type(err).__name__}: {err}); using a synthetic batch", file=sys.stderr)
+            print(
+                f"{dataset} unavailable ({type(err).__name__}: {err}); using a synthetic batch",
+                file=sys.stderr,
+            )
     if cache.split_path(root, dataset, "train").exists():
         x, y = cache.load(root, dataset, train=True)
         return x[:n], y[:n], f"{dataset} training images 0..{n - 1}"
     g = torch.Generator().manual_seed(0)
     x = torch.rand(n, channels, side, side, generator=g)
-    return x, torch.randint(0, 10, (n,), generator=g), f"synthetic uniform [0,1] {channels}x{side}x{side}, random labels"
+    return (
+        x,
+        torch.randint(0, 10, (n,), generator=g),
+        f"synthetic uniform [0,1] {channels}x{side}x{side}, random labels",
+    )
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--arch", choices=sorted(ARCH_INPUT), default="small_cnn")
     parser.add_argument("--device", default="cpu", help="cpu, cuda or auto")
     parser.add_argument("--config", type=Path, default=REPO / "config" / "config.yaml")
@@ -74,8 +84,12 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=2, help="untimed rounds first")
     parser.add_argument("--noise-draws", type=int, default=50, help="draws per random estimator (0: skip)")
     parser.add_argument("--methods", default=None, help="comma-separated subset of the config's methods")
-    parser.add_argument("--no-exact", action="store_true", help="skip the exact estimator (C VJPs: slow on a CPU ResNet)")
-    parser.add_argument("--no-mirror", action="store_true", help="do not prepare the dataset (synthetic unless cached)")
+    parser.add_argument(
+        "--no-exact", action="store_true", help="skip the exact estimator (C VJPs: slow on a CPU ResNet)"
+    )
+    parser.add_argument(
+        "--no-mirror", action="store_true", help="do not prepare the dataset (synthetic unless cached)"
+    )
     args = parser.parse_args()
 
     started = time.time()
@@ -94,7 +108,9 @@ def main() -> None:
     unknown = [m for m in selected if m not in config["methods"]]
     if unknown:
         parser.error(f"--methods {unknown} not in {args.config}'s methods {list(config['methods'])}")
-    methods = {m: method_hparams(config, eps_dataset, m, config["methods"][m]) for m in selected if m != "standard"}
+    methods = {
+        m: method_hparams(config, eps_dataset, m, config["methods"][m]) for m in selected if m != "standard"
+    }
 
     def build():
         return models.build_model(args.arch, 10, channels, side, [0.5] * channels, [0.25] * channels)
@@ -103,26 +119,42 @@ def main() -> None:
     noise = []
     if args.noise_draws > 0:
         torch.manual_seed(0)
-        noise = estimator_noise(build().to(device), x, y, draws=args.noise_draws,
-                                generator=torch.Generator().manual_seed(0))
-    header = (f"{args.arch} / {device_name(device)} / batch {batch_size} / {torch.get_num_threads()} thread(s) / "
-              f"{args.steps} timed rounds after {args.warmup} warm-up / {described}")
+        noise = estimator_noise(
+            build().to(device), x, y, draws=args.noise_draws, generator=torch.Generator().manual_seed(0)
+        )
+    header = (
+        f"{args.arch} / {device_name(device)} / batch {batch_size} / {torch.get_num_threads()} thread(s) / "
+        f"{args.steps} timed rounds after {args.warmup} warm-up / {described}"
+    )
     print(header)
     print(format_table(rows))
     if noise:
-        print(f"\nnoise of one draw (n_proj = 1) of SAGR's decoupled penalty, fresh model, {noise[0]['n_examples']} examples")
+        print(
+            f"\nnoise of one draw (n_proj = 1) of SAGR's decoupled penalty, fresh model, {noise[0]['n_examples']} examples"
+        )
         print(format_noise(noise))
     out = args.out or REPO / "benchmarks" / f"cost_{args.arch}_{device.type}.json"
-    write_json(out, {
-        "arch": args.arch, "device": device_name(device), "device_type": device.type,
-        "threads": torch.get_num_threads(), "batch_size": batch_size, "data": described,
-        "steps": args.steps, "warmup": args.warmup,
-        "goals": {f"{r['method']}/{r['variant']}": r["goal"] for r in rows if isinstance(r["goal"], float)},
-        "rows": [{**r, "batch_size": batch_size, "arch": args.arch, "device": device.type} for r in rows],
-        "noise": [{**r, "arch": args.arch} for r in noise],
-        "provenance": provenance("bench_methods", {"methods": methods, "argv": sys.argv[1:]}, 0, device,
-                                 started, time.time()),
-    })
+    write_json(
+        out,
+        {
+            "arch": args.arch,
+            "device": device_name(device),
+            "device_type": device.type,
+            "threads": torch.get_num_threads(),
+            "batch_size": batch_size,
+            "data": described,
+            "steps": args.steps,
+            "warmup": args.warmup,
+            "goals": {
+                f"{r['method']}/{r['variant']}": r["goal"] for r in rows if isinstance(r["goal"], float)
+            },
+            "rows": [{**r, "batch_size": batch_size, "arch": args.arch, "device": device.type} for r in rows],
+            "noise": [{**r, "arch": args.arch} for r in noise],
+            "provenance": provenance(
+                "bench_methods", {"methods": methods, "argv": sys.argv[1:]}, 0, device, started, time.time()
+            ),
+        },
+    )
     print(f"written to {out}")
 
 

@@ -46,8 +46,17 @@ def measure(config: dict, results: Path) -> tuple[list[dict], dict[str, float]]:
             missing.append("/".join(key))
             continue
         m = mean(cpu[key])
-        rows.append({"job": key[0], "dataset": key[1], "method": key[2], "planned": n, "measured": len(cpu[key]),
-                     "mean_cpu_s": round(m, 2), "total_cpu_s": round(m * n, 1)})
+        rows.append(
+            {
+                "job": key[0],
+                "dataset": key[1],
+                "method": key[2],
+                "planned": n,
+                "measured": len(cpu[key]),
+                "mean_cpu_s": round(m, 2),
+                "total_cpu_s": round(m * n, 1),
+            }
+        )
         total += m * n
     return rows, {"total_cpu_s": round(total, 1), "unmeasured": missing}
 
@@ -61,16 +70,23 @@ def main() -> None:
     args = ap.parse_args()
     config = yaml.safe_load(args.config.read_text())
     rows, tot = measure(config, args.results)
-    print(f"{'job':9s} {'dataset':14s} {'method':9s} {'planned':>7s} {'measured':>8s} {'mean CPU s':>10s} {'total':>8s}")
+    print(
+        f"{'job':9s} {'dataset':14s} {'method':9s} {'planned':>7s} {'measured':>8s} {'mean CPU s':>10s} {'total':>8s}"
+    )
     for r in rows:
-        print(f"{r['job']:9s} {r['dataset']:14s} {r['method']:9s} {r['planned']:7d} {r['measured']:8d} "
-              f"{r['mean_cpu_s']:10.1f} {r['total_cpu_s']:8.1f}")
+        print(
+            f"{r['job']:9s} {r['dataset']:14s} {r['method']:9s} {r['planned']:7d} {r['measured']:8d} "
+            f"{r['mean_cpu_s']:10.1f} {r['total_cpu_s']:8.1f}"
+        )
     wall = tot["total_cpu_s"] / args.cores
-    print(f"total CPU {tot['total_cpu_s']:.0f} s -> at least {wall / 60:.1f} min on {args.cores} cores"
-          + (f"; NOT measured: {', '.join(tot['unmeasured'])}" if tot["unmeasured"] else ""))
+    print(
+        f"total CPU {tot['total_cpu_s']:.0f} s -> at least {wall / 60:.1f} min on {args.cores} cores"
+        + (f"; NOT measured: {', '.join(tot['unmeasured'])}" if tot["unmeasured"] else "")
+    )
     if args.json:
-        args.json.write_text(json.dumps({"rows": rows, **tot, "cores": args.cores, "min_wall_s": round(wall, 1)},
-                                        indent=1))
+        args.json.write_text(
+            json.dumps({"rows": rows, **tot, "cores": args.cores, "min_wall_s": round(wall, 1)}, indent=1)
+        )
 
 
 if __name__ == "__main__":

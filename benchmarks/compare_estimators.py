@@ -8,6 +8,7 @@ The rule for the default estimator (issue 12): the fastest estimator whose worst
 lies inside the Clopper-Pearson 95% interval of the projection estimator's. Points pooled over
 seeds (each seed evaluates the same points, so the pooled n counts every point once per seed).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -60,12 +61,24 @@ def main() -> None:
         inside = o is not None and b["ci95"][0] <= o["accuracy"] <= b["ci95"][1]
         within &= inside
         rows.append({"eps": eps, "base": b, "other": o, "other_inside_base_ci": inside})
-        print(f"{eps:>5g} {b['n']:>5} {100 * b['accuracy']:>21.1f}% {100 * b['ci95'][0]:>6.1f}–{100 * b['ci95'][1]:.1f}% "
-              f"{100 * o['accuracy'] if o else float('nan'):>21.1f}% {str(inside):>7}")
+        print(
+            f"{eps:>5g} {b['n']:>5} {100 * b['accuracy']:>21.1f}% {100 * b['ci95'][0]:>6.1f}–{100 * b['ci95'][1]:.1f}% "
+            f"{100 * o['accuracy'] if o else float('nan'):>21.1f}% {str(inside):>7}"
+        )
     print(f"{args.other} within {args.base}'s 95% CI at every eps: {within}")
-    args.out.write_text(json.dumps({"dataset": args.dataset, "base": args.base, "other": args.other,
-                                    "seeds": args.seeds, "rows": rows, "within_ci_at_every_eps": within},
-                                   indent=1))
+    args.out.write_text(
+        json.dumps(
+            {
+                "dataset": args.dataset,
+                "base": args.base,
+                "other": args.other,
+                "seeds": args.seeds,
+                "rows": rows,
+                "within_ci_at_every_eps": within,
+            },
+            indent=1,
+        )
+    )
     print(f"written to {args.out}")
 
 

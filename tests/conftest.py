@@ -1,4 +1,5 @@
 """Shared fixtures: repository paths, the data mirror, configs."""
+
 import copy
 import os
 from pathlib import Path

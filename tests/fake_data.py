@@ -6,6 +6,7 @@ temporary mirror with an MD5SUMS file; never committed.
 
     python tests/fake_data.py <mirror dir>     # what benchmarks/gpu_check.sh and the SLURM test use
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -69,7 +70,9 @@ def write_mirror(mirror: Path, n_train: int = 600, n_test: int = 200) -> Path:
     write_svhn(mirror, n_train, n_test)
     lines = []
     for path in sorted(p for p in mirror.rglob("*") if p.is_file() and p.name != "MD5SUMS"):
-        lines.append(f"{hashlib.md5(path.read_bytes(), usedforsecurity=False).hexdigest()}  {path.relative_to(mirror)}")
+        lines.append(
+            f"{hashlib.md5(path.read_bytes(), usedforsecurity=False).hexdigest()}  {path.relative_to(mirror)}"
+        )
     (mirror / "MD5SUMS").write_text("\n".join(lines) + "\n")
     return mirror
 

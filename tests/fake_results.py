@@ -9,26 +9,33 @@ import numpy as np
 
 DATASETS = {
     "mnist": {"channels": 1, "eps": [0.1, 0.2, 0.3], "l2": [1.0, 2.0], "foreground": True},
-    "cifar10": {"channels": 3, "eps": [2 / 255, 4 / 255, 8 / 255], "l2": [0.25, 0.5],
-                "foreground": False},
+    "cifar10": {"channels": 3, "eps": [2 / 255, 4 / 255, 8 / 255], "l2": [0.25, 0.5], "foreground": False},
 }
 METHODS = ["standard", "pgd_at", "sagr"]
 SEEDS = [0, 1]
 BETA_SWEEP = [0.0, 0.5, 1.0]  # 0.5 is the default: the main SAGR run is the sweep's middle point
 N_EVAL, N_SUBSET, K_MAPS = 500, 200, 4
-LINF_ALL_EPS = ["fgsm", "pgd", "cw_inf"]   # run at every ε
+LINF_ALL_EPS = ["fgsm", "pgd", "cw_inf"]  # run at every ε
 LINF_LARGEST = ["pgd_strong", "autoattack", "square"]  # run at the largest ε only
 SUBSET_ATTACKS = {"autoattack", "square"}
-CHECKS = {"monotone_eps": "Accuracy never rises as ε grows (fixed attack)",
-          "unbounded_zero": "Unbounded (ε = 1, L∞) attack reaches 0% accuracy",
-          "blackbox_not_stronger": "Black-box Square is not clearly stronger than white-box attacks",
-          "more_steps_no_gain": "More PGD steps/restarts never raise accuracy"}
+CHECKS = {
+    "monotone_eps": "Accuracy never rises as ε grows (fixed attack)",
+    "unbounded_zero": "Unbounded (ε = 1, L∞) attack reaches 0% accuracy",
+    "blackbox_not_stronger": "Black-box Square is not clearly stronger than white-box attacks",
+    "more_steps_no_gain": "More PGD steps/restarts never raise accuracy",
+}
 FAILED = ("mnist", "sagr", 1, "monotone_eps")  # the one model with a failed masking check
 ABLATION_ATTACKS = ("clean", "fgsm", "pgd")  # the off-default sweep points get only these
 REFERENCE_DIFFERS = ("mnist", "pgd_at", 1)  # the one model whose reference AutoAttack differs
 METHOD_BASE = {"standard": 0.30, "pgd_at": 0.80, "sagr": 0.60}
-ATTACK_DROP = {"fgsm": 0.00, "pgd": 0.05, "cw_inf": 0.07, "pgd_strong": 0.09,
-               "autoattack": 0.11, "square": 0.04}
+ATTACK_DROP = {
+    "fgsm": 0.00,
+    "pgd": 0.05,
+    "cw_inf": 0.07,
+    "pgd_strong": 0.09,
+    "autoattack": 0.11,
+    "square": 0.04,
+}
 
 
 def run_name(method: str, seed: int, beta: float = 0.5) -> str:
@@ -41,15 +48,20 @@ def run_name(method: str, seed: int, beta: float = 0.5) -> str:
 def hparams(method: str, beta: float = 0.5) -> dict:
     """Per-method hyper-parameters (PGD-AT's eps deliberately collides with the attack's eps)."""
     if method == "sagr":
-        return {"lam": 0.1, "beta": beta, "T": 1.0, "form": "decoupled",
-                "estimator": "projection", "n_proj": 1}
+        return {
+            "lam": 0.1,
+            "beta": beta,
+            "T": 1.0,
+            "form": "decoupled",
+            "estimator": "projection",
+            "n_proj": 1,
+        }
     if method == "pgd_at":
         return {"eps": 0.3, "steps": 10}
     return {}
 
 
-def accuracy(dataset: str, method: str, seed: int, attack: str, eps_index: int,
-             beta: float = 0.5) -> float:
+def accuracy(dataset: str, method: str, seed: int, attack: str, eps_index: int, beta: float = 0.5) -> float:
     """Known accuracy: distinct per cell, and seed spread that differs per method."""
     spread = {"standard": 0.01, "pgd_at": 0.02, "sagr": 0.04}[method]
     offset = 0.05 if dataset == "cifar10" else 0.0
@@ -58,41 +70,72 @@ def accuracy(dataset: str, method: str, seed: int, attack: str, eps_index: int,
     elif attack == "pgd_unbounded":
         return 0.0
     else:
-        acc = METHOD_BASE[method] - 0.1 * eps_index - ATTACK_DROP.get(attack, 0.03) - offset \
-            + spread * seed + 0.1 * (beta - 0.5)
+        acc = (
+            METHOD_BASE[method]
+            - 0.1 * eps_index
+            - ATTACK_DROP.get(attack, 0.03)
+            - offset
+            + spread * seed
+            + 0.1 * (beta - 0.5)
+        )
     return round(float(np.clip(acc, 0.0, 1.0)), 3)
 
 
 def provenance(job: str, seed: int) -> dict:
     """A provenance block like the pipeline's."""
-    return {"config": {"seed": seed}, "seed": seed, "git_commit": "abc1234", "git_dirty": False,
-            "versions": {"python": "3.11.7", "torch": "2.3.0", "torchattacks": "3.5.1"},
-            "device": "cpu", "host": "testhost", "started": "2024-01-01T00:00:00",
-            "wall_time_s": 10.0 + seed, "job": job}
+    return {
+        "config": {"seed": seed},
+        "seed": seed,
+        "git_commit": "abc1234",
+        "git_dirty": False,
+        "versions": {"python": "3.11.7", "torch": "2.3.0", "torchattacks": "3.5.1"},
+        "device": "cpu",
+        "host": "testhost",
+        "started": "2024-01-01T00:00:00",
+        "wall_time_s": 10.0 + seed,
+        "job": job,
+    }
 
 
 def _records(dataset: str, method: str, seed: int, beta: float) -> list[dict]:
     """One robustness record per (attack, ε), plus clean."""
     spec = DATASETS[dataset]
-    recs = [{"attack": "clean", "kind": "clean", "norm": "none", "eps": 0.0, "n": N_EVAL,
-             "accuracy": accuracy(dataset, method, seed, "clean", 0, beta), "params": {},
-             "repr": "clean", "wall_time_s": 0.1}]
+    recs = [
+        {
+            "attack": "clean",
+            "kind": "clean",
+            "norm": "none",
+            "eps": 0.0,
+            "n": N_EVAL,
+            "accuracy": accuracy(dataset, method, seed, "clean", 0, beta),
+            "params": {},
+            "repr": "clean",
+            "wall_time_s": 0.1,
+        }
+    ]
 
     def add(attack: str, norm: str, eps: float, i: int, n: int) -> None:
         params = {"eps": eps, "steps": 40, "alpha": round(eps / 10, 6), "random_start": True}
-        recs.append({"attack": attack, "kind": attack, "norm": norm, "eps": eps, "n": n,
-                     "accuracy": accuracy(dataset, method, seed, attack, i, beta),
-                     "params": params,
-                     "repr": f"{attack.upper()}(model_name=SmallCNN, eps={eps}, steps=40)",
-                     "wall_time_s": 1.5})
+        recs.append(
+            {
+                "attack": attack,
+                "kind": attack,
+                "norm": norm,
+                "eps": eps,
+                "n": n,
+                "accuracy": accuracy(dataset, method, seed, attack, i, beta),
+                "params": params,
+                "repr": f"{attack.upper()}(model_name=SmallCNN, eps={eps}, steps=40)",
+                "wall_time_s": 1.5,
+            }
+        )
 
     for attack in LINF_ALL_EPS:
         for i, eps in enumerate(spec["eps"]):
             add(attack, "linf", eps, i, N_EVAL)
     last = len(spec["eps"]) - 1
     for attack in LINF_LARGEST:
-        add(attack, "linf", spec["eps"][last], last, N_SUBSET if attack in SUBSET_ATTACKS
-            else N_EVAL)
+        add(attack, "linf", spec["eps"][last], last, N_SUBSET if attack in SUBSET_ATTACKS else N_EVAL)
     add("pgd_unbounded", "linf", 1.0, 0, N_EVAL)
     for i, eps in enumerate(spec["l2"]):
         add("cw_l2", "l2", eps, i, N_EVAL)
@@ -106,8 +149,14 @@ def _worst_case(records: list[dict], eps_list: list[float]) -> list[dict]:
         at = [r for r in records if r["norm"] == "linf" and r["eps"] == eps]
         if not at:
             continue
-        out.append({"eps": eps, "accuracy": min(r["accuracy"] for r in at),
-                    "n": min(r["n"] for r in at), "attacks": [r["attack"] for r in at]})
+        out.append(
+            {
+                "eps": eps,
+                "accuracy": min(r["accuracy"] for r in at),
+                "n": min(r["n"] for r in at),
+                "attacks": [r["attack"] for r in at],
+            }
+        )
     return out
 
 
@@ -118,9 +167,15 @@ def reference_autoattack(dataset: str, method: str, seed: int) -> dict | None:
     differs = (dataset, method, seed) == REFERENCE_DIFFERS
     ta = accuracy(dataset, method, seed, "autoattack", 2)
     ref = round(ta - (0.08 if differs else 0.005), 3)
-    return {"eps": DATASETS[dataset]["eps"][-1], "accuracy": ref, "n": N_SUBSET,
-            "n_correct": round(ref * N_SUBSET), "torchattacks_accuracy": ta,
-            "mcnemar_p": 0.001 if differs else 0.6, "differs": differs}
+    return {
+        "eps": DATASETS[dataset]["eps"][-1],
+        "accuracy": ref,
+        "n": N_SUBSET,
+        "n_correct": round(ref * N_SUBSET),
+        "torchattacks_accuracy": ta,
+        "mcnemar_p": 0.001 if differs else 0.6,
+        "differs": differs,
+    }
 
 
 def _masking(dataset: str, method: str, seed: int) -> list[dict]:
@@ -132,8 +187,12 @@ def _masking(dataset: str, method: str, seed: int) -> list[dict]:
             passed = False
         elif dataset == "cifar10" and check == "unbounded_zero":
             passed = None
-        rec = {"check": check, "title": title, "passed": passed,
-               "detail": f"{check} numbers for {method} seed {seed}"}
+        rec = {
+            "check": check,
+            "title": title,
+            "passed": passed,
+            "detail": f"{check} numbers for {method} seed {seed}",
+        }
         if check == "blackbox_not_stronger":  # the paired-test fields of the new format
             rec.update(p_value=0.25 + 0.01 * seed, alpha=0.05, n_points=N_SUBSET)
         out.append(rec)
@@ -147,35 +206,49 @@ def write_run(root: Path, entry: dict) -> None:
     spec = DATASETS[dataset]
     d = root / dataset / run
     d.mkdir(parents=True, exist_ok=True)
-    head = {"dataset": dataset, "run": run, "method": method, "seed": seed,
-            "hparams": entry["hparams"]}
-    train = dict(head, history=[{"epoch": e, "loss": 1.0 / e, "reg": 0.1, "train_accuracy": 0.9,
-                                 "time_s": 3.0} for e in (1, 2)],
-                 train_wall_time_s=60.0 + seed, test_accuracy=0.98,
-                 provenance=provenance("train_model", seed))
+    head = {"dataset": dataset, "run": run, "method": method, "seed": seed, "hparams": entry["hparams"]}
+    train = dict(
+        head,
+        history=[
+            {"epoch": e, "loss": 1.0 / e, "reg": 0.1, "train_accuracy": 0.9, "time_s": 3.0} for e in (1, 2)
+        ],
+        train_wall_time_s=60.0 + seed,
+        test_accuracy=0.98,
+        provenance=provenance("train_model", seed),
+    )
     records = _records(dataset, method, seed, beta)
     if not entry["main"]:  # ablation-only runs get the ablation suite
         records = [r for r in records if r["attack"] in ABLATION_ATTACKS]
-    rob = dict(head, n_eval=N_EVAL, records=records,
-               worst_case=_worst_case(records, spec["eps"] + [1.0]),
-               masking=_masking(dataset, method, seed),
-               autoattack_description="AutoAttack standard: APGD-CE, APGD-T, FAB-T, Square",
-               reference_autoattack=reference_autoattack(dataset, method, seed),
-               provenance=provenance("attack_model", seed))
+    rob = dict(
+        head,
+        n_eval=N_EVAL,
+        records=records,
+        worst_case=_worst_case(records, spec["eps"] + [1.0]),
+        masking=_masking(dataset, method, seed),
+        autoattack_description="AutoAttack standard: APGD-CE, APGD-T, FAB-T, Square",
+        reference_autoattack=reference_autoattack(dataset, method, seed),
+        provenance=provenance("attack_model", seed),
+    )
     gini = round(0.5 + 0.1 * METHODS.index(method) + 0.01 * seed + 0.2 * (beta - 0.5), 4)
-    metrics = {"gini": {"mean": gini, "std": 0.05}, "entropy": {"mean": 0.8, "std": 0.02},
-               "alignment": {"mean": 0.3, "std": 0.1},
-               "foreground_mass": {"mean": 0.7, "std": 0.1} if spec["foreground"] else None}
-    sal = dict(head, n_images=N_EVAL, metrics=metrics,
-               provenance=provenance("saliency_model", seed))
+    metrics = {
+        "gini": {"mean": gini, "std": 0.05},
+        "entropy": {"mean": 0.8, "std": 0.02},
+        "alignment": {"mean": 0.3, "std": 0.1},
+        "foreground_mass": {"mean": 0.7, "std": 0.1} if spec["foreground"] else None,
+    }
+    sal = dict(head, n_images=N_EVAL, metrics=metrics, provenance=provenance("saliency_model", seed))
     for name, data in (("train.json", train), ("robustness.json", rob), ("saliency.json", sal)):
         (d / name).write_text(json.dumps(data, indent=1))
     np.savez(d / "correct.npz", **correct_arrays(records))
     rng = np.random.default_rng(seed)
     c = spec["channels"]
-    np.savez(d / "maps.npz", images=rng.random((K_MAPS, c, 8, 8), dtype=np.float32),
-             maps=rng.random((K_MAPS, 8, 8), dtype=np.float32),
-             labels=np.arange(K_MAPS), indices=np.arange(K_MAPS) * 7)
+    np.savez(
+        d / "maps.npz",
+        images=rng.random((K_MAPS, c, 8, 8), dtype=np.float32),
+        maps=rng.random((K_MAPS, 8, 8), dtype=np.float32),
+        labels=np.arange(K_MAPS),
+        indices=np.arange(K_MAPS) * 7,
+    )
 
 
 def correct_arrays(records: list[dict], n_eval: int = N_EVAL) -> dict[str, np.ndarray]:
@@ -192,10 +265,16 @@ def correct_arrays(records: list[dict], n_eval: int = N_EVAL) -> dict[str, np.nd
 
 def input_files(root: Path, manifest: list[dict]) -> dict[str, list[Path]]:
     """What the report rule hands the job: per kind, one file per run (as snakemake.input)."""
-    names = {"train": "train.json", "robustness": "robustness.json", "saliency": "saliency.json",
-             "correct": "correct.npz", "maps": "maps.npz"}
-    return {kind: [Path(root) / e["dataset"] / e["run"] / name for e in manifest]
-            for kind, name in names.items()}
+    names = {
+        "train": "train.json",
+        "robustness": "robustness.json",
+        "saliency": "saliency.json",
+        "correct": "correct.npz",
+        "maps": "maps.npz",
+    }
+    return {
+        kind: [Path(root) / e["dataset"] / e["run"] / name for e in manifest] for kind, name in names.items()
+    }
 
 
 def fake_manifest(sweep: bool = True) -> list[dict]:
@@ -204,18 +283,36 @@ def fake_manifest(sweep: bool = True) -> list[dict]:
     for dataset in DATASETS:
         for method in METHODS:
             for seed in SEEDS:
-                sweeps = ([{"param": "beta", "value": 0.5}]
-                          if sweep and dataset == "mnist" and method == "sagr" and seed == 0
-                          else [])
-                manifest.append({"dataset": dataset, "run": run_name(method, seed),
-                                 "method": method, "seed": seed, "hparams": hparams(method),
-                                 "main": True, "sweeps": sweeps})
+                sweeps = (
+                    [{"param": "beta", "value": 0.5}]
+                    if sweep and dataset == "mnist" and method == "sagr" and seed == 0
+                    else []
+                )
+                manifest.append(
+                    {
+                        "dataset": dataset,
+                        "run": run_name(method, seed),
+                        "method": method,
+                        "seed": seed,
+                        "hparams": hparams(method),
+                        "main": True,
+                        "sweeps": sweeps,
+                    }
+                )
     if sweep:
         for beta in BETA_SWEEP:
             if beta != 0.5:
-                manifest.append({"dataset": "mnist", "run": run_name("sagr", 0, beta),
-                                 "method": "sagr", "seed": 0, "hparams": hparams("sagr", beta),
-                                 "main": False, "sweeps": [{"param": "beta", "value": beta}]})
+                manifest.append(
+                    {
+                        "dataset": "mnist",
+                        "run": run_name("sagr", 0, beta),
+                        "method": "sagr",
+                        "seed": 0,
+                        "hparams": hparams("sagr", beta),
+                        "main": False,
+                        "sweeps": [{"param": "beta", "value": beta}],
+                    }
+                )
     return manifest
 
 
@@ -229,18 +326,45 @@ def write_fake_results(root: Path, sweep: bool = True) -> list[dict]:
 
 def fake_benchmark() -> dict:
     """A cost.json like the benchmark's."""
-    rows = [{"method": "standard", "variant": "", "ms_per_step": 10.0, "ratio_to_standard": 1.0,
-             "batch_size": 128, "arch": "small_cnn"},
-            {"method": "sagr", "variant": "projection", "ms_per_step": 18.0,
-             "ratio_to_standard": 1.8, "batch_size": 128, "arch": "small_cnn"},
-            {"method": "pgd_at", "variant": "", "ms_per_step": 105.0, "ratio_to_standard": 10.5,
-             "batch_size": 128, "arch": "small_cnn"}]
-    return {"rows": rows, "goals": {"sagr/projection": 1.9, "pgd_at": "K+1"},
-            "provenance": provenance("benchmark_cost", 0)}
+    rows = [
+        {
+            "method": "standard",
+            "variant": "",
+            "ms_per_step": 10.0,
+            "ratio_to_standard": 1.0,
+            "batch_size": 128,
+            "arch": "small_cnn",
+        },
+        {
+            "method": "sagr",
+            "variant": "projection",
+            "ms_per_step": 18.0,
+            "ratio_to_standard": 1.8,
+            "batch_size": 128,
+            "arch": "small_cnn",
+        },
+        {
+            "method": "pgd_at",
+            "variant": "",
+            "ms_per_step": 105.0,
+            "ratio_to_standard": 10.5,
+            "batch_size": 128,
+            "arch": "small_cnn",
+        },
+    ]
+    return {
+        "rows": rows,
+        "goals": {"sagr/projection": 1.9, "pgd_at": "K+1"},
+        "provenance": provenance("benchmark_cost", 0),
+    }
 
 
 def fake_config() -> dict:
     """A config dict in the pipeline's shape (only what the report prints)."""
-    return {"datasets": list(DATASETS), "methods": METHODS, "seeds": SEEDS,
-            "evaluation": {"n_eval": N_EVAL, "subset": N_SUBSET},
-            "sagr": {"lam": 0.1, "beta": 0.5, "T": 1.0, "form": "decoupled"}}
+    return {
+        "datasets": list(DATASETS),
+        "methods": METHODS,
+        "seeds": SEEDS,
+        "evaluation": {"n_eval": N_EVAL, "subset": N_SUBSET},
+        "sagr": {"lam": 0.1, "beta": 0.5, "T": 1.0, "form": "decoupled"},
+    }

@@ -5,6 +5,7 @@ accounting), state and spool folders, logs. Ports are free ones picked at start,
 collide with a real cluster on the same machine. Clients (sbatch, squeue, scancel) find it through
 SLURM_CONF in ``env``. ``stop()`` kills exactly the daemons it started, by pid.
 """
+
 from __future__ import annotations
 
 import os
@@ -106,18 +107,32 @@ PartitionName=cpu Nodes=sagrnode MaxTime=INFINITE State=UP
         self.env["PATH"] = f"{r / 'bin'}:{self.env.get('PATH', '')}"
         log = open(r / "log" / "daemons.out", "ab")
         self.procs["munged"] = subprocess.Popen(
-            [_which("munged"), "--foreground", "--force", f"--key-file={r}/munge/munge.key",
-             f"--socket={r}/munge/munge.socket", f"--pid-file={r}/munge/munged.pid", f"--log-file={r}/log/munged.log",
-             f"--seed-file={r}/munge/munged.seed"], stdout=log, stderr=log)
+            [
+                _which("munged"),
+                "--foreground",
+                "--force",
+                f"--key-file={r}/munge/munge.key",
+                f"--socket={r}/munge/munge.socket",
+                f"--pid-file={r}/munge/munged.pid",
+                f"--log-file={r}/log/munged.log",
+                f"--seed-file={r}/munge/munged.seed",
+            ],
+            stdout=log,
+            stderr=log,
+        )
         self._wait(lambda: (r / "munge" / "munge.socket").exists(), timeout, "munged socket")
-        self.procs["slurmctld"] = subprocess.Popen([_which("slurmctld"), "-D", "-i", "-f", str(conf)], env=self.env,
-                                                   stdout=log, stderr=log)
-        self.procs["slurmd"] = subprocess.Popen([_which("slurmd"), "-D", "-f", str(conf), "-N", "sagrnode"],
-                                                env=self.env, stdout=log, stderr=log)
+        self.procs["slurmctld"] = subprocess.Popen(
+            [_which("slurmctld"), "-D", "-i", "-f", str(conf)], env=self.env, stdout=log, stderr=log
+        )
+        self.procs["slurmd"] = subprocess.Popen(
+            [_which("slurmd"), "-D", "-f", str(conf), "-N", "sagrnode"], env=self.env, stdout=log, stderr=log
+        )
         self._wait(self._node_idle, timeout, "node sagrnode idle")
 
     def _node_idle(self) -> bool:
-        out = subprocess.run([_which("sinfo"), "-h", "-N", "-o", "%T"], env=self.env, capture_output=True, text=True)
+        out = subprocess.run(
+            [_which("sinfo"), "-h", "-N", "-o", "%T"], env=self.env, capture_output=True, text=True
+        )
         return out.returncode == 0 and out.stdout.strip().startswith("idle")
 
     def _wait(self, ready, timeout: float, what: str) -> None:
@@ -125,8 +140,10 @@ PartitionName=cpu Nodes=sagrnode MaxTime=INFINITE State=UP
         while not ready():
             dead = [n for n, p in self.procs.items() if p.poll() is not None]
             if dead or time.monotonic() > deadline:
-                raise RuntimeError(f"SLURM test cluster: {what} not ready ({'exited: ' + ', '.join(dead) if dead else 'timeout'})"
-                                   f"\n{self.logs()}")
+                raise RuntimeError(
+                    f"SLURM test cluster: {what} not ready ({'exited: ' + ', '.join(dead) if dead else 'timeout'})"
+                    f"\n{self.logs()}"
+                )
             time.sleep(0.2)
 
     def logs(self) -> str:
@@ -139,7 +156,9 @@ PartitionName=cpu Nodes=sagrnode MaxTime=INFINITE State=UP
     def stop(self) -> None:
         """Cancel what is left in the queue, then kill each daemon this object started, by pid."""
         if "slurmctld" in self.procs and self.procs["slurmctld"].poll() is None:
-            subprocess.run([_which("scancel"), "--user", str(os.getuid())], env=self.env, capture_output=True, timeout=30)
+            subprocess.run(
+                [_which("scancel"), "--user", str(os.getuid())], env=self.env, capture_output=True, timeout=30
+            )
         for name in ("slurmd", "slurmctld", "munged"):
             proc = self.procs.get(name)
             if proc is None or proc.poll() is not None:

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 import torch
 import torch.nn as nn
-
 import yaml
 
+from conftest import REPO, SCHEMA
 from sagr.attack_kinds import ATTACK_REGISTRY, ROLES, apgd_strength, evaluation_departures, resolve_budgets
 from sagr.attacks import (
     ATTACK_KINDS,
@@ -24,7 +24,6 @@ from sagr.attacks import (
     validate_suite,
     worst_case,
 )
-from conftest import REPO, SCHEMA
 
 DEFAULT_SUITE = yaml.safe_load((REPO / "config" / "config.yaml").read_text())["attacks"]
 
@@ -63,15 +62,30 @@ def model_data() -> tuple[nn.Module, torch.Tensor, torch.Tensor]:
     return model, x, y
 
 
-def pgd_spec(steps: int = 10, alpha_over_eps: float = 0.1, restarts: int = 1, random_start: bool = True,
-             kind: str = "pgd", budgets="all", **extra) -> dict:
+def pgd_spec(
+    steps: int = 10,
+    alpha_over_eps: float = 0.1,
+    restarts: int = 1,
+    random_start: bool = True,
+    kind: str = "pgd",
+    budgets="all",
+    **extra,
+) -> dict:
     """A pgd/cw_inf spec with every key set."""
-    return {"kind": kind, "steps": steps, "alpha_over_eps": alpha_over_eps, "restarts": restarts,
-            "random_start": random_start, "budgets": budgets, **extra}
+    return {
+        "kind": kind,
+        "steps": steps,
+        "alpha_over_eps": alpha_over_eps,
+        "restarts": restarts,
+        "random_start": random_start,
+        "budgets": budgets,
+        **extra,
+    }
 
 
-def reference_pgd(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, alpha: float,
-                  steps: int) -> torch.Tensor:
+def reference_pgd(
+    model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, alpha: float, steps: int
+) -> torch.Tensor:
     """Independent plain L∞ PGD on CE from x: sign-gradient step, projection on the ball, clamp to [0,1]."""
     adv = x.clone()
     for _ in range(steps):
@@ -105,10 +119,24 @@ def test_adversarial_examples_in_ball_and_box(model_data, kind):
         "pgd": pgd_spec(),
         "pgd_restarts": pgd_spec(restarts=3),
         "cw_inf": pgd_spec(kind="cw_inf"),
-        "square": {"kind": "square", "n_queries": 50, "p_init": 0.8, "n_restarts": 1, "loss": "margin",
-                   "resc_schedule": False, "budgets": "largest"},
-        "autoattack": {"kind": "autoattack", "version": "standard", "n_iter": 3, "n_restarts": 1,
-                       "n_target_classes": 9, "n_queries": 30, "budgets": "largest"},
+        "square": {
+            "kind": "square",
+            "n_queries": 50,
+            "p_init": 0.8,
+            "n_restarts": 1,
+            "loss": "margin",
+            "resc_schedule": False,
+            "budgets": "largest",
+        },
+        "autoattack": {
+            "kind": "autoattack",
+            "version": "standard",
+            "n_iter": 3,
+            "n_restarts": 1,
+            "n_target_classes": 9,
+            "n_queries": 30,
+            "budgets": "largest",
+        },
         "cw_l2": {"kind": "cw_l2", "c": 1.0, "kappa": 0.0, "steps": 20, "lr": 0.01, "budgets": "l2"},
     }[kind]
     torch.manual_seed(0)
@@ -124,8 +152,10 @@ def test_adversarial_examples_in_ball_and_box(model_data, kind):
 @pytest.mark.parametrize("kind", ["pgd", "cw_inf"])
 def test_restarts_never_raise_accuracy(model_data, kind):
     model, x, y = model_data
-    suite = {"one": pgd_spec(kind=kind, steps=5, restarts=1, budgets=[EPS]),
-             "three": pgd_spec(kind=kind, steps=5, restarts=3, budgets=[EPS])}
+    suite = {
+        "one": pgd_spec(kind=kind, steps=5, restarts=1, budgets=[EPS]),
+        "three": pgd_spec(kind=kind, steps=5, restarts=3, budgets=[EPS]),
+    }
     records, correct = run_suite(model, x, y, suite, [EPS], [], C, 400, 0, "cpu", progress=False)
     one, three = correct[correct_key("one", EPS)], correct[correct_key("three", EPS)]
     # Same seed: the first restart repeats the single run, so per example three ⊆ one.
@@ -138,10 +168,14 @@ def test_clean_misclassified_is_wrong_under_every_attack(model_data):
     model, x, y = model_data
     x, y = x[:100], y[:100].clone()
     y[:10] = (y[:10] + 1) % C  # these 10 points are now misclassified clean
-    suite = {"fgsm": {"kind": "fgsm", "budgets": "all"}, "pgd": pgd_spec(steps=3),
-             "cw_l2": {"kind": "cw_l2", "c": 1.0, "kappa": 0.0, "steps": 5, "lr": 0.01, "budgets": "l2"}}
-    records, correct = run_suite(model, x, y, suite, [0.01, EPS], [0.01, 1.0], C, 64, 0, "cpu",
-                                 progress=False)
+    suite = {
+        "fgsm": {"kind": "fgsm", "budgets": "all"},
+        "pgd": pgd_spec(steps=3),
+        "cw_l2": {"kind": "cw_l2", "c": 1.0, "kappa": 0.0, "steps": 5, "lr": 0.01, "budgets": "l2"},
+    }
+    records, correct = run_suite(
+        model, x, y, suite, [0.01, EPS], [0.01, 1.0], C, 64, 0, "cpu", progress=False
+    )
     assert (correct["clean"][:10] == 0).all()
     for key, arr in correct.items():
         assert (arr[:10] == 0).all(), key
@@ -188,8 +222,21 @@ def test_subset_prefix_marks_rest_unevaluated(model_data):
     ns = {(r["attack"], r["eps"]): r["n"] for r in records}
     assert ns[("pgd", 0.05)] == 50 and ns[("fgsm", EPS)] == 400 and ns[("clean", 0.0)] == 400
     for r in records:
-        assert set(r) == {"attack", "kind", "role", "norm", "eps", "accuracy", "n", "n_correct", "points", "params",
-                          "repr", "wall_time_s", "cpu_time_s"}
+        assert set(r) == {
+            "attack",
+            "kind",
+            "role",
+            "norm",
+            "eps",
+            "accuracy",
+            "n",
+            "n_correct",
+            "points",
+            "params",
+            "repr",
+            "wall_time_s",
+            "cpu_time_s",
+        }
     pts = {(r["attack"], r["eps"]): r["points"] for r in records}
     assert pts[("pgd", 0.05)] == "subset" and pts[("fgsm", EPS)] == "all" and pts[("clean", 0.0)] == "all"
     rec = next(r for r in records if r["attack"] == "pgd")
@@ -208,8 +255,9 @@ def test_cw_l2_budget_threshold(model_data):
     model, x, y = model_data
     suite = {"cw": {"kind": "cw_l2", "c": 1.0, "kappa": 0.0, "steps": 30, "lr": 0.05, "budgets": "l2"}}
     eps_l2 = [0.1, 1.0, 3.0, 1000.0]
-    records, correct = run_suite(model, x[:100], y[:100], suite, [EPS], eps_l2, C, 100, 0, "cpu",
-                                 progress=False)
+    records, correct = run_suite(
+        model, x[:100], y[:100], suite, [EPS], eps_l2, C, 100, 0, "cpu", progress=False
+    )
     accs = [next(r["accuracy"] for r in records if r["attack"] == "cw" and r["eps"] == e) for e in eps_l2]
     assert accs == sorted(accs, reverse=True) and accs[0] > accs[-1]
     for lo, hi in zip(eps_l2, eps_l2[1:]):  # robust at a larger budget implies robust at a smaller one
@@ -240,9 +288,16 @@ def test_worst_case_hand_table():
         "l2@0.5": np.array([0, 0, 0, 0, 0], np.int8),
     }
     rec = lambda a, e, norm="linf", points="all": {"attack": a, "eps": e, "norm": norm, "points": points}
-    records = [{"attack": "clean", "eps": 0.0, "norm": "none"}, rec("a", 0.1), rec("b", 0.1), rec("c", 0.1),
-               rec("a", 0.2), rec("d", 0.2, points="cascade"), rec("u", 1.0, points="subset"),
-               rec("l2", 0.5, "l2")]
+    records = [
+        {"attack": "clean", "eps": 0.0, "norm": "none"},
+        rec("a", 0.1),
+        rec("b", 0.1),
+        rec("c", 0.1),
+        rec("a", 0.2),
+        rec("d", 0.2, points="cascade"),
+        rec("u", 1.0, points="subset"),
+        rec("l2", 0.5, "l2"),
+    ]
     out, arrays = worst_case(correct, records)
     assert [(w["norm"], w["eps"]) for w in out] == [("l2", 0.5), ("linf", 0.1), ("linf", 0.2), ("linf", 1.0)]
     l2, w1, w2, w3 = out
@@ -261,7 +316,9 @@ def test_validate_suite_accepts_default_and_names_errors():
     validate_suite(DEFAULT_SUITE)
     paper = yaml.safe_load((REPO / "config" / "paper.yaml").read_text())["attacks"]
     validate_suite(paper)
-    assert {s["kind"] for s in paper.values()} == set(ATTACK_KINDS) - {"autoattack"}  # the composite is for callers
+    assert {s["kind"] for s in paper.values()} == set(ATTACK_KINDS) - {
+        "autoattack"
+    }  # the composite is for callers
 
     def bad(mutate) -> str:
         suite = copy.deepcopy(DEFAULT_SUITE)
@@ -297,8 +354,15 @@ def test_validate_suite_accepts_default_and_names_errors():
 def test_autoattack_tiny_not_weaker_than_pgd(model_data):
     model, x, y = model_data
     x, y = x[:200], y[:200]
-    aa = {"kind": "autoattack", "version": "standard", "n_iter": 5, "n_restarts": 1, "n_target_classes": 9,
-          "n_queries": 50, "budgets": [EPS]}
+    aa = {
+        "kind": "autoattack",
+        "version": "standard",
+        "n_iter": 5,
+        "n_restarts": 1,
+        "n_target_classes": 9,
+        "n_queries": 50,
+        "budgets": [EPS],
+    }
     # Deterministic PGD from x (a random start with steps·α = ε would weaken PGD and make this too easy).
     suite = {"pgd": pgd_spec(steps=10, random_start=False, budgets=[EPS]), "aa": aa}
     records, correct = run_suite(model, x, y, suite, [EPS], [], C, 200, 0, "cpu", progress=False)
@@ -344,10 +408,12 @@ def test_registry_and_validation_import_without_torch():
     import sys
 
     # Loaded from its file, so the test does not depend on what sagr/__init__.py imports.
-    code = ("import sys, yaml, importlib.util; sys.modules['torch'] = None; sys.modules['torchattacks'] = None\n"
-            f"spec = importlib.util.spec_from_file_location('attack_kinds', {str(REPO / 'src' / 'sagr' / 'attack_kinds.py')!r})\n"
-            "mod = importlib.util.module_from_spec(spec); sys.modules['attack_kinds'] = mod; spec.loader.exec_module(mod)\n"
-            f"mod.validate_suite(yaml.safe_load(open({str(REPO / 'config' / 'config.yaml')!r}))['attacks'])\n")
+    code = (
+        "import sys, yaml, importlib.util; sys.modules['torch'] = None; sys.modules['torchattacks'] = None\n"
+        f"spec = importlib.util.spec_from_file_location('attack_kinds', {str(REPO / 'src' / 'sagr' / 'attack_kinds.py')!r})\n"
+        "mod = importlib.util.module_from_spec(spec); sys.modules['attack_kinds'] = mod; spec.loader.exec_module(mod)\n"
+        f"mod.validate_suite(yaml.safe_load(open({str(REPO / 'config' / 'config.yaml')!r}))['attacks'])\n"
+    )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
 
@@ -358,33 +424,50 @@ def test_every_eps_of_every_dataset_gets_autoattack_strength(name):
     standard AutoAttack (APGD-CE, APGD-T, FAB-T, Square) in the cascade and the reference beside it."""
     cfg = yaml.safe_load((REPO / "config" / name).read_text())
     for dataset, d in cfg["datasets"].items():
-        at = lambda eps: [s for s in cfg["attacks"].values()
-                          if ATTACK_REGISTRY[s["kind"]].norm.value == "linf"
-                          and eps in resolve_budgets(s, d["eps"], d.get("eps_l2", []))]
+        at = lambda eps, d=d: [
+            s
+            for s in cfg["attacks"].values()
+            if ATTACK_REGISTRY[s["kind"]].norm.value == "linf"
+            and eps in resolve_budgets(s, d["eps"], d.get("eps_l2", []))
+        ]
         for eps in d["eps"]:
             assert apgd_strength(at(eps)), (name, dataset, eps)
             assert not apgd_strength([s for s in at(eps) if s["kind"] not in ("apgd_t", "autoattack_ref")])
         top = at(max(d["eps"]))
         # full standard AutoAttack at the largest ε: in the cascade, or (default budget) the reference's
-        ref = [s for s in top if s["kind"] == "autoattack_ref" and s.get("cascade") and s["n_iter"] >= 100
-               and s["n_target_classes"] == 9 and s["n_queries"] == 5000]
+        ref = [
+            s
+            for s in top
+            if s["kind"] == "autoattack_ref"
+            and s.get("cascade")
+            and s["n_iter"] >= 100
+            and s["n_target_classes"] == 9
+            and s["n_queries"] == 5000
+        ]
         assert ref, (name, dataset)
         if name == "config.yaml":
             deps = " ".join(evaluation_departures(cfg))
             assert "FAB-T and Square run only inside the reference" in deps and "APGD-T" in deps
         if name == "paper.yaml":  # full standard AutoAttack at every ε
             for eps in d["eps"]:
-                assert {s["kind"] for s in at(eps) if s.get("cascade")} >= {"apgd_ce", "apgd_t", "fab_t", "square"}
+                assert {s["kind"] for s in at(eps) if s.get("cascade")} >= {
+                    "apgd_ce",
+                    "apgd_t",
+                    "fab_t",
+                    "square",
+                }
 
 
 def test_cascade_gives_the_same_worst_case_as_every_attack_on_every_point(model_data):
     """Deterministic attacks (no random start), so a point's outcome does not depend on its batch."""
     model, x, y = model_data
     x, y = x[:200], y[:200]
-    base = {"fgsm": {"kind": "fgsm", "budgets": "all"},
-            "pgd": pgd_spec(steps=5, alpha_over_eps=0.25, random_start=False),
-            "cw": pgd_spec(kind="cw_inf", steps=10, alpha_over_eps=0.15, random_start=False),
-            "pgd_long": pgd_spec(steps=30, alpha_over_eps=0.05, random_start=False, budgets="largest")}
+    base = {
+        "fgsm": {"kind": "fgsm", "budgets": "all"},
+        "pgd": pgd_spec(steps=5, alpha_over_eps=0.25, random_start=False),
+        "cw": pgd_spec(kind="cw_inf", steps=10, alpha_over_eps=0.15, random_start=False),
+        "pgd_long": pgd_spec(steps=30, alpha_over_eps=0.05, random_start=False, budgets="largest"),
+    }
     every = {k: dict(v) for k, v in base.items()}
     cascade = {"fgsm": base["fgsm"], **{k: {**v, "cascade": True} for k, v in base.items() if k != "fgsm"}}
     eps = [0.05, EPS]
@@ -392,7 +475,9 @@ def test_cascade_gives_the_same_worst_case_as_every_attack_on_every_point(model_
     rec_b, cor_b = run_suite(model, x, y, cascade, eps, [], C, 64, 0, "cpu", progress=False)
     wa, arr_a = worst_case(cor_a, rec_a)
     wb, arr_b = worst_case(cor_b, rec_b)
-    assert [(w["eps"], w["n"], w["n_correct"]) for w in wa] == [(w["eps"], w["n"], w["n_correct"]) for w in wb]
+    assert [(w["eps"], w["n"], w["n_correct"]) for w in wa] == [
+        (w["eps"], w["n"], w["n_correct"]) for w in wb
+    ]
     assert all((arr_a[k] == arr_b[k]).all() for k in arr_a) and all(w["n"] == len(x) for w in wb)
     assert 0 < wb[-1]["accuracy"] < min(r["accuracy"] for r in rec_a if r["eps"] == EPS)
     casc = [r for r in rec_b if r["attack"] in ("pgd", "cw", "pgd_long")]
@@ -405,10 +490,21 @@ def test_cascade_gives_the_same_worst_case_as_every_attack_on_every_point(model_
 def test_worst_case_has_apgd_strength_only_with_apgd_ce_and_apgd_t(model_data):
     model, x, y = model_data
     x, y = x[:64], y[:64]
-    apgd = lambda kind, n_iter, **kw: {"kind": kind, "cascade": True, "n_iter": n_iter, "n_restarts": 1, "rho": 0.75,
-                                       "eot_iter": 1, "budgets": "all", **kw}
-    suite = {"fgsm": {"kind": "fgsm", "budgets": "all"}, "apgd_ce": apgd("apgd_ce", 100),
-             "apgd_t": apgd("apgd_t", 100, n_target_classes=9)}
+    apgd = lambda kind, n_iter, **kw: {
+        "kind": kind,
+        "cascade": True,
+        "n_iter": n_iter,
+        "n_restarts": 1,
+        "rho": 0.75,
+        "eot_iter": 1,
+        "budgets": "all",
+        **kw,
+    }
+    suite = {
+        "fgsm": {"kind": "fgsm", "budgets": "all"},
+        "apgd_ce": apgd("apgd_ce", 100),
+        "apgd_t": apgd("apgd_t", 100, n_target_classes=9),
+    }
     records, correct = run_suite(model, x, y, suite, [0.05, EPS], [], C, 64, 0, "cpu", progress=False)
     worst, _ = worst_case(correct, records)
     assert [w["apgd_strength"] for w in worst] == [True, True]
@@ -425,15 +521,53 @@ def test_reference_autoattack_beside_torchattacks_on_the_same_points(model_data)
     small = {"n_iter": 10, "n_restarts": 1}
     suite = {
         "pgd": pgd_spec(steps=3, budgets=[EPS]),
-        "apgd_ce": {"kind": "apgd_ce", "cascade": True, **small, "rho": 0.75, "eot_iter": 1, "budgets": [EPS]},
-        "apgd_t": {"kind": "apgd_t", "cascade": True, **small, "n_target_classes": 9, "rho": 0.75, "eot_iter": 1,
-                   "budgets": [EPS]},
-        "fab_t": {"kind": "fab_t", "cascade": True, **small, "n_target_classes": 9, "alpha_max": 0.1, "eta": 1.05,
-                  "beta": 0.9, "budgets": [EPS]},
-        "square_aa": {"kind": "square", "role": "strong", "cascade": True, "n_queries": 50, "p_init": 0.8,
-                      "n_restarts": 1, "loss": "margin", "resc_schedule": False, "budgets": [EPS]},
-        "ref": {"kind": "autoattack_ref", "cascade": True, "version": "standard", **small, "n_target_classes": 9,
-                "n_queries": 50, "budgets": [EPS]},
+        "apgd_ce": {
+            "kind": "apgd_ce",
+            "cascade": True,
+            **small,
+            "rho": 0.75,
+            "eot_iter": 1,
+            "budgets": [EPS],
+        },
+        "apgd_t": {
+            "kind": "apgd_t",
+            "cascade": True,
+            **small,
+            "n_target_classes": 9,
+            "rho": 0.75,
+            "eot_iter": 1,
+            "budgets": [EPS],
+        },
+        "fab_t": {
+            "kind": "fab_t",
+            "cascade": True,
+            **small,
+            "n_target_classes": 9,
+            "alpha_max": 0.1,
+            "eta": 1.05,
+            "beta": 0.9,
+            "budgets": [EPS],
+        },
+        "square_aa": {
+            "kind": "square",
+            "role": "strong",
+            "cascade": True,
+            "n_queries": 50,
+            "p_init": 0.8,
+            "n_restarts": 1,
+            "loss": "margin",
+            "resc_schedule": False,
+            "budgets": [EPS],
+        },
+        "ref": {
+            "kind": "autoattack_ref",
+            "cascade": True,
+            "version": "standard",
+            **small,
+            "n_target_classes": 9,
+            "n_queries": 50,
+            "budgets": [EPS],
+        },
     }
     records, correct = run_suite(model, x, y, suite, [EPS], [], C, 100, 0, "cpu", progress=False)
     by = {r["attack"]: r for r in records}
@@ -450,8 +584,14 @@ def test_reference_autoattack_beside_torchattacks_on_the_same_points(model_data)
 
 def test_reference_comparison_flags_a_real_difference():
     n = 40
-    rec = lambda a, role, points="cascade": {"attack": a, "kind": "apgd_ce", "role": role, "norm": "linf",
-                                             "eps": 0.3, "points": points}
+    rec = lambda a, role, points="cascade": {
+        "attack": a,
+        "kind": "apgd_ce",
+        "role": role,
+        "norm": "linf",
+        "eps": 0.3,
+        "points": points,
+    }
     ta = np.ones(n, np.int8)
     ta[:5] = 0
     ref_same, ref_more = ta.copy(), ta.copy()
@@ -461,5 +601,5 @@ def test_reference_comparison_flags_a_real_difference():
         out = reference_comparison(correct, [rec("ref", "reference"), rec("ta", "strong")])
         assert out["differs"] is differs and out["n"] == n
         if differs:
-            assert out["only_reference_broke"] == 12 and out["mcnemar_p"] == pytest.approx(2 * 0.5 ** 12)
+            assert out["only_reference_broke"] == 12 and out["mcnemar_p"] == pytest.approx(2 * 0.5**12)
     assert reference_comparison({"clean": np.ones(3, np.int8)}, []) is None

@@ -1,4 +1,5 @@
 """Augmentation: each output is a padded crop (and maybe a mirror) of its own input; off draws nothing."""
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -47,7 +48,9 @@ def test_same_generator_state_gives_the_same_batch_and_off_draws_nothing():
 
 
 def test_flip_is_refused_for_digits_before_any_job(smoke_config):
-    assert unsupported("svhn", ["crop", "flip"]) == ["flip"] and unsupported("cifar10", ["crop", "flip"]) == []
+    assert (
+        unsupported("svhn", ["crop", "flip"]) == ["flip"] and unsupported("cifar10", ["crop", "flip"]) == []
+    )
     assert "flip" not in SUPPORTED["mnist"]
     smoke_config["datasets"]["mnist"]["augment"] = ["flip"]
     with pytest.raises(ConfigError, match=r"datasets\.mnist\.augment: \['flip'\]"):

@@ -1,4 +1,5 @@
 """The interleaved step benchmark and the estimator-noise measurement, on a tiny model."""
+
 import torch
 from torch import nn
 
@@ -16,7 +17,9 @@ def data(n=8):
 
 
 def test_every_estimator_of_jr_and_decoupled_sagr_is_a_variant():
-    labels = {(m, v.label) for m, v in variants({"jr": {"estimator": "projection"}, "sagr": {"form": "decoupled"}})}
+    labels = {
+        (m, v.label) for m, v in variants({"jr": {"estimator": "projection"}, "sagr": {"form": "decoupled"}})
+    }
     assert {("jr", e) for e in ESTIMATORS} <= labels
     assert {("sagr", f"decoupled-{e}") for e in ESTIMATORS} | {("sagr", "coupled")} <= labels
 
@@ -42,5 +45,5 @@ def test_estimator_noise_measures_unbiased_random_estimators():
     for r in noise:
         assert r["rel_sd_per_draw_median"] > 0.01  # random, not exact in disguise
         # Unbiased: the average of 300 draws is within a few standard errors (sd/√300) of exact.
-        assert r["mean_rel_error_of_average"] < 4 * r["rel_sd_per_draw_iqr"][1] / 300 ** 0.5
+        assert r["mean_rel_error_of_average"] < 4 * r["rel_sd_per_draw_iqr"][1] / 300**0.5
     assert "jvp" in format_noise(noise)

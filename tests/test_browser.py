@@ -7,20 +7,27 @@ from __future__ import annotations
 
 import re
 import shutil
-from pathlib import Path
 
 import pytest
 
 from test_report import _render
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-playwright = pytest.importorskip("playwright.sync_api", reason="playwright not installed (pip install playwright)")
+playwright = pytest.importorskip(
+    "playwright.sync_api", reason="playwright not installed (pip install playwright)"
+)
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="chromium not installed (.ci/run installs it)")
 
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-         "--disable-component-update", "--disable-sync", "--no-first-run"]
-SECTIONS = ["main", "curves", "masking", "saliency", "ablation", "cost", "setup", "departures",
-            "provenance"]
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+SECTIONS = ["main", "curves", "masking", "saliency", "ablation", "cost", "setup", "departures", "provenance"]
 NUMBER = re.compile(r"^\s*-?\d+(\.\d+)?\b")
 
 
@@ -33,11 +40,19 @@ def page_report(tmp_path_factory: pytest.TempPathFactory):
     problems: list[str] = []
     with playwright.sync_playwright() as pw:
         ctx = pw.chromium.launch_persistent_context(
-            str(base / "profile"), executable_path=CHROMIUM, headless=True, args=FLAGS,
-            viewport={"width": 1280, "height": 900})
+            str(base / "profile"),
+            executable_path=CHROMIUM,
+            headless=True,
+            args=FLAGS,
+            viewport={"width": 1280, "height": 900},
+        )
         page = ctx.new_page()
-        page.on("console", lambda m: problems.append(f"console {m.type}: {m.text}")
-                if m.type in ("error", "warning") else None)
+        page.on(
+            "console",
+            lambda m: (
+                problems.append(f"console {m.type}: {m.text}") if m.type in ("error", "warning") else None
+            ),
+        )
         page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
         page.on("requestfailed", lambda r: problems.append(f"request failed: {r.url}"))
         page.goto(index.as_uri(), wait_until="load")
@@ -54,7 +69,8 @@ def test_no_console_errors_or_failed_requests(page_report) -> None:
 def test_every_image_loads(page_report) -> None:
     page, _, _ = page_report
     images = page.eval_on_selector_all(
-        "img", "els => els.map(e => [e.getAttribute('src'), e.complete, e.naturalWidth])")
+        "img", "els => els.map(e => [e.getAttribute('src'), e.complete, e.naturalWidth])"
+    )
     assert len(images) >= 3  # ε curves, saliency grids, ablation plots
     broken = [src for src, complete, width in images if not complete or width == 0]
     assert broken == []
@@ -78,13 +94,18 @@ def test_every_main_table_cell_holds_a_number_with_its_n(page_report) -> None:
     assert len(tables) == 2  # one per dataset of the fake tree
     for table in tables:
         # The note above the table states the evaluation set size for columns without their own n.
-        note = table.evaluate("t => { let s = t.closest('.scroll') || t; let p = s.previousElementSibling;"
-                              " while (p && !/n\\s*=/.test(p.innerText)) p = p.previousElementSibling;"
-                              " return p ? p.innerText : ''; }")
-        headers = table.evaluate("t => { const rows = t.tHead.rows; const last = rows[rows.length - 1];"
-                                 " return Array.from(last.cells).map(c => c.innerText); }")
-        rows = table.evaluate("t => Array.from(t.tBodies[0].rows).map(r => Array.from(r.cells)"
-                              ".map(c => c.innerText))")
+        note = table.evaluate(
+            "t => { let s = t.closest('.scroll') || t; let p = s.previousElementSibling;"
+            " while (p && !/n\\s*=/.test(p.innerText)) p = p.previousElementSibling;"
+            " return p ? p.innerText : ''; }"
+        )
+        headers = table.evaluate(
+            "t => { const rows = t.tHead.rows; const last = rows[rows.length - 1];"
+            " return Array.from(last.cells).map(c => c.innerText); }"
+        )
+        rows = table.evaluate(
+            "t => Array.from(t.tBodies[0].rows).map(r => Array.from(r.cells).map(c => c.innerText))"
+        )
         assert rows
         for row in rows:
             assert len(row) == len(headers), (row, headers)

@@ -1,4 +1,5 @@
 """Checkpoint and resume: an interrupted run continues to the very weights of an uninterrupted one."""
+
 import json
 import os
 import signal
@@ -10,14 +11,21 @@ import pytest
 import torch
 import yaml
 
+from conftest import REPO, mirror_dir
 from sagr import checkpoint as ck
 from sagr.models import build_model
 from sagr.runs import encode_run
 from sagr.train import CheckpointPolicy, Validation, fit
-from conftest import REPO, mirror_dir
 
-SGD = {"name": "sgd", "lr": 0.05, "momentum": 0.9, "weight_decay": 5e-4, "schedule": "multistep",
-       "milestones": [1.5], "gamma": 0.1}
+SGD = {
+    "name": "sgd",
+    "lr": 0.05,
+    "momentum": 0.9,
+    "weight_decay": 5e-4,
+    "schedule": "multistep",
+    "milestones": [1.5],
+    "gamma": 0.1,
+}
 PGD = {"eps": 8 / 255, "steps": 2, "alpha_over_eps": 0.5}
 
 
@@ -47,9 +55,22 @@ def run(checkpoint=None, stop_after_steps=None, epochs=3):
 
         torch.optim.SGD.step = step
     try:
-        result = fit(model, x[16:], y[16:], "pgd_at", PGD, epochs, 20, SGD, 0, torch.device("cpu"), False,
-                     augment=("crop", "flip"), validation=Validation(x[:16], y[:16], 8 / 255, 2, 0.5),
-                     checkpoint=checkpoint)
+        result = fit(
+            model,
+            x[16:],
+            y[16:],
+            "pgd_at",
+            PGD,
+            epochs,
+            20,
+            SGD,
+            0,
+            torch.device("cpu"),
+            False,
+            augment=("crop", "flip"),
+            validation=Validation(x[:16], y[:16], 8 / 255, 2, 0.5),
+            checkpoint=checkpoint,
+        )
     finally:
         if stop_after_steps is not None:
             torch.optim.SGD.step = real_step
@@ -113,7 +134,9 @@ def test_all_checkpoints_corrupt_is_an_error_not_a_silent_restart(tmp_path):
 
 
 def test_checkpoint_of_another_run_is_refused_naming_both(tmp_path):
-    ck.write_checkpoint(tmp_path / "train.pt", {"identity": {"arch": "wrn34_10", "run": "r"}, "epoch": 2, "step": 0})
+    ck.write_checkpoint(
+        tmp_path / "train.pt", {"identity": {"arch": "wrn34_10", "run": "r"}, "epoch": 2, "step": 0}
+    )
     policy = CheckpointPolicy(tmp_path / "train.pt", {"arch": "preact_resnet18_tiny", "run": "r"})
     with pytest.raises(ck.CheckpointError) as err:
         run(policy)
@@ -131,11 +154,17 @@ def test_remove_deletes_every_generation(tmp_path):
 
 # ----------------------------------------------------------------------------- kill -9 for real
 
+
 def _kill_config(tmp_path):
     config = yaml.safe_load((REPO / "config" / "smoke.yaml").read_text())
     d = config["datasets"]["mnist"]
-    d.update(train_subset=640, epochs=4, augment=["crop"], crop_padding=2,
-             validation={"n": 64, "pgd_steps": 2, "pgd_alpha_over_eps": 0.5})
+    d.update(
+        train_subset=640,
+        epochs=4,
+        augment=["crop"],
+        crop_padding=2,
+        validation={"n": 64, "pgd_steps": 2, "pgd_alpha_over_eps": 0.5},
+    )
     config["methods"] = {"pgd_at": config["methods"]["pgd_at"]}
     config["ablation"] = {}
     path = tmp_path / "kill.yaml"
@@ -144,10 +173,25 @@ def _kill_config(tmp_path):
 
 
 def _snakemake(workdir, configfile, target, **popen):
-    cmd = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "-d", str(workdir), "--configfile",
-           str(configfile), "--cores", "1", "--rerun-incomplete", target]
+    cmd = [
+        sys.executable,
+        "-m",
+        "snakemake",
+        "-s",
+        str(REPO / "Snakefile"),
+        "-d",
+        str(workdir),
+        "--configfile",
+        str(configfile),
+        "--cores",
+        "1",
+        "--rerun-incomplete",
+        target,
+    ]
     env = {**os.environ, "SAGR_DATA_MIRROR": str(mirror_dir())}
-    return subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, **popen)
+    return subprocess.Popen(
+        cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, **popen
+    )
 
 
 def _weights(path):
@@ -185,6 +229,9 @@ def test_sigkill_mid_training_then_rerun_gives_the_uninterrupted_result(tmp_path
     for key in ("test_accuracy", "val_history", "best_epoch", "n_train", "n_val"):
         assert a[key] == b[key], key
     assert strip_times(a["history"]) == strip_times(b["history"])
-    wa, wb = _weights(clean / f"results/mnist/{run_name}/model.pt"), _weights(killed / f"results/mnist/{run_name}/model.pt")
+    wa, wb = (
+        _weights(clean / f"results/mnist/{run_name}/model.pt"),
+        _weights(killed / f"results/mnist/{run_name}/model.pt"),
+    )
     assert all(torch.equal(wa[k], wb[k]) for k in wa)
     assert not ckpt.parent.exists()  # keep: false removes the finished run's checkpoint

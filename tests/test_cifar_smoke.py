@@ -1,5 +1,6 @@
 """config/cifar_smoke.yaml: the paper DAG's shape (CIFAR-10 + SVHN, PreActResNet-18 at 1/8 width,
 augmentation, validation split, checkpoints) end to end on CPU, on generated data in the real formats."""
+
 import json
 import os
 import subprocess
@@ -18,8 +19,24 @@ CONFIG = REPO / "config" / "cifar_smoke.yaml"
 def cifar_run(tmp_path_factory, fake_cifar_mirror):
     workdir = tmp_path_factory.mktemp("cifar_smoke")
     env = {**os.environ, "SAGR_DATA_MIRROR": str(fake_cifar_mirror)}
-    proc = subprocess.run([sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "-d", str(workdir),
-                           "--configfile", str(CONFIG), "--cores", "2"], env=env, capture_output=True, text=True)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "snakemake",
+            "-s",
+            str(REPO / "Snakefile"),
+            "-d",
+            str(workdir),
+            "--configfile",
+            str(CONFIG),
+            "--cores",
+            "2",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     return workdir, yaml.safe_load(CONFIG.read_text())
 
@@ -43,5 +60,8 @@ def test_finished_runs_leave_no_checkpoint_and_the_report_states_the_departures(
     html = (workdir / "report" / "index.html").read_text()
     assert "Rice et al., ICML 2020" in html and "preact_resnet18_tiny" in html
     for dataset in ("cifar10", "svhn"):
-        assert json.loads((workdir / "results" / "data" / f"{dataset}.json").read_text())["source"] in ("mirror", "download")
+        assert json.loads((workdir / "results" / "data" / f"{dataset}.json").read_text())["source"] in (
+            "mirror",
+            "download",
+        )
         assert list((workdir / "results" / dataset).glob("*/robustness.json"))

@@ -20,16 +20,19 @@ from sagr import export
 
 def _cli(*args: str, cwd: Path = REPO) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
-    return subprocess.run([sys.executable, "-m", "sagr.cli", *args], cwd=cwd, env=env, capture_output=True,
-                          text=True)
+    return subprocess.run(
+        [sys.executable, "-m", "sagr.cli", *args], cwd=cwd, env=env, capture_output=True, text=True
+    )
 
 
 def test_console_entry_point_and_help_of_every_command() -> None:
     scripts = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["scripts"]
     assert scripts["sagr"] == "sagr.cli:main"
-    for args, words in ((["--help"], ["evaluate", "export"]),
-                        (["evaluate", "--help"], ["CHECKPOINT", "--dataset", "--config", "--out"]),
-                        (["export", "--help"], ["--results", "--out", "RobustBench"])):
+    for args, words in (
+        (["--help"], ["evaluate", "export"]),
+        (["evaluate", "--help"], ["CHECKPOINT", "--dataset", "--config", "--out"]),
+        (["export", "--help"], ["--results", "--out", "RobustBench"]),
+    ):
         proc = _cli(*args)
         assert proc.returncode == 0, proc.stderr
         for word in words:
@@ -37,8 +40,17 @@ def test_console_entry_point_and_help_of_every_command() -> None:
 
 
 def test_evaluate_names_a_missing_checkpoint(tmp_path: Path) -> None:
-    proc = _cli("evaluate", str(tmp_path / "nope.pt"), "--dataset", "mnist",
-                "--config", str(REPO / "config" / "smoke.yaml"), "--out", str(tmp_path / "out"), cwd=tmp_path)
+    proc = _cli(
+        "evaluate",
+        str(tmp_path / "nope.pt"),
+        "--dataset",
+        "mnist",
+        "--config",
+        str(REPO / "config" / "smoke.yaml"),
+        "--out",
+        str(tmp_path / "out"),
+        cwd=tmp_path,
+    )
     assert proc.returncode == 2 and "nope.pt" in proc.stderr
 
 
@@ -83,16 +95,25 @@ def test_python_api_evaluates_any_module_on_the_pipeline_points(tiny_config: dic
     model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(28 * 28, 10))  # not a sagr model
     config = evaluation.load_config(REPO / "config" / "smoke.yaml") | {"data": tiny_config["data"]}
     config["datasets"]["mnist"].update(eval_subset=24, eval_batch_size=24)
-    result = evaluation.evaluate(model, "mnist", config, tmp_path / "out", attacks=["fgsm", "pgd"], name="linear")
+    result = evaluation.evaluate(
+        model, "mnist", config, tmp_path / "out", attacks=["fgsm", "pgd"], name="linear"
+    )
     x, y, idx = jobs.eval_points(config, "mnist")
     n_right = int((model(x).argmax(1) == y).sum())
     clean = next(r for r in result["records"] if r["attack"] == "clean")
     assert clean["n"] == 24 and round(clean["accuracy"] * 24) == n_right
     assert {r["attack"] for r in result["records"]} == {"clean", "fgsm", "pgd"}
     saved = json.loads((tmp_path / "out" / "robustness.json").read_text())
-    assert saved["run"] == "linear" and saved["method"] == "external" and saved["records"] == result["records"]
+    assert (
+        saved["run"] == "linear" and saved["method"] == "external" and saved["records"] == result["records"]
+    )
     with np.load(tmp_path / "out" / "correct.npz") as npz:
         assert (npz["indices"] == idx).all() and any(k.startswith("pgd@") for k in npz.files)
     with pytest.raises(ValueError, match="logits"):
-        evaluation.evaluate(torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(784, 3)), "mnist", config,
-                            tmp_path / "bad", attacks=["fgsm"])
+        evaluation.evaluate(
+            torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(784, 3)),
+            "mnist",
+            config,
+            tmp_path / "bad",
+            attacks=["fgsm"],
+        )

@@ -1,12 +1,14 @@
 """Config validation: bad values stop the run with a message naming the key."""
+
 import copy
 import subprocess
 import sys
 
 import pytest
 import yaml
-from sagr.config import ConfigError, load
+
 from conftest import REPO
+from sagr.config import ConfigError, load
 
 
 def validated(config: dict) -> dict:
@@ -32,12 +34,18 @@ def test_schema_fills_documented_defaults(smoke_config):
         (lambda c: c["datasets"]["mnist"].update(eps=[0.1, -0.3]), "datasets.mnist.eps[1]: -0.3"),
         (lambda c: c["methods"]["sagr"].update(beta=1.5), "methods.sagr.beta: 1.5"),
         (lambda c: c["methods"]["sagr"].update(beta=-0.1), "methods.sagr.beta: -0.1"),
-        (lambda c: c["ablation"]["sweeps"]["sagr"].update(beta=[0.5, 2.0]), "ablation.sweeps.sagr.beta[1]: 2.0"),
+        (
+            lambda c: c["ablation"]["sweeps"]["sagr"].update(beta=[0.5, 2.0]),
+            "ablation.sweeps.sagr.beta[1]: 2.0",
+        ),
         (lambda c: c["datasets"]["mnist"].update(batchsize=64), "'batchsize' was unexpected"),
         (lambda c: c["methods"]["sagr"].update(form="both"), "methods.sagr.form: 'both'"),
         (lambda c: c["methods"]["igr"].update(beta=0.5), "methods.igr: Additional properties"),
         (lambda c: c["methods"].update(sgar={}), "methods: 'sgar' is not one of"),
-        (lambda c: c["ablation"]["sweeps"]["sagr"].update(alpha_over_eps=[0.1]), "'alpha_over_eps' was unexpected"),
+        (
+            lambda c: c["ablation"]["sweeps"]["sagr"].update(alpha_over_eps=[0.1]),
+            "'alpha_over_eps' was unexpected",
+        ),
     ],
 )
 def test_schema_rejects_bad_value_naming_the_key(smoke_config, mutate, where):
@@ -52,7 +60,10 @@ def test_schema_rejects_bad_value_naming_the_key(smoke_config, mutate, where):
     [
         (lambda c: c["methods"]["sagr"].pop("T"), "methods.sagr"),
         (lambda c: c["ablation"].update(datasets=["cifar10"]), "ablation.datasets"),
-        (lambda c: c["ablation"].update(attacks=["pgd"]), "'attacks' was unexpected"),  # one suite for every run
+        (
+            lambda c: c["ablation"].update(attacks=["pgd"]),
+            "'attacks' was unexpected",
+        ),  # one suite for every run
         (lambda c: c["attacks"]["square"].update(role="masking"), "role"),
         (lambda c: c["attacks"]["pgd"].pop("steps"), "steps"),
         (lambda c: c["methods"].pop("sagr"), "ablation.sweeps.sagr"),
@@ -70,8 +81,21 @@ def test_snakemake_stops_before_any_job_with_the_key_named(tmp_path, smoke_confi
     bad = tmp_path / "bad.yaml"
     bad.write_text(yaml.safe_dump(smoke_config))
     proc = subprocess.run(
-        [sys.executable, "-m", "snakemake", "-n", "--cores", "1", "--configfile", str(bad), "-d", str(tmp_path / "wd")],
-        cwd=REPO, capture_output=True, text=True,
+        [
+            sys.executable,
+            "-m",
+            "snakemake",
+            "-n",
+            "--cores",
+            "1",
+            "--configfile",
+            str(bad),
+            "-d",
+            str(tmp_path / "wd"),
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
     )
     assert proc.returncode != 0
     out = proc.stdout + proc.stderr

@@ -1,4 +1,5 @@
 """The CUDA path: runs only where a GPU exists (benchmarks/gpu_check.sh runs it on a lent GPU)."""
+
 import pytest
 import torch
 
@@ -15,18 +16,40 @@ def _fit(method, hp, checkpoint=None, epochs=2):
     g = torch.Generator().manual_seed(0)
     x, y = torch.rand(96, 3, 32, 32, generator=g), torch.randint(0, 10, (96,), generator=g)
     torch.manual_seed(0)
-    model = build_model("preact_resnet18_tiny", 10, 3, 32, (0.5,) * 3, (0.25,) * 3).to(memory_format=torch.channels_last)
-    result = fit(model, x[16:], y[16:], method, hp, epochs, 20, SGD, 0, CUDA, False, augment=("crop", "flip"),
-                 validation=Validation(x[:16], y[:16], 8 / 255, 2, 0.5), checkpoint=checkpoint, data_on_device=True)
+    model = build_model("preact_resnet18_tiny", 10, 3, 32, (0.5,) * 3, (0.25,) * 3).to(
+        memory_format=torch.channels_last
+    )
+    result = fit(
+        model,
+        x[16:],
+        y[16:],
+        method,
+        hp,
+        epochs,
+        20,
+        SGD,
+        0,
+        CUDA,
+        False,
+        augment=("crop", "flip"),
+        validation=Validation(x[:16], y[:16], 8 / 255, 2, 0.5),
+        checkpoint=checkpoint,
+        data_on_device=True,
+    )
     return model, result
 
 
-@pytest.mark.parametrize("method, hp", [
-    ("standard", {}), ("pgd_at", {"eps": 8 / 255, "steps": 2, "alpha_over_eps": 0.5}),
-    ("trades", {"eps": 8 / 255, "steps": 2, "alpha_over_eps": 0.5, "beta_trades": 6.0}), ("igr", {"lam": 1.0}),
-    ("jr", {"lam": 0.1, "estimator": "projection", "n_proj": 1}),
-    ("sagr", {"lam": 0.1, "beta": 0.5, "T": 1.0, "form": "decoupled", "estimator": "exact", "n_proj": 1}),
-])
+@pytest.mark.parametrize(
+    "method, hp",
+    [
+        ("standard", {}),
+        ("pgd_at", {"eps": 8 / 255, "steps": 2, "alpha_over_eps": 0.5}),
+        ("trades", {"eps": 8 / 255, "steps": 2, "alpha_over_eps": 0.5, "beta_trades": 6.0}),
+        ("igr", {"lam": 1.0}),
+        ("jr", {"lam": 0.1, "estimator": "projection", "n_proj": 1}),
+        ("sagr", {"lam": 0.1, "beta": 0.5, "T": 1.0, "form": "decoupled", "estimator": "exact", "n_proj": 1}),
+    ],
+)
 def test_every_method_trains_on_cuda_with_data_and_augmentation_on_device(method, hp):
     model, result = _fit(method, hp)
     assert all(p.is_cuda for p in model.parameters())

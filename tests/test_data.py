@@ -18,8 +18,8 @@ import scipy.io
 import torch
 from torchvision import datasets as tvd
 
-from sagr.subsets import subset_indices
 from sagr.data import DATASETS, DataError, load_split, mirror_from_env, prepare_dataset
+from sagr.subsets import subset_indices
 
 REPO = Path(__file__).resolve().parents[1]
 MIRROR = Path(os.environ.get("SAGR_DATA_MIRROR") or REPO.parent / "shared" / "datasets")
@@ -40,6 +40,7 @@ def _no_partial_files(root: Path) -> bool:
 
 
 # --------------------------------------------------------------------------- real mirror (MNIST-like)
+
 
 @pytest.fixture(scope="module")
 def mnist_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
@@ -130,7 +131,11 @@ def test_download_failure_falls_back_to_mirror(
     monkeypatch.setattr(tvd.MNIST, "download", offline)  # never touch the network from tests
     with caplog.at_level(logging.WARNING, logger="sagr.data"):
         assert prepare_dataset("mnist", tmp_path / "root", mnist_mirror_copy) == "mirror"
-    assert "download failed" in caplog.text and "offline (test)" in caplog.text and str(mnist_mirror_copy) in caplog.text
+    assert (
+        "download failed" in caplog.text
+        and "offline (test)" in caplog.text
+        and str(mnist_mirror_copy) in caplog.text
+    )
 
 
 def test_download_failure_without_mirror_raises(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -185,6 +190,7 @@ def test_dataset_info() -> None:
 
 
 # --------------------------------------------------------------------------- generated CIFAR-10 / SVHN
+
 
 def _write_cifar(base: Path, cls: type, n_per_file: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
     """Write CIFAR pickles in torchvision's layout (rows of 3072 uint8, R then G then B planes)."""
@@ -269,6 +275,7 @@ def test_generated_mirror_with_md5sums(tmp_path: Path) -> None:
 
 
 # --------------------------------------------------------------------------- subsets
+
 
 def test_subset_indices() -> None:
     a = subset_indices(1000, 100, seed=0)

@@ -1,10 +1,10 @@
 """Divergence is an error, not a result (sagr.divergence and the train/evaluate/saliency jobs)."""
+
 import json
 import math
 
-import pytest
 from sagr import jobs
-from sagr.divergence import DIVERGED, divergence_reason, diverged_record
+from sagr.divergence import DIVERGED, diverged_record, divergence_reason
 from sagr.files import read_json, read_npz
 from sagr.runs import encode_run
 
@@ -21,7 +21,9 @@ def test_a_run_that_learns_is_not_diverged():
 
 def test_chance_training_accuracy_is_divergence_naming_dataset_run_and_epoch():
     reason = divergence_reason(hist(2.31, 2.30, 2.30), LN10, 0.1, 10, "mnist jr-lam1e+08-seed0")
-    assert reason.startswith("mnist jr-lam1e+08-seed0: final training accuracy 0.1000 after epoch 3 is at or below chance")
+    assert reason.startswith(
+        "mnist jr-lam1e+08-seed0: final training accuracy 0.1000 after epoch 3 is at or below chance"
+    )
 
 
 def test_below_chance_and_margin():
@@ -44,14 +46,30 @@ def test_evaluation_of_a_diverged_model_writes_a_record_not_numbers(tmp_path, sm
     run = encode_run("jr", smoke_config["methods"]["jr"], 0)
     run_dir = tmp_path / "results" / "mnist" / run
     run_dir.mkdir(parents=True)
-    (run_dir / "train.json").write_text(json.dumps({"status": DIVERGED, "diverged_reason": "mnist jr-seed0: boom"}))
+    (run_dir / "train.json").write_text(
+        json.dumps({"status": DIVERGED, "diverged_reason": "mnist jr-seed0: boom"})
+    )
     (run_dir / "model.pt").write_bytes(b"never read: the run diverged")
-    rec = jobs.evaluate_job(smoke_config, "mnist", run, ["pgd"], run_dir / "model.pt",
-                            tmp_path / "robustness.json", tmp_path / "correct.npz")
-    assert rec["status"] == DIVERGED and rec["records"] == [] and rec["worst_case"] == [] and rec["masking"] == []
+    rec = jobs.evaluate_job(
+        smoke_config,
+        "mnist",
+        run,
+        ["pgd"],
+        run_dir / "model.pt",
+        tmp_path / "robustness.json",
+        tmp_path / "correct.npz",
+    )
+    assert (
+        rec["status"] == DIVERGED
+        and rec["records"] == []
+        and rec["worst_case"] == []
+        and rec["masking"] == []
+    )
     assert read_json(tmp_path / "robustness.json")["diverged_reason"] == "mnist jr-seed0: boom"
     assert read_npz(tmp_path / "correct.npz")["indices"].size == 0
-    sal = jobs.saliency_job(smoke_config, "mnist", run, run_dir / "model.pt", tmp_path / "saliency.json", tmp_path / "maps.npz")
+    sal = jobs.saliency_job(
+        smoke_config, "mnist", run, run_dir / "model.pt", tmp_path / "saliency.json", tmp_path / "maps.npz"
+    )
     assert sal["status"] == DIVERGED and sal["metrics"] == {}
 
 

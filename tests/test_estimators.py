@@ -1,4 +1,5 @@
 """Jacobian-norm estimators: each against an exact per-example computation, with and without BatchNorm."""
+
 import copy
 import math
 
@@ -27,10 +28,20 @@ def small_cnn(dtype=torch.float64):
 def tiny_bn(dtype=torch.float64):
     """conv → BN → MLP on 1×4×4 inputs: small enough for a probe per input dimension."""
     torch.manual_seed(0)
-    return nn.Sequential(
-        nn.Conv2d(1, 4, 3, padding=1), nn.BatchNorm2d(4), nn.Softplus(), nn.Flatten(),
-        nn.Linear(64, 16), nn.BatchNorm1d(16), nn.Softplus(), nn.Linear(16, 5),
-    ).to(dtype).train()
+    return (
+        nn.Sequential(
+            nn.Conv2d(1, 4, 3, padding=1),
+            nn.BatchNorm2d(4),
+            nn.Softplus(),
+            nn.Flatten(),
+            nn.Linear(64, 16),
+            nn.BatchNorm1d(16),
+            nn.Softplus(),
+            nn.Linear(16, 5),
+        )
+        .to(dtype)
+        .train()
+    )
 
 
 def inputs(shape, n, seed=1, dtype=torch.float64):
@@ -91,7 +102,9 @@ def test_projection_mean_converges_to_per_example_exact_on_preact_resnet():
     ones = torch.ones_like(z)
     exact = weighted_jacobian_norm(z, xg, ones, "exact").detach()
     gen = torch.Generator().manual_seed(0)
-    draws = torch.stack([weighted_jacobian_norm(z, xg, ones, "projection", 1, gen).detach() for _ in range(100)])
+    draws = torch.stack(
+        [weighted_jacobian_norm(z, xg, ones, "projection", 1, gen).detach() for _ in range(100)]
+    )
     draws_agree(draws, exact)
 
 
@@ -118,11 +131,15 @@ def test_without_batchnorm_one_pass_and_the_same_draws():
     x, _ = inputs((1, 28, 28), 4, dtype=torch.float32)
     xg, logits, logits_pen = penalty_forward(model, x)
     assert logits is logits_pen
-    got = weighted_jacobian_norm(logits, xg, torch.ones_like(logits), "projection", 2, torch.Generator().manual_seed(3))
+    got = weighted_jacobian_norm(
+        logits, xg, torch.ones_like(logits), "projection", 2, torch.Generator().manual_seed(3)
+    )
     # The pre-refactor path: one forward on a leaf copy of x, the same generator.
     x2 = x.clone().requires_grad_(True)
     z = model(x2)
-    want = weighted_jacobian_norm(z, x2, torch.ones_like(z), "projection", 2, torch.Generator().manual_seed(3))
+    want = weighted_jacobian_norm(
+        z, x2, torch.ones_like(z), "projection", 2, torch.Generator().manual_seed(3)
+    )
     assert torch.equal(got, want)
 
 
@@ -155,7 +172,9 @@ def test_jvp_is_unbiased_on_preact_resnet_in_train_mode():
     x, _ = inputs((3, 8, 8), 4)
     _, exact = jacobian_penalty(model, x, torch.ones_like, "exact")
     gen = torch.Generator().manual_seed(0)
-    draws = torch.stack([jacobian_penalty(model, x, torch.ones_like, "jvp", 1, gen)[1].detach() for _ in range(30)])
+    draws = torch.stack(
+        [jacobian_penalty(model, x, torch.ones_like, "jvp", 1, gen)[1].detach() for _ in range(30)]
+    )
     draws_agree(draws, exact.detach())
 
 

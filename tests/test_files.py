@@ -1,4 +1,5 @@
 """Every artefact verifiable, every error names its file (sagr.files and its readers)."""
+
 import hashlib
 import json
 import os
@@ -10,19 +11,38 @@ import numpy as np
 import pytest
 import torch
 
+from conftest import mirror_dir
 from sagr import cache, models
 from sagr.data import DataError, load_split, prepare_dataset
-from sagr.files import (PREVIOUS_DIR, ArtefactError, atomic_path, read_json, read_npz, sidecar, verify,
-                        write_json)
-from conftest import mirror_dir
+from sagr.files import (
+    PREVIOUS_DIR,
+    ArtefactError,
+    atomic_path,
+    read_json,
+    read_npz,
+    sidecar,
+    verify,
+    write_json,
+)
 
 REBUILD = "Rebuild it (and what depends on it) with: snakemake --cores all --forcerun "
 
 
 def _model(path: Path) -> Path:
     net = models.build_model("small_cnn", 10, 1, 28, [0.5], [0.5])
-    models.save_model(path, net, {"arch": "small_cnn", "n_classes": 10, "in_channels": 1, "image_size": 28,
-                                   "mean": [0.5], "std": [0.5], "dataset": "mnist"})
+    models.save_model(
+        path,
+        net,
+        {
+            "arch": "small_cnn",
+            "n_classes": 10,
+            "in_channels": 1,
+            "image_size": 28,
+            "mean": [0.5],
+            "std": [0.5],
+            "dataset": "mnist",
+        },
+    )
     return path
 
 
@@ -37,12 +57,16 @@ def test_writer_records_the_hash_and_the_reader_accepts_it(tmp_path):
 def test_checkpoint_with_8_bytes_overwritten_is_refused_naming_file_writer_and_command(tmp_path):
     path = _model(tmp_path / "model.pt")
     raw = bytearray(path.read_bytes())
-    raw[len(raw) // 2: len(raw) // 2 + 8] = b"\x00" * 8 if raw[len(raw) // 2] else b"\xff" * 8
+    raw[len(raw) // 2 : len(raw) // 2 + 8] = b"\x00" * 8 if raw[len(raw) // 2] else b"\xff" * 8
     path.write_bytes(bytes(raw))
     with pytest.raises(ArtefactError) as err:
         models.load_model(path)
     msg = str(err.value)
-    assert msg.startswith(f"{path}: file is damaged: SHA-256") and "written by" in msg and REBUILD + str(path) in msg
+    assert (
+        msg.startswith(f"{path}: file is damaged: SHA-256")
+        and "written by" in msg
+        and REBUILD + str(path) in msg
+    )
 
 
 @pytest.mark.parametrize("cut", [0, 100, -10])
@@ -63,10 +87,13 @@ def test_truncated_checkpoint_without_hash_record_still_names_the_file(tmp_path)
     assert str(err.value).startswith(f"{path}: cannot read it as a tensor file") and REBUILD in str(err.value)
 
 
-@pytest.mark.parametrize("reader, name, content, what", [
-    (read_json, "robustness.json", b'{"records": [1, 2', "JSON (JSONDecodeError"),
-    (read_npz, "correct.npz", b"PK\x03\x04 truncated", "an .npz archive (BadZipFile"),
-])
+@pytest.mark.parametrize(
+    "reader, name, content, what",
+    [
+        (read_json, "robustness.json", b'{"records": [1, 2', "JSON (JSONDecodeError"),
+        (read_npz, "correct.npz", b"PK\x03\x04 truncated", "an .npz archive (BadZipFile"),
+    ],
+)
 def test_truncated_json_or_npz_names_the_file(tmp_path, reader, name, content, what):
     path = tmp_path / name
     path.write_bytes(content)  # no hash record: the parser's error, with the path
@@ -106,7 +133,9 @@ def test_damaged_data_cache_names_the_file_and_the_data_rule(tmp_path):
     root = tmp_path / "data"
     path = cache.split_path(root, "mnist", "test")
     with atomic_path(path) as tmp:
-        torch.save({"x": torch.zeros(4, 1, 28, 28, dtype=torch.uint8), "y": torch.zeros(4, dtype=torch.int64)}, tmp)
+        torch.save(
+            {"x": torch.zeros(4, 1, 28, 28, dtype=torch.uint8), "y": torch.zeros(4, dtype=torch.int64)}, tmp
+        )
     assert cache.load(root, "mnist", train=False)[0].shape == (4, 1, 28, 28)
     path.write_bytes(path.read_bytes()[:50])
     with pytest.raises(ArtefactError) as err:
@@ -141,8 +170,11 @@ def test_mirror_vouching_for_a_bad_file_gets_the_right_advice(tmp_path):
     bad = copy / "MNIST/raw/t10k-labels-idx1-ubyte"
     bad.write_bytes(bad.read_bytes()[:5000])  # truncated, and the mirror's MD5SUMS vouches for it
     digest = hashlib.md5(bad.read_bytes()).hexdigest()
-    lines = [line for line in (mirror / "MD5SUMS").read_text().splitlines() if "MNIST/raw/t10k-labels" not in line
-             or line.split()[1].startswith("Fashion")]
+    lines = [
+        line
+        for line in (mirror / "MD5SUMS").read_text().splitlines()
+        if "MNIST/raw/t10k-labels" not in line or line.split()[1].startswith("Fashion")
+    ]
     (copy / "MD5SUMS").write_text("\n".join(lines + [f"{digest}  MNIST/raw/t10k-labels-idx1-ubyte"]) + "\n")
     root = tmp_path / "root"
     assert prepare_dataset("mnist", root, copy, download=False) == "mirror"

@@ -16,7 +16,8 @@ from sagr import latex, report
 
 NEEDS_LATEX = pytest.mark.skipif(
     shutil.which("latexmk") is None or shutil.which("pdftotext") is None,
-    reason="latexmk/pdftotext not installed (.ci/run installs latexmk, TeX Live and poppler-utils)")
+    reason="latexmk/pdftotext not installed (.ci/run installs latexmk, TeX Live and poppler-utils)",
+)
 
 NASTY = "Müller's λ_x: 50% ±ε at ρ=8/255, #1 & $2 {a} ~b^c \\d <e> | Ω ∞ — “q” 💥"
 
@@ -24,8 +25,15 @@ NASTY = "Müller's λ_x: 50% ±ε at ρ=8/255, #1 & $2 {a} ~b^c \\d <e> | Ω ∞
 def test_escape_yields_ascii_without_unescaped_specials() -> None:
     out = latex.latex_escape(NASTY)
     assert out.isascii()
-    assert not re.search(r"(?<!\\)[_%#&{}]", re.sub(r"\\[a-zA-Z]+\{\}|\\[\"'`^~=.]\{\w\}|\{\}|"
-                                                    r"\\ensuremath|\$[^$]*\$", "", out))
+    assert not re.search(
+        r"(?<!\\)[_%#&{}]",
+        re.sub(
+            r"\\[a-zA-Z]+\{\}|\\[\"'`^~=.]\{\w\}|\{\}|"
+            r"\\ensuremath|\$[^$]*\$",
+            "",
+            out,
+        ),
+    )
     assert r"$\rho$" in out and r"$\lambda$\_x" in out and r"$\pm${}$\varepsilon$" in out
     assert r"M\"{u}ller" in out and "[U+1F4A5]" in out  # nothing silently dropped
 
@@ -40,8 +48,12 @@ def test_template_escapes_every_value_unless_marked_latex() -> None:
 
 
 def _pdf_text(pdf: Path, page: int) -> str:
-    return subprocess.run(["pdftotext", "-layout", "-f", str(page), "-l", str(page), str(pdf), "-"],
-                          capture_output=True, text=True, check=True).stdout
+    return subprocess.run(
+        ["pdftotext", "-layout", "-f", str(page), "-l", str(page), str(pdf), "-"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
 
 
 def _pages(pdf: Path) -> int:
@@ -57,8 +69,15 @@ def test_fake_report_with_hostile_names_compiles_and_opens_with_the_main_table(t
     (root / "benchmark" / "cost.json").write_text(json.dumps(fr.fake_benchmark()))
     config = fr.fake_config()
     config["note"] = NASTY  # user-supplied text reaches the verbatim config listing
-    report.build_report(manifest, fr.input_files(root, manifest), config, out / "index.html",
-                        out / "report.tex", departures=[NASTY], benchmark=root / "benchmark" / "cost.json")
+    report.build_report(
+        manifest,
+        fr.input_files(root, manifest),
+        config,
+        out / "index.html",
+        out / "report.tex",
+        departures=[NASTY],
+        benchmark=root / "benchmark" / "cost.json",
+    )
     pdf = latex.compile_pdf(out / "report.tex")
     assert _pages(pdf) >= 3
     page1 = _pdf_text(pdf, 1)

@@ -31,12 +31,26 @@ def test_one_line_per_epoch_with_loss_terms_accuracy_eps_and_time(caplog, capsys
     x, y = _data()
     opt = {"name": "adam", "lr": 1e-3, "weight_decay": 0.0, "schedule": "constant"}
     with caplog.at_level(logging.INFO, logger="sagr"):
-        history = train_model(_tiny_model(), x, y, "pgd_at", {"eps": 0.3, "steps": 1, "alpha_over_eps": 1.0},
-                              2, 32, opt, 0, torch.device("cpu"), progress=True, eps_ramp=1.0)
+        history = train_model(
+            _tiny_model(),
+            x,
+            y,
+            "pgd_at",
+            {"eps": 0.3, "steps": 1, "alpha_over_eps": 1.0},
+            2,
+            32,
+            opt,
+            0,
+            torch.device("cpu"),
+            progress=True,
+            eps_ramp=1.0,
+        )
     lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("epoch ")]
     assert len(lines) == 2
-    pattern = (r"epoch (\d)/2: loss ([\d.]+) \(ce ([\d.]+), reg ([-\d.e]+)\), "
-               r"train acc ([\d.]+) \(n=96\), eps ([\d.]+), ([\d.]+)s")
+    pattern = (
+        r"epoch (\d)/2: loss ([\d.]+) \(ce ([\d.]+), reg ([-\d.e]+)\), "
+        r"train acc ([\d.]+) \(n=96\), eps ([\d.]+), ([\d.]+)s"
+    )
     for line, row in zip(lines, history):
         m = re.fullmatch(pattern, line)
         assert m, line
@@ -49,11 +63,21 @@ def test_one_line_per_epoch_with_loss_terms_accuracy_eps_and_time(caplog, capsys
 
 def test_one_line_per_attack_and_eps_with_accuracy_n_and_time(caplog) -> None:
     x, y = _data(32)
-    suite = {"fgsm": {"kind": "fgsm", "budgets": "all"},
-             "pgd": {"kind": "pgd", "steps": 2, "alpha_over_eps": 0.5, "restarts": 1, "random_start": True,
-                     "budgets": "all"}}
+    suite = {
+        "fgsm": {"kind": "fgsm", "budgets": "all"},
+        "pgd": {
+            "kind": "pgd",
+            "steps": 2,
+            "alpha_over_eps": 0.5,
+            "restarts": 1,
+            "random_start": True,
+            "budgets": "all",
+        },
+    }
     with caplog.at_level(logging.INFO, logger="sagr"):
-        records, _ = run_suite(_tiny_model().eval(), x, y, suite, [0.1, 0.2], [], 10, 16, 0, "cpu", progress=True)
+        records, _ = run_suite(
+            _tiny_model().eval(), x, y, suite, [0.1, 0.2], [], 10, 16, 0, "cpu", progress=True
+        )
     lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("attack ")]
     attacked = [r for r in records if r["attack"] != "clean"]
     assert len(lines) == len(attacked) == 4
@@ -66,13 +90,17 @@ def test_one_line_per_attack_and_eps_with_accuracy_n_and_time(caplog) -> None:
 
 def test_a_failing_job_names_stage_dataset_and_run_in_its_last_line(tmp_path: Path) -> None:
     log = tmp_path / "job.log"
-    script = ("from sagr import jobs\n"
-              f"jobs.redirect_log({str(log)!r}, 'train_model', {{'dataset': 'mnist', 'run': 'standard_seed0'}})\n"
-              "raise ValueError('learning rate must be positive\\nsecond line')\n")
-    proc = subprocess.run([sys.executable, "-c", script], env={"PYTHONPATH": str(REPO / "src")},
-                          capture_output=True, text=True)
+    script = (
+        "from sagr import jobs\n"
+        f"jobs.redirect_log({str(log)!r}, 'train_model', {{'dataset': 'mnist', 'run': 'standard_seed0'}})\n"
+        "raise ValueError('learning rate must be positive\\nsecond line')\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", script], env={"PYTHONPATH": str(REPO / "src")}, capture_output=True, text=True
+    )
     assert proc.returncode != 0
     lines = log.read_text().strip().splitlines()
     assert "Traceback" in log.read_text()
-    assert lines[-1] == ("FAILED train_model (dataset mnist, run standard_seed0): "
-                         "ValueError: learning rate must be positive")
+    assert lines[-1] == (
+        "FAILED train_model (dataset mnist, run standard_seed0): ValueError: learning rate must be positive"
+    )

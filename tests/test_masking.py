@@ -32,18 +32,40 @@ def broken_first(k: int, n: int = N) -> np.ndarray:
     return arr
 
 
-def results(arrays: dict[tuple[str, str, str, float], np.ndarray], clean_correct: int = N,
-            n: int = N) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
+def results(
+    arrays: dict[tuple[str, str, str, float], np.ndarray], clean_correct: int = N, n: int = N
+) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
     """(records, correct) from {(attack, kind, role, eps): per-point array}; accuracy and n from the arrays."""
-    recs = [{"attack": "clean", "kind": "clean", "role": "clean", "norm": "none", "eps": 0.0,
-             "accuracy": clean_correct / n, "n": n, "n_correct": clean_correct, "points": "all"}]
+    recs = [
+        {
+            "attack": "clean",
+            "kind": "clean",
+            "role": "clean",
+            "norm": "none",
+            "eps": 0.0,
+            "accuracy": clean_correct / n,
+            "n": n,
+            "n_correct": clean_correct,
+            "points": "all",
+        }
+    ]
     correct = {"clean": broken_first(n - clean_correct, n)[::-1].copy()}
     for (attack, kind, role, eps), arr in arrays.items():
         ev = arr != -1
-        recs.append({"attack": attack, "kind": kind, "role": role, "norm": "l2" if kind == "cw_l2" else "linf",
-                     "eps": eps, "accuracy": float((arr[ev] == 1).mean()), "n": int(ev.sum()),
-                     "n_correct": int((arr == 1).sum()), "points": "all" if ev.all() else "subset",
-                     "params": {"steps": 100, "restarts": 2} if role == "strong" else {"steps": 20, "restarts": 1}})
+        recs.append(
+            {
+                "attack": attack,
+                "kind": kind,
+                "role": role,
+                "norm": "l2" if kind == "cw_l2" else "linf",
+                "eps": eps,
+                "accuracy": float((arr[ev] == 1).mean()),
+                "n": int(ev.sum()),
+                "n_correct": int((arr == 1).sum()),
+                "points": "all" if ev.all() else "subset",
+                "params": {"steps": 100, "restarts": 2} if role == "strong" else {"steps": 20, "restarts": 1},
+            }
+        )
         correct[f"{attack}@{eps:g}"] = arr
     return pd.DataFrame(recs), correct
 
@@ -62,8 +84,10 @@ def verdicts(records: pd.DataFrame, correct, n_classes: int | None = C) -> dict[
 def healthy() -> dict:
     """Nested breaks: larger ε and stronger attacks break supersets; Square breaks what PGD breaks, no more."""
     return {
-        ("fgsm", "fgsm", "baseline", 0.1): broken_first(10), ("fgsm", "fgsm", "baseline", 0.3): broken_first(30),
-        ("pgd", "pgd", "baseline", 0.1): broken_first(20), ("pgd", "pgd", "baseline", 0.3): broken_first(40),
+        ("fgsm", "fgsm", "baseline", 0.1): broken_first(10),
+        ("fgsm", "fgsm", "baseline", 0.3): broken_first(30),
+        ("pgd", "pgd", "baseline", 0.1): broken_first(20),
+        ("pgd", "pgd", "baseline", 0.3): broken_first(40),
         ("pgd_strong", "pgd", "strong", 0.3): broken_first(41),
         ("square", "square", "blackbox", 0.3): broken_first(38),
         ("pgd_unbounded", "pgd", "unbounded", 1.0): broken_first(N),
@@ -119,7 +143,7 @@ def test_moderate_masking_fails_paired_check_3():
     arrays[("square", "square", "blackbox", 0.3)] = broken_first(30)
     res = masking_checks(*results(arrays), C)[2]
     assert res["passed"] is False and "10 broken only by square" in res["detail"], res
-    assert res["p_value"] == pytest.approx(0.5 ** 10) and res["n_points"] == N
+    assert res["p_value"] == pytest.approx(0.5**10) and res["n_points"] == N
     # Two points more is noise.
     arrays[("square", "square", "blackbox", 0.3)] = broken_first(22)
     assert verdicts(*results(arrays))["blackbox_not_stronger"] is True
@@ -130,7 +154,9 @@ def test_check_3_white_box_side_is_the_per_point_union():
     arrays = healthy()
     arrays[("pgd", "pgd", "baseline", 0.3)] = broken_first(20)
     arrays[("pgd_strong", "pgd", "strong", 0.3)] = broken_first(20)
-    arrays[("fgsm", "fgsm", "baseline", 0.3)] = np.r_[np.ones(20), np.zeros(10), np.ones(N - 30)].astype(np.int8)
+    arrays[("fgsm", "fgsm", "baseline", 0.3)] = np.r_[np.ones(20), np.zeros(10), np.ones(N - 30)].astype(
+        np.int8
+    )
     arrays[("square", "square", "blackbox", 0.3)] = broken_first(30)
     assert verdicts(*results(arrays))["blackbox_not_stronger"] is True
 
@@ -215,20 +241,53 @@ def small_suite(**override: dict) -> dict:
     """A fast suite with every attack the four checks need."""
     suite = {
         "fgsm": {"kind": "fgsm", "budgets": "all"},
-        "pgd": {"kind": "pgd", "role": "baseline", "steps": 20, "alpha_over_eps": 0.1, "restarts": 1, "random_start": True,
-                "budgets": "all"},
-        "pgd_strong": {"kind": "pgd", "role": "strong", "steps": 50, "alpha_over_eps": 0.05, "restarts": 2, "random_start": True,
-                       "budgets": "all"},
-        "square": {"kind": "square", "role": "blackbox", "n_queries": 300, "p_init": 0.8, "n_restarts": 1, "loss": "margin",
-                   "resc_schedule": False, "budgets": "all", "subset": 200},
-        "pgd_unbounded": {"kind": "pgd", "role": "unbounded", "steps": 50, "alpha_over_eps": 0.04, "restarts": 1, "random_start": True,
-                          "budgets": [1.0], "subset": 200},
+        "pgd": {
+            "kind": "pgd",
+            "role": "baseline",
+            "steps": 20,
+            "alpha_over_eps": 0.1,
+            "restarts": 1,
+            "random_start": True,
+            "budgets": "all",
+        },
+        "pgd_strong": {
+            "kind": "pgd",
+            "role": "strong",
+            "steps": 50,
+            "alpha_over_eps": 0.05,
+            "restarts": 2,
+            "random_start": True,
+            "budgets": "all",
+        },
+        "square": {
+            "kind": "square",
+            "role": "blackbox",
+            "n_queries": 300,
+            "p_init": 0.8,
+            "n_restarts": 1,
+            "loss": "margin",
+            "resc_schedule": False,
+            "budgets": "all",
+            "subset": 200,
+        },
+        "pgd_unbounded": {
+            "kind": "pgd",
+            "role": "unbounded",
+            "steps": 50,
+            "alpha_over_eps": 0.04,
+            "restarts": 1,
+            "random_start": True,
+            "budgets": [1.0],
+            "subset": 200,
+        },
     }
     suite.update(override)
     return suite
 
 
-def checks_of(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: list[float], suite: dict) -> dict[str, dict]:
+def checks_of(
+    model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: list[float], suite: dict
+) -> dict[str, dict]:
     """Run the suite and the checks; check id -> result dict."""
     records, correct = run_suite(model, x, y, suite, eps, [], C, 400, 0, "cpu", progress=False)
     return {r["check"]: r for r in masking_checks(pd.DataFrame(records), correct, C)}
@@ -260,7 +319,14 @@ def test_unconverged_strong_pgd_fails_more_steps_check():
     PGD runs alike), so this uses the plain model with a "strong" PGD whose steps·α = 0.25ε cannot leave
     the neighbourhood of its random start: the check must flag it as weaker than the 20-step PGD."""
     model, x, y = trained(nn.Identity(), noise=0.1)
-    weak_strong = {"kind": "pgd", "role": "strong", "steps": 10, "alpha_over_eps": 0.025, "restarts": 1, "random_start": True,
-                   "budgets": "all"}
+    weak_strong = {
+        "kind": "pgd",
+        "role": "strong",
+        "steps": 10,
+        "alpha_over_eps": 0.025,
+        "restarts": 1,
+        "random_start": True,
+        "budgets": "all",
+    }
     res = checks_of(model, x, y, [0.08, 0.1], small_suite(pgd_strong=weak_strong))
     assert res["more_steps_no_gain"]["passed"] is False, res["more_steps_no_gain"]

@@ -1,4 +1,5 @@
 """Each training objective against an independent computation that fails if it is wrong."""
+
 import math
 
 import pytest
@@ -80,7 +81,9 @@ def test_projection_estimator_is_unbiased_for_weighted_norm():
     w = sagr_weights(z, y, 0.7, T=1.0)
     exact = weighted_jacobian_norm(z, xg, w, "exact").detach()
     gen = torch.Generator().manual_seed(0)
-    draws = torch.stack([weighted_jacobian_norm(z, xg, w, "projection", 1, gen).detach() for _ in range(2000)])
+    draws = torch.stack(
+        [weighted_jacobian_norm(z, xg, w, "projection", 1, gen).detach() for _ in range(2000)]
+    )
     mean, se = draws.mean(0), draws.std(0) / math.sqrt(len(draws))
     assert torch.all((mean - exact).abs() < 4 * se), (mean, exact, se)
     assert torch.all(draws.std(0) > 0)  # it is a random estimator, not the exact value in disguise
@@ -91,7 +94,9 @@ def test_jr_projection_is_unbiased_for_frobenius_norm():
     x, _ = batch(n=2)
     xg, z = logits_with_grad(model, x)
     frob = full_jacobian(model, x).pow(2).sum((1, 2))
-    draws = torch.stack([weighted_jacobian_norm(z, xg, torch.ones_like(z), "projection").detach() for _ in range(2000)])
+    draws = torch.stack(
+        [weighted_jacobian_norm(z, xg, torch.ones_like(z), "projection").detach() for _ in range(2000)]
+    )
     se = draws.std(0) / math.sqrt(len(draws))
     assert torch.all((draws.mean(0) - frob).abs() < 4 * se)
 
@@ -148,8 +153,11 @@ def test_input_gradient_penalty_agrees_with_finite_differences():
 def test_regulariser_gradient_reaches_every_parameter(method):
     model = tiny_model(torch.float32, act=nn.ReLU)
     x, y = batch(dtype=torch.float32)
-    hp = {"igr": {"lam": 1.0}, "jr": {"lam": 1.0, "estimator": "projection", "n_proj": 1},
-          "sagr": {"lam": 1.0, "beta": 0.5, "T": 1.0, "form": "decoupled", "estimator": "exact", "n_proj": 1}}[method]
+    hp = {
+        "igr": {"lam": 1.0},
+        "jr": {"lam": 1.0, "estimator": "projection", "n_proj": 1},
+        "sagr": {"lam": 1.0, "beta": 0.5, "T": 1.0, "form": "decoupled", "estimator": "exact", "n_proj": 1},
+    }[method]
     terms = get_objective(method)(model, x, y, hp)
     ce = F.cross_entropy(model(x), y)
     # Every weight tensor; the last bias gets no gradient from ‖J‖ (it shifts z, not ∇z).

@@ -37,11 +37,19 @@ def test_forward_shape(arch: str, n_classes: int, channels: int, size: int, batc
 
 
 def test_all_archs_tested() -> None:
-    assert set(ARCHS) == {"small_cnn", "small_cnn_wide", "preact_resnet18", "preact_resnet18_tiny", "wrn34_10"}
+    assert set(ARCHS) == {
+        "small_cnn",
+        "small_cnn_wide",
+        "preact_resnet18",
+        "preact_resnet18_tiny",
+        "wrn34_10",
+    }
 
 
 def test_tiny_preact_resnet_has_the_full_ones_shape_at_an_eighth_of_the_width() -> None:
-    full, tiny = (build_model(a, 10, 3, 32, **CIFAR_NORM) for a in ("preact_resnet18", "preact_resnet18_tiny"))
+    full, tiny = (
+        build_model(a, 10, 3, 32, **CIFAR_NORM) for a in ("preact_resnet18", "preact_resnet18_tiny")
+    )
     kinds = lambda m: [type(x).__name__ for x in m.modules()]
     assert kinds(full) == kinds(tiny)  # same blocks, BatchNorms and shortcuts, in the same order
     assert full.net.linear.in_features == 8 * tiny.net.linear.in_features == 512
@@ -80,9 +88,18 @@ def test_save_load_round_trip(tmp_path: Path) -> None:
     nn.functional.cross_entropy(model(x), torch.arange(8)).backward()
     opt.step()
     path = tmp_path / "sub" / "model.pt"
-    spec = {**MNIST_SPEC, "mean": (0.1307,), "method": "sagr", "hparams": {"lam": 0.1, "beta": [0.5]}, "seed": 3}
+    spec = {
+        **MNIST_SPEC,
+        "mean": (0.1307,),
+        "method": "sagr",
+        "hparams": {"lam": 0.1, "beta": [0.5]},
+        "seed": 3,
+    }
     save_model(path, model, spec)
-    assert sorted(p.name for p in path.parent.iterdir()) == ["model.pt", "model.pt.sha256"]  # no temp file left
+    assert sorted(p.name for p in path.parent.iterdir()) == [
+        "model.pt",
+        "model.pt.sha256",
+    ]  # no temp file left
 
     loaded = load_model(path)
     assert not loaded.training and all(not m.training for m in loaded.modules())

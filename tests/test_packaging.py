@@ -43,9 +43,12 @@ def test_every_dependency_has_the_same_bounds_in_both_files() -> None:
     python = env.pop("python")
     assert set(project) - BASE_ENV_ONLY == set(env), (
         f"only in pyproject.toml: {sorted(set(project) - BASE_ENV_ONLY - set(env))}; "
-        f"only in environment.yml: {sorted(set(env) - set(project))}")
+        f"only in environment.yml: {sorted(set(env) - set(project))}"
+    )
     for name, req in env.items():
-        assert req.specifier == project[name].specifier, f"{name}: {req.specifier} vs {project[name].specifier}"
+        assert req.specifier == project[name].specifier, (
+            f"{name}: {req.specifier} vs {project[name].specifier}"
+        )
     # The job environment's Python satisfies requires-python, and both say 3.11 at least.
     requires = SpecifierSet(_pyproject()["project"]["requires-python"])
     pinned = str(python.specifier).lstrip("=")

@@ -76,15 +76,30 @@ def test_the_blocker_really_blocks_torch_and_our_pandas(blocker: Path, tmp_path:
 # Until the attack-kind registry (torch-free validate_suite, sagr/attack_kinds.py) lands, the config
 # check still imports sagr.attacks (torch): these tests must fail then, and guard for real afterwards.
 PENDING_ATTACK_KINDS = pytest.mark.xfail(
-    not (REPO / "src" / "sagr" / "attack_kinds.py").is_file(), strict=True,
-    reason="sagr.config.check_config imports sagr.attacks (torch) until sagr/attack_kinds.py lands")
+    not (REPO / "src" / "sagr" / "attack_kinds.py").is_file(),
+    strict=True,
+    reason="sagr.config.check_config imports sagr.attacks (torch) until sagr/attack_kinds.py lands",
+)
 
 
 @PENDING_ATTACK_KINDS
 @pytest.mark.parametrize("configfile", ["smoke.yaml", "paper.yaml"])
 def test_dry_run_without_torch(blocker: Path, tmp_path: Path, configfile: str) -> None:
-    proc = _run(blocker, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "-d", str(tmp_path / "work"),
-                "--configfile", str(REPO / "config" / configfile), "-n", "--cores", "2", cwd=tmp_path)
+    proc = _run(
+        blocker,
+        "-m",
+        "snakemake",
+        "-s",
+        str(REPO / "Snakefile"),
+        "-d",
+        str(tmp_path / "work"),
+        "--configfile",
+        str(REPO / "config" / configfile),
+        "-n",
+        "--cores",
+        "2",
+        cwd=tmp_path,
+    )
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0, out[-3000:]
     assert "train_model" in out and "evaluate_model" in out and "render_report" in out
@@ -99,7 +114,20 @@ def test_a_bad_config_is_still_caught_at_parse_time_without_torch(blocker: Path,
     config["attacks"]["pgd"]["stepz"] = 3
     bad = tmp_path / "bad.yaml"
     bad.write_text(yaml.safe_dump(config))
-    proc = _run(blocker, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "-d", str(tmp_path / "work"),
-                "--configfile", str(bad), "-n", "--cores", "1", cwd=tmp_path)
+    proc = _run(
+        blocker,
+        "-m",
+        "snakemake",
+        "-s",
+        str(REPO / "Snakefile"),
+        "-d",
+        str(tmp_path / "work"),
+        "--configfile",
+        str(bad),
+        "-n",
+        "--cores",
+        "1",
+        cwd=tmp_path,
+    )
     out = proc.stdout + proc.stderr
     assert proc.returncode != 0 and "stepz" in out and "blocked by the parse test" not in out, out[-3000:]

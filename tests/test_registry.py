@@ -101,7 +101,11 @@ def test_benchmark_times_every_configured_method_and_sagr_estimators():
     rows = [(m, v.label, v.goal) for m, v in variants(methods)]
     assert ("pgd_at", "K=4", "≈5") in rows
     # Goal 2× for the random estimators (issue 12); exact's (C× projection) is set by the benchmark.
-    assert {("sagr", "decoupled-projection", 2.0), ("sagr", "decoupled-jvp", 2.0), ("sagr", "decoupled-exact", None)} <= set(rows)
+    assert {
+        ("sagr", "decoupled-projection", 2.0),
+        ("sagr", "decoupled-jvp", 2.0),
+        ("sagr", "decoupled-exact", None),
+    } <= set(rows)
 
 
 def test_unknown_method_is_named_with_the_known_ones():

@@ -28,12 +28,23 @@ def _render(root: Path, out: Path, sweep: bool) -> dict:
     manifest = fr.write_fake_results(root, sweep=sweep)
     (root / "benchmark").mkdir()
     (root / "benchmark" / "cost.json").write_text(json.dumps(fr.fake_benchmark()))
-    report.build_report(manifest, fr.input_files(root, manifest), fr.fake_config(),
-                        out / "index.html", out / "report.tex",
-                        summary_dir=out / "summary", departures=["Departure one: 50% of λ_x."],
-                        benchmark=root / "benchmark" / "cost.json")
-    return {"root": root, "out": out, "manifest": manifest,
-            "html": (out / "index.html").read_text(), "tex": (out / "report.tex").read_text()}
+    report.build_report(
+        manifest,
+        fr.input_files(root, manifest),
+        fr.fake_config(),
+        out / "index.html",
+        out / "report.tex",
+        summary_dir=out / "summary",
+        departures=["Departure one: 50% of λ_x."],
+        benchmark=root / "benchmark" / "cost.json",
+    )
+    return {
+        "root": root,
+        "out": out,
+        "manifest": manifest,
+        "html": (out / "index.html").read_text(),
+        "tex": (out / "report.tex").read_text(),
+    }
 
 
 @pytest.fixture(scope="module")
@@ -47,7 +58,7 @@ def _section(html: str, anchor: str) -> str:
     """HTML from the element with id=anchor to the next h3/section boundary."""
     start = html.index(f'id="{anchor}"')
     ends = [i for i in (html.find("<h3", start + 1), html.find("</section>", start)) if i > 0]
-    return html[start:min(ends)]
+    return html[start : min(ends)]
 
 
 def _row(fragment: str, label: str) -> str:
@@ -111,13 +122,12 @@ def test_mean_and_std_over_seeds_match_known_numbers(built: dict) -> None:
     row = _cell(summary, dataset="mnist", method="sagr", attack="pgd", norm="linf", eps=0.1)
     # seeds 0 and 1 give 0.55 and 0.59; the off-default β runs (seed 0 too) must not enter
     assert row["mean"] == pytest.approx(0.57)
-    assert row["sd"] == pytest.approx(0.04 / 2 ** 0.5)
+    assert row["sd"] == pytest.approx(0.04 / 2**0.5)
     assert row["seeds"] == 2 and row["n"] == fr.N_EVAL
     lo, hi = stats.clopper_pearson(0.57 * fr.N_EVAL, fr.N_EVAL)
     assert (row["ci_low"], row["ci_high"]) == pytest.approx((lo, hi))
     table = P.main_table(summary, "mnist")
-    assert table.loc["SAGR", ("PGD", "ε=0.1 · n=500")] == (
-        f"57.0 ± 2.8 [{100 * lo:.1f}, {100 * hi:.1f}]")
+    assert table.loc["SAGR", ("PGD", "ε=0.1 · n=500")] == (f"57.0 ± 2.8 [{100 * lo:.1f}, {100 * hi:.1f}]")
     assert not any(c[1].startswith("ε=1 ") for c in table.columns if c[0] == "Worst case")
     aa = _cell(summary, dataset="mnist", method="pgd_at", attack="autoattack", eps=0.3)
     assert aa["points"] == "subset" and aa["n"] == fr.N_SUBSET
@@ -128,8 +138,7 @@ def test_single_seed_drops_the_plus_minus_and_zero_reads_as_an_interval() -> Non
     assert P.fmt_estimate(0.5, 0.01, 2, 0.45, 0.55) == "50.0 ± 1.0 [45.0, 55.0]"
     # 0 of 400 points: the interval states what "0 %" can mean, never "± 0.0"
     assert P.fmt_estimate(0.0, float("nan"), 1, *stats.clopper_pearson(0, 400)) == "0.0 [0.0, 0.9]"
-    assert P.fmt_estimate(1.0, float("nan"), 1, *stats.clopper_pearson(400, 400)) == (
-        "100.0 [99.1, 100.0]")
+    assert P.fmt_estimate(1.0, float("nan"), 1, *stats.clopper_pearson(400, 400)) == ("100.0 [99.1, 100.0]")
 
 
 def test_every_method_attack_eps_number_appears_in_html_and_tex(built: dict) -> None:
@@ -138,8 +147,7 @@ def test_every_method_attack_eps_number_appears_in_html_and_tex(built: dict) -> 
         section = _section(html, f"main-{dataset}")
         for method in fr.METHODS:
             row = _row(section, L.method_label(method))
-            for key, mean, std in _expected_cells(built["root"], built["manifest"], dataset,
-                                                  method):
+            for key, mean, std in _expected_cells(built["root"], built["manifest"], dataset, method):
                 assert f"{mean:.1f} ± {std:.1f}" in row, (dataset, method, key)
                 assert f"{mean:.1f} $\\pm$ {std:.1f}" in tex, (dataset, method, key)
 
@@ -154,16 +162,18 @@ def test_subset_attacks_state_n_and_their_interval(built: dict) -> None:
 
 def _header_rows(table_html: str) -> list[list[str]]:
     head = re.search(r"<thead>(.*?)</thead>", table_html, flags=re.S).group(1)
-    return [[re.sub(r"<[^>]+>", "", c).strip() for c in re.findall(r"<th[^>]*>(.*?)</th>", r,
-                                                                     flags=re.S)]
-            for r in re.findall(r"<tr>(.*?)</tr>", head, flags=re.S)]
+    return [
+        [re.sub(r"<[^>]+>", "", c).strip() for c in re.findall(r"<th[^>]*>(.*?)</th>", r, flags=re.S)]
+        for r in re.findall(r"<tr>(.*?)</tr>", head, flags=re.S)
+    ]
 
 
 def _body_cells(table_html: str) -> list[list[str]]:
     body = re.search(r"<tbody>(.*?)</tbody>", table_html, flags=re.S).group(1)
-    return [[re.sub(r"<[^>]+>", "", c).strip() for c in re.findall(r"<td[^>]*>(.*?)</td>", r,
-                                                                     flags=re.S)]
-            for r in re.findall(r"<tr>(.*?)</tr>", body, flags=re.S)]
+    return [
+        [re.sub(r"<[^>]+>", "", c).strip() for c in re.findall(r"<td[^>]*>(.*?)</td>", r, flags=re.S)]
+        for r in re.findall(r"<tr>(.*?)</tr>", body, flags=re.S)
+    ]
 
 
 def _tables(html: str, anchor: str) -> list[str]:
@@ -181,8 +191,7 @@ def test_no_report_cell_lacks_its_n(built: dict) -> None:
         for j, cells in enumerate(zip(*_body_cells(tbl), strict=True)):
             if j == 0:  # the method label
                 continue
-            assert "n=" in headers[j] or all("n=" in c for c in cells if c != P.MISSING), \
-                headers[j]
+            assert "n=" in headers[j] or all("n=" in c for c in cells if c != P.MISSING), headers[j]
             checked += 1
     # paired comparisons: n in every cell
     for tbl in _tables(html, "paired"):
@@ -202,8 +211,8 @@ def test_no_report_cell_lacks_its_n(built: dict) -> None:
 
 
 def test_how_to_read_takes_its_n_from_the_data(built: dict) -> None:
-    howto = built["html"][built["html"].index('class="howto"'):]
-    howto = howto[:howto.index("</p>")]
+    howto = built["html"][built["html"].index('class="howto"') :]
+    howto = howto[: howto.index("</p>")]
     assert f"MNIST: n = {fr.N_EVAL}" in howto and "n=200" not in howto
     assert "seed-to-seed spread" in howto and "point-sampling error" in howto
 
@@ -213,10 +222,10 @@ def test_failed_masking_check_is_flagged_next_to_its_method(built: dict) -> None
     mnist, cifar = _section(html, "main-mnist"), _section(html, "main-cifar10")
     assert "⚠" in _row(mnist, "SAGR")
     assert "⚠" not in _row(mnist, "PGD-AT") and "⚠" not in _row(cifar, "SAGR")
-    footnote = mnist[mnist.index('class="footnotes"'):]
+    footnote = mnist[mnist.index('class="footnotes"') :]
     assert "SAGR" in footnote and fr.CHECKS["monotone_eps"] in footnote
     # in the masking section the failed cell is styled red, and its dataset is expanded
-    masking = html[html.index('id="masking"'):html.index('id="saliency"')]
+    masking = html[html.index('id="masking"') : html.index('id="saliency"')]
     cell = re.search(r'<td id="(T_masking_mnist_row\d+_col\d+)"[^>]*>fail</td>', masking)
     assert cell and re.search(rf"#{cell.group(1)}\s*{{[^}}]*#b00020", masking)
     assert "<details open>" in masking
@@ -240,8 +249,7 @@ def test_missing_result_file_names_the_file_and_run(tmp_path: Path) -> None:
         results.load(manifest, fr.input_files(tmp_path, manifest))
     files = fr.input_files(tmp_path, manifest)
     files["train"] = files["train"][1:]  # the rule forgot a run's file
-    with pytest.raises(FileNotFoundError, match=r"lists no train\.json.*" +
-                       re.escape(manifest[0]["run"])):
+    with pytest.raises(FileNotFoundError, match=r"lists no train\.json.*" + re.escape(manifest[0]["run"])):
         results.load(manifest, files)
 
 
@@ -264,9 +272,20 @@ def test_tex_uses_booktabs_and_escapes_special_characters(built: dict) -> None:
 
 def test_write_tables_writes_csv_summaries(built: dict) -> None:
     names = {p.stem for p in (built["out"] / "summary").glob("*.csv")}
-    assert {"records", "worst_case", "masking", "saliency", "training", "jobs", "runs",
-            "robustness_summary", "paired_differences", "claims", "ablation_summary",
-            "cost"} <= names
+    assert {
+        "records",
+        "worst_case",
+        "masking",
+        "saliency",
+        "training",
+        "jobs",
+        "runs",
+        "robustness_summary",
+        "paired_differences",
+        "claims",
+        "ablation_summary",
+        "cost",
+    } <= names
 
 
 def test_ablation_uses_one_suite_on_the_same_points_for_every_point(built: dict) -> None:
@@ -304,12 +323,10 @@ def test_ablation_axes_label_only_the_swept_values(tmp_path: Path) -> None:
 def test_diverged_run_is_listed_and_gets_no_numbers(tmp_path: Path) -> None:
     root = tmp_path / "results"
     manifest = fr.write_fake_results(root, sweep=False)
-    victim = next(e for e in manifest if (e["dataset"], e["method"], e["seed"]) ==
-                  ("mnist", "pgd_at", 1))
+    victim = next(e for e in manifest if (e["dataset"], e["method"], e["seed"]) == ("mnist", "pgd_at", 1))
     path = root / victim["dataset"] / victim["run"] / "train.json"
     train = json.loads(path.read_text())
-    path.write_text(json.dumps({**train, "status": "diverged",
-                                "diverged_reason": "loss is NaN at epoch 2"}))
+    path.write_text(json.dumps({**train, "status": "diverged", "diverged_reason": "loss is NaN at epoch 2"}))
     (root / victim["dataset"] / victim["run"] / "robustness.json").unlink()  # never evaluated
     res = results.load(manifest, fr.input_files(root, manifest))
     key = (victim["dataset"], victim["run"])
@@ -319,8 +336,9 @@ def test_diverged_run_is_listed_and_gets_no_numbers(tmp_path: Path) -> None:
     summary = S.robustness_summary(res)
     assert _cell(summary, dataset="mnist", method="pgd_at", attack="pgd", eps=0.1)["seeds"] == 1
     out = tmp_path / "report"
-    report.build_report(manifest, fr.input_files(root, manifest), fr.fake_config(),
-                        out / "index.html", out / "report.tex")
+    report.build_report(
+        manifest, fr.input_files(root, manifest), fr.fake_config(), out / "index.html", out / "report.tex"
+    )
     failed = _section((out / "index.html").read_text(), "failed")
     assert victim["run"] in failed and "loss is NaN at epoch 2" in failed
 
@@ -329,11 +347,14 @@ def test_masking_p_values_and_reference_autoattack_are_shown(built: dict) -> Non
     html = built["html"]
     masking = html[html.index('id="masking"') : html.index('id="saliency"')]
     assert "α = 0.05" in masking
-    rows = [r for r in re.findall(r"<tr>(.*?)</tr>", _tables(built["html"], "masking")[0],
-                                  flags=re.S) if fr.CHECKS["blackbox_not_stronger"] in r]
+    rows = [
+        r
+        for r in re.findall(r"<tr>(.*?)</tr>", _tables(built["html"], "masking")[0], flags=re.S)
+        if fr.CHECKS["blackbox_not_stronger"] in r
+    ]
     assert len(rows) == 2 * len(fr.METHODS) + len(fr.BETA_SWEEP) - 1  # off-default β too
     assert all(re.search(r">0\.2[56]<", r) and ">0.05<" in r and ">200<" in r for r in rows)
-    ref = masking[masking.index('id="reference"'):]
+    ref = masking[masking.index('id="reference"') :]
     assert "1 model(s) differ" in ref
     table = P.reference_table(_load(built))
     flagged = table[table["Differs"].str.startswith("yes")]
@@ -359,15 +380,35 @@ def test_worst_case_without_apgd_is_marked(built: dict, tmp_path: Path) -> None:
 
 
 def test_worst_case_per_point_over_a_cascade_keeps_points_broken_earlier() -> None:
-    recs = pd.DataFrame({"dataset": "d", "run": "r", "attack": ["fgsm", "apgd", "sq"], "eps": 0.3,
-                         "points": ["all", "cascade", "subset"]})
+    recs = pd.DataFrame(
+        {
+            "dataset": "d",
+            "run": "r",
+            "attack": ["fgsm", "apgd", "sq"],
+            "eps": 0.3,
+            "points": ["all", "cascade", "subset"],
+        }
+    )
     empty = pd.DataFrame()
-    res = results.Results(runs=empty, records=recs, worst_case=empty, masking=empty,
-                          reference=empty, saliency=empty, training=empty, evaluation=empty,
-                          jobs=empty, sweeps=empty,
-                          correct={("d", "r"): {"fgsm@0.3": np.array([1, 0, 1, 1], np.int8),
-                                                "apgd@0.3": np.array([1, -1, 0, -1], np.int8),
-                                                "sq@0.3": np.array([1, 1, -1, -1], np.int8)}})
+    res = results.Results(
+        runs=empty,
+        records=recs,
+        worst_case=empty,
+        masking=empty,
+        reference=empty,
+        saliency=empty,
+        training=empty,
+        evaluation=empty,
+        jobs=empty,
+        sweeps=empty,
+        correct={
+            ("d", "r"): {
+                "fgsm@0.3": np.array([1, 0, 1, 1], np.int8),
+                "apgd@0.3": np.array([1, -1, 0, -1], np.int8),
+                "sq@0.3": np.array([1, 1, -1, -1], np.int8),
+            }
+        },
+    )
     # the cascade skipped point 1 (FGSM broke it) and never reached point 3: that one is unknown
     w = S.worst_points(res, "d", "r", "linf", 0.3, ["fgsm", "apgd"])
     np.testing.assert_array_equal(w, [1, 0, 0, np.nan])

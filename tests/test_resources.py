@@ -2,14 +2,15 @@
 
 (That fetch_dataset and render_report are local rules, never submitted, is checked by tests/test_slurm.py.)
 """
+
 import re
 import subprocess
 import sys
 
 import yaml
 
-from sagr.config import stage_resource
 from conftest import REPO
+from sagr.config import stage_resource
 
 PAPER = yaml.safe_load((REPO / "config" / "paper.yaml").read_text())
 
@@ -19,7 +20,9 @@ def test_lookup_order_dataset_then_stage_then_global_and_growth_per_retry():
     assert stage_resource(PAPER, "cifar10", "train", "runtime_min") == 1440  # stage default
     assert stage_resource(PAPER, "cifar10", "saliency", "runtime_min") == 60
     assert stage_resource(PAPER, "mnist", "evaluate", "mem_mb") == 16000
-    assert stage_resource({"datasets": {"mnist": {}}, "mem_mb": 3000}, "mnist", "train", "mem_mb") == 3000  # global
+    assert (
+        stage_resource({"datasets": {"mnist": {}}, "mem_mb": 3000}, "mnist", "train", "mem_mb") == 3000
+    )  # global
     assert stage_resource({"datasets": {"mnist": {}}}, "mnist", "train", "gpus") == 0
     assert stage_resource(PAPER, "cifar10", "train", "runtime_min", attempt=2) == 2160  # x1.5
     assert stage_resource(PAPER, "cifar10", "train", "mem_mb", attempt=3) == 72000  # x1.5^2
@@ -27,10 +30,25 @@ def test_lookup_order_dataset_then_stage_then_global_and_growth_per_retry():
 
 
 def test_paper_study_plans_on_slurm_with_stage_resources(tmp_path):
-    proc = subprocess.run([sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "-n", "-d", str(tmp_path),
-                           "--configfile", str(REPO / "config" / "paper.yaml"),
-                           "--profile", str(REPO / "workflow" / "profiles" / "slurm")],
-                          cwd=REPO, capture_output=True, text=True)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "snakemake",
+            "-s",
+            str(REPO / "Snakefile"),
+            "-n",
+            "-d",
+            str(tmp_path),
+            "--configfile",
+            str(REPO / "config" / "paper.yaml"),
+            "--profile",
+            str(REPO / "workflow" / "profiles" / "slurm"),
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+    )
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0, out[-3000:]
     seen = {}
@@ -41,7 +59,8 @@ def test_paper_study_plans_on_slurm_with_stage_resources(tmp_path):
         if head and res and head.group(2) != "all":
             fields = dict(kv.split("=", 1) for kv in res.group(1).split(", "))
             seen.setdefault((head.group(2), wc.group(1) if wc else None, bool(head.group(1))), set()).add(
-                (fields.get("runtime"), fields.get("mem_mb"), fields.get("gpu")))
+                (fields.get("runtime"), fields.get("mem_mb"), fields.get("gpu"))
+            )
     assert seen[("train_model", "cifar10", False)] == {("1440", "32000", "1")}
     assert seen[("train_model", "svhn", False)] == {("1080", "32000", "1")}
     assert seen[("train_model", "mnist", False)] == {("240", "16000", "1")}

@@ -1,4 +1,5 @@
 """Run names encode the hyper-parameters; the manifest expands seeds and sweeps."""
+
 import pytest
 
 from sagr.runs import decode_run, encode_run, make_run, manifest
@@ -12,7 +13,10 @@ from sagr.runs import decode_run, encode_run, make_run, manifest
         ("trades", {"beta_trades": 6.0, "steps": 10, "alpha_over_eps": 0.25}),
         ("igr", {"lam": 1e-5}),
         ("jr", {"lam": 0.01, "estimator": "exact", "n_proj": 1}),
-        ("sagr", {"lam": 0.1, "beta": 0.75, "T": 2.0, "form": "coupled", "estimator": "projection", "n_proj": 4}),
+        (
+            "sagr",
+            {"lam": 0.1, "beta": 0.75, "T": 2.0, "form": "coupled", "estimator": "projection", "n_proj": 4},
+        ),
     ],
 )
 def test_run_name_round_trips(method, hp):
@@ -22,7 +26,9 @@ def test_run_name_round_trips(method, hp):
 
 
 def test_run_name_spells_out_every_hyper_parameter():
-    name = encode_run("sagr", {"lam": 0.1, "beta": 0.5, "T": 1.0, "form": "decoupled", "estimator": "exact", "n_proj": 1}, 0)
+    name = encode_run(
+        "sagr", {"lam": 0.1, "beta": 0.5, "T": 1.0, "form": "decoupled", "estimator": "exact", "n_proj": 1}, 0
+    )
     assert name == "sagr_lam0.1_beta0.5_T1_decoupled_exact_n1_seed0"
 
 
@@ -44,7 +50,9 @@ def test_bad_run_names_are_explained(name, fragment):
 def test_manifest_has_every_method_dataset_seed_and_sweep_point(default_config):
     entries = manifest(default_config)
     main = [e for e in entries if e.main]
-    assert len(main) == len(default_config["datasets"]) * len(default_config["methods"]) * len(default_config["seeds"])
+    assert len(main) == len(default_config["datasets"]) * len(default_config["methods"]) * len(
+        default_config["seeds"]
+    )
     sweeps = default_config["ablation"]["sweeps"]["sagr"]
     sweep_points = {(e.run.name, s["param"]) for e in entries for s in e.sweeps}
     assert len(sweep_points) == sum(len(v) for v in sweeps.values())

@@ -1,4 +1,5 @@
 """The workflow on a real (single-node, throw-away) SLURM cluster through the SLURM profile."""
+
 import os
 import shutil
 import subprocess
@@ -22,8 +23,12 @@ def _ensure_slurm() -> None:
         pytest.skip(f"SLURM test needs root to install slurm-wlm/munge (missing: {missing_tools()})")
     if shutil.which("apt-get") is None:
         pytest.skip(f"SLURM test needs apt-get to install slurm-wlm/munge (missing: {missing_tools()})")
-    proc = subprocess.run(["apt-get", "install", "-y", "-q", "-o", "DPkg::Lock::Timeout=600", "slurm-wlm", "munge"],
-                          env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"}, capture_output=True, text=True)
+    proc = subprocess.run(
+        ["apt-get", "install", "-y", "-q", "-o", "DPkg::Lock::Timeout=600", "slurm-wlm", "munge"],
+        env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"},
+        capture_output=True,
+        text=True,
+    )
     assert proc.returncode == 0 and not missing_tools(), proc.stdout[-2000:] + proc.stderr[-2000:]
 
 
@@ -49,10 +54,32 @@ def test_smoke_config_runs_on_a_real_slurm_cluster(tmp_path, fake_cifar_mirror):
         env = {**cluster.env, "SAGR_DATA_MIRROR": str(fake_cifar_mirror)}
         # The profile as users get it, plus this cluster's local overrides: no accounting (so squeue
         # for the status, sacct would poll forever), no account, 2 jobs at a time, short polling.
-        cmd = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "-d", str(workdir),
-               "--configfile", str(configfile), "--profile", str(REPO / "workflow" / "profiles" / "slurm"),
-               "--slurm-status-command", "squeue", "--slurm-no-account", "--slurm-init-seconds-before-status-checks", "1",
-               "--seconds-between-status-checks", "2", "--jobs", "2", "--latency-wait", "30", "--retries", "0"]
+        cmd = [
+            sys.executable,
+            "-m",
+            "snakemake",
+            "-s",
+            str(REPO / "Snakefile"),
+            "-d",
+            str(workdir),
+            "--configfile",
+            str(configfile),
+            "--profile",
+            str(REPO / "workflow" / "profiles" / "slurm"),
+            "--slurm-status-command",
+            "squeue",
+            "--slurm-no-account",
+            "--slurm-init-seconds-before-status-checks",
+            "1",
+            "--seconds-between-status-checks",
+            "2",
+            "--jobs",
+            "2",
+            "--latency-wait",
+            "30",
+            "--retries",
+            "0",
+        ]
         proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=1800)
         out = proc.stdout + proc.stderr
         assert proc.returncode == 0, out[-4000:] + "\n" + cluster.logs()

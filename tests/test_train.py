@@ -1,15 +1,14 @@
 """The shared training loop: adversarial training buys robustness that standard training lacks."""
-from pathlib import Path
 
 import pytest
 import torch
 import torchattacks
 
-from sagr import data
-from sagr.subsets import subset_indices
-from sagr.models import build_model
-from sagr.train import _ramped, accuracy, train_model
 from conftest import mirror_dir
+from sagr import data
+from sagr.models import build_model
+from sagr.subsets import subset_indices
+from sagr.train import _ramped, accuracy, train_model
 
 ADAM = {"name": "adam", "lr": 3e-3, "weight_decay": 0.0, "schedule": "constant"}
 

@@ -1,16 +1,21 @@
 """The workflow itself: lint-clean, and the paper-scale study plans every job without data."""
+
 import subprocess
 import sys
 
 import yaml
 
-from sagr.runs import manifest
 from conftest import REPO
+from sagr.runs import manifest
 
 
 def run_snakemake(*args, cwd):
-    proc = subprocess.run([sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), *args],
-                          cwd=cwd, capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+    )
     return proc.returncode, proc.stdout + proc.stderr
 
 
@@ -21,8 +26,16 @@ def test_workflow_passes_snakemake_lint(tmp_path):
 
 def test_paper_config_dry_run_lists_the_full_study(tmp_path):
     config = yaml.safe_load((REPO / "config" / "paper.yaml").read_text())
-    rc, out = run_snakemake("-n", "--cores", "8", "--configfile", str(REPO / "config" / "paper.yaml"),
-                            "-d", str(tmp_path), cwd=REPO)
+    rc, out = run_snakemake(
+        "-n",
+        "--cores",
+        "8",
+        "--configfile",
+        str(REPO / "config" / "paper.yaml"),
+        "-d",
+        str(tmp_path),
+        cwd=REPO,
+    )
     assert rc == 0, out[-3000:]
     n_models = len(manifest(config))
     assert n_models >= len(config["datasets"]) * len(config["methods"]) * len(config["seeds"])

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import importlib
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
 from numbers import Real
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -128,29 +129,96 @@ class AttackKind:
 
 
 _B = "sagr.attacks:"
-ATTACK_REGISTRY: dict[str, AttackKind] = {k.name: k for k in (
-    AttackKind("fgsm", "FGSM", Norm.LINF, (), _B + "build_fgsm", Role.BASELINE, True),
-    AttackKind("pgd", "PGD", Norm.LINF, ("steps", "alpha_over_eps", "restarts", "random_start"),
-               _B + "build_pgd", Role.BASELINE, True),
-    AttackKind("cw_inf", "CW-∞", Norm.LINF, ("steps", "alpha_over_eps", "restarts", "random_start"),
-               _B + "build_cw_inf", Role.BASELINE, True),
-    AttackKind("cw_l2", "CW-L2", Norm.L2, ("c", "kappa", "steps", "lr"), _B + "build_cw_l2", Role.BASELINE, True),
-    AttackKind("apgd_ce", "APGD-CE", Norm.LINF, ("n_iter", "n_restarts", "rho", "eot_iter"),
-               _B + "build_apgd_ce", Role.STRONG, True, frozenset({"ce"}), "n_iter"),
-    AttackKind("apgd_t", "APGD-T", Norm.LINF, ("n_iter", "n_restarts", "n_target_classes", "rho", "eot_iter"),
-               _B + "build_apgd_t", Role.STRONG, True, frozenset({"t"}), "n_iter"),
-    AttackKind("fab_t", "FAB-T", Norm.LINF, ("n_iter", "n_restarts", "n_target_classes", "alpha_max", "eta", "beta"),
-               _B + "build_fab_t", Role.STRONG, True),
-    AttackKind("square", "Square", Norm.LINF, ("n_queries", "p_init", "n_restarts", "loss", "resc_schedule"),
-               _B + "build_square", Role.BLACKBOX, False),
-    # torchattacks components in one MultiAttack; contains Square, so not a gradient-only attack.
-    AttackKind("autoattack", "AutoAttack", Norm.LINF,
-               ("version", "n_iter", "n_restarts", "n_target_classes", "n_queries"),
-               _B + "build_autoattack", Role.STRONG, False, frozenset({"ce", "t"}), "n_iter"),
-    AttackKind("autoattack_ref", "AutoAttack (reference)", Norm.LINF,
-               ("version", "n_iter", "n_restarts", "n_target_classes", "n_queries"),
-               _B + "build_reference_autoattack", Role.REFERENCE, False, frozenset({"ce", "t"}), "n_iter"),
-)}
+ATTACK_REGISTRY: dict[str, AttackKind] = {
+    k.name: k
+    for k in (
+        AttackKind("fgsm", "FGSM", Norm.LINF, (), _B + "build_fgsm", Role.BASELINE, True),
+        AttackKind(
+            "pgd",
+            "PGD",
+            Norm.LINF,
+            ("steps", "alpha_over_eps", "restarts", "random_start"),
+            _B + "build_pgd",
+            Role.BASELINE,
+            True,
+        ),
+        AttackKind(
+            "cw_inf",
+            "CW-∞",
+            Norm.LINF,
+            ("steps", "alpha_over_eps", "restarts", "random_start"),
+            _B + "build_cw_inf",
+            Role.BASELINE,
+            True,
+        ),
+        AttackKind(
+            "cw_l2", "CW-L2", Norm.L2, ("c", "kappa", "steps", "lr"), _B + "build_cw_l2", Role.BASELINE, True
+        ),
+        AttackKind(
+            "apgd_ce",
+            "APGD-CE",
+            Norm.LINF,
+            ("n_iter", "n_restarts", "rho", "eot_iter"),
+            _B + "build_apgd_ce",
+            Role.STRONG,
+            True,
+            frozenset({"ce"}),
+            "n_iter",
+        ),
+        AttackKind(
+            "apgd_t",
+            "APGD-T",
+            Norm.LINF,
+            ("n_iter", "n_restarts", "n_target_classes", "rho", "eot_iter"),
+            _B + "build_apgd_t",
+            Role.STRONG,
+            True,
+            frozenset({"t"}),
+            "n_iter",
+        ),
+        AttackKind(
+            "fab_t",
+            "FAB-T",
+            Norm.LINF,
+            ("n_iter", "n_restarts", "n_target_classes", "alpha_max", "eta", "beta"),
+            _B + "build_fab_t",
+            Role.STRONG,
+            True,
+        ),
+        AttackKind(
+            "square",
+            "Square",
+            Norm.LINF,
+            ("n_queries", "p_init", "n_restarts", "loss", "resc_schedule"),
+            _B + "build_square",
+            Role.BLACKBOX,
+            False,
+        ),
+        # torchattacks components in one MultiAttack; contains Square, so not a gradient-only attack.
+        AttackKind(
+            "autoattack",
+            "AutoAttack",
+            Norm.LINF,
+            ("version", "n_iter", "n_restarts", "n_target_classes", "n_queries"),
+            _B + "build_autoattack",
+            Role.STRONG,
+            False,
+            frozenset({"ce", "t"}),
+            "n_iter",
+        ),
+        AttackKind(
+            "autoattack_ref",
+            "AutoAttack (reference)",
+            Norm.LINF,
+            ("version", "n_iter", "n_restarts", "n_target_classes", "n_queries"),
+            _B + "build_reference_autoattack",
+            Role.REFERENCE,
+            False,
+            frozenset({"ce", "t"}),
+            "n_iter",
+        ),
+    )
+}
 
 #: Derived views (kept for callers of the old module-level tables).
 ATTACK_KINDS: dict[str, tuple[str, ...]] = {k: v.params for k, v in ATTACK_REGISTRY.items()}
@@ -192,11 +260,15 @@ def _validate_budgets(name: str, kind: str, budgets: Any) -> None:
     """Raise ValueError unless `budgets` is a keyword valid for the kind's norm or a list of ε > 0."""
     if isinstance(budgets, str):
         if budgets not in BUDGET_KEYWORDS:
-            raise ValueError(f"attack {name!r}: budgets {budgets!r} must be one of "
-                             f"{sorted(BUDGET_KEYWORDS)} or a list of numbers")
+            raise ValueError(
+                f"attack {name!r}: budgets {budgets!r} must be one of "
+                f"{sorted(BUDGET_KEYWORDS)} or a list of numbers"
+            )
         if budgets == "l2" and kind not in L2_KINDS:
-            raise ValueError(f"attack {name!r}: budgets 'l2' is only valid for L2 attacks "
-                             f"({sorted(L2_KINDS)}), not kind {kind!r}")
+            raise ValueError(
+                f"attack {name!r}: budgets 'l2' is only valid for L2 attacks "
+                f"({sorted(L2_KINDS)}), not kind {kind!r}"
+            )
         return
     if not isinstance(budgets, (list, tuple)) or not budgets:
         raise ValueError(f"attack {name!r}: budgets must be a keyword or a non-empty list, got {budgets!r}")
@@ -228,8 +300,10 @@ def validate_suite(suite: dict) -> None:
             raise ValueError(f"attack {name!r} (kind {kind!r}): missing key(s) {missing}")
         unknown = [k for k in spec if k not in required and k not in COMMON_OPTIONAL]
         if unknown:
-            raise ValueError(f"attack {name!r} (kind {kind!r}): unknown key(s) {unknown}; "
-                             f"allowed: {list(required) + list(COMMON_OPTIONAL)}")
+            raise ValueError(
+                f"attack {name!r} (kind {kind!r}): unknown key(s) {unknown}; "
+                f"allowed: {list(required) + list(COMMON_OPTIONAL)}"
+            )
         for key in params + COMMON_OPTIONAL:
             if key in spec:
                 rule = PARAM_RULES.get(key) or COMMON_RULES[key]
@@ -239,9 +313,11 @@ def validate_suite(suite: dict) -> None:
         if spec.get("restarts", 1) > 1 and spec.get("random_start") is False:
             raise ValueError(f"attack {name!r}: restarts > 1 without random_start repeats the same run")
         if is_cascade(spec) and "subset" in spec and role_of(spec) != Role.REFERENCE.value:
-            raise ValueError(f"attack {name!r}: 'cascade' and 'subset' exclude each other (a cascade attack "
-                             "runs on every point still robust, so the worst case stays exact on all points); "
-                             "only a reference-role cross-check may run on the still-robust points of a prefix")
+            raise ValueError(
+                f"attack {name!r}: 'cascade' and 'subset' exclude each other (a cascade attack "
+                "runs on every point still robust, so the worst case stays exact on all points); "
+                "only a reference-role cross-check may run on the still-robust points of a prefix"
+            )
         if is_cascade(spec) and ATTACK_REGISTRY[kind].norm is not Norm.LINF:
             raise ValueError(f"attack {name!r}: only L∞ attacks can run in the cascade")
 
@@ -257,8 +333,10 @@ def resolve_budgets(spec: dict, eps_linf: list[float], eps_l2: list[float]) -> l
     else:
         out = [float(b) for b in budgets]
     if not out:
-        raise ValueError(f"attack kind {spec['kind']!r}: budgets {budgets!r} resolve to no ε "
-                         f"(dataset lists: linf={eps_linf}, l2={eps_l2})")
+        raise ValueError(
+            f"attack kind {spec['kind']!r}: budgets {budgets!r} resolve to no ε "
+            f"(dataset lists: linf={eps_linf}, l2={eps_l2})"
+        )
     return out
 
 
@@ -286,30 +364,49 @@ def _wilson_half_width(p: float, n: int, z: float = 1.96) -> float:
 def evaluation_departures(config: dict) -> list[str]:
     """Where this config's evaluation is weaker than full standard AutoAttack on ≥ FULL_N_EVAL points, and what it costs."""
     out = []
-    small = {d: c["eval_subset"] for d, c in config["datasets"].items() if c.get("eval_subset") and c["eval_subset"] < FULL_N_EVAL}
+    small = {
+        d: c["eval_subset"]
+        for d, c in config["datasets"].items()
+        if c.get("eval_subset") and c["eval_subset"] < FULL_N_EVAL
+    }
     if small:
         n = min(small.values())
-        out.append(f"Evaluation on {', '.join(f'{d}: {k}' for d, k in small.items())} test points per model, not "
-                   f"{FULL_N_EVAL}, to fit the time budget: a 95 % interval at 50 % accuracy is ±"
-                   f"{100 * _wilson_half_width(0.5, n):.1f} points instead of ±{100 * _wilson_half_width(0.5, FULL_N_EVAL):.1f} "
-                   f"(at 10 %: ±{100 * _wilson_half_width(0.1, n):.1f} instead of ±{100 * _wilson_half_width(0.1, FULL_N_EVAL):.1f}).")
+        out.append(
+            f"Evaluation on {', '.join(f'{d}: {k}' for d, k in small.items())} test points per model, not "
+            f"{FULL_N_EVAL}, to fit the time budget: a 95 % interval at 50 % accuracy is ±"
+            f"{100 * _wilson_half_width(0.5, n):.1f} points instead of ±{100 * _wilson_half_width(0.5, FULL_N_EVAL):.1f} "
+            f"(at 10 %: ±{100 * _wilson_half_width(0.1, n):.1f} instead of ±{100 * _wilson_half_width(0.1, FULL_N_EVAL):.1f})."
+        )
     attacks = config["attacks"]
     for name, s in attacks.items():
         if s["kind"] == "apgd_t" and is_cascade(s) and int(s["n_target_classes"]) < 9:
             k = int(s["n_target_classes"])
             what = "the most likely wrong class" if k == 1 else f"the {k} most likely wrong classes"
-            out.append(f"APGD-T ({name}) targets {what}, not the 9 of standard AutoAttack (its iterations are the "
-                       "standard 100).")
-    cascade_kinds = {s["kind"] for s in attacks.values() if is_cascade(s) and role_of(s) != Role.REFERENCE.value}
+            out.append(
+                f"APGD-T ({name}) targets {what}, not the 9 of standard AutoAttack (its iterations are the "
+                "standard 100)."
+            )
+    cascade_kinds = {
+        s["kind"] for s in attacks.values() if is_cascade(s) and role_of(s) != Role.REFERENCE.value
+    }
     if not {"fab_t", "square"} <= cascade_kinds:
         refs = [s for s in attacks.values() if role_of(s) == Role.REFERENCE.value]
-        where = (f" FAB-T and Square run only inside the reference AutoAttack, on the still-robust points among the "
-                 f"first {refs[0].get('subset', 'all')} points at the largest ε; a point they break counts in the worst "
-                 "case, and the reference-vs-torchattacks test flags a model where they break significantly more"
-                 if refs else "")
-        out.append("The per-ε worst case contains APGD-CE and APGD-T, not FAB-T and Square on every point." + where + ".")
+        where = (
+            f" FAB-T and Square run only inside the reference AutoAttack, on the still-robust points among the "
+            f"first {refs[0].get('subset', 'all')} points at the largest ε; a point they break counts in the worst "
+            "case, and the reference-vs-torchattacks test flags a model where they break significantly more"
+            if refs
+            else ""
+        )
+        out.append(
+            "The per-ε worst case contains APGD-CE and APGD-T, not FAB-T and Square on every point."
+            + where
+            + "."
+        )
     for name, s in attacks.items():
         if role_of(s) == Role.BLACKBOX.value and int(s.get("n_queries", 5000)) < 5000:
-            out.append(f"The black-box Square of masking check 3 ({name}) uses {s['n_queries']} queries (standard: "
-                       "5000), so the check finds less masking than it could.")
+            out.append(
+                f"The black-box Square of masking check 3 ({name}) uses {s['n_queries']} queries (standard: "
+                "5000), so the check finds less masking than it could."
+            )
     return out

@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import sys
 import time
-from typing import Any
 
 import numpy as np
 import torch
@@ -26,12 +25,12 @@ from .attack_kinds import (  # noqa: F401  (re-exported: the registry lives in a
     apgd_strength,
     attack_norm,
     correct_key,
-    worst_key,
     is_cascade,
     kind_of,
     resolve_budgets,
     role_of,
     validate_suite,
+    worst_key,
 )
 
 log = logging.getLogger("sagr")
@@ -131,22 +130,34 @@ def build_fgsm(spec: dict, model: nn.Module, eps: float, n_classes: int, seed: i
 def build_pgd(spec: dict, model: nn.Module, eps: float, n_classes: int, seed: int) -> Attack:
     """torchattacks PGD on CE, step α = alpha_over_eps·ε, restarts kept per example by MultiAttack."""
     alpha = float(spec["alpha_over_eps"]) * eps
-    return _with_restarts([torchattacks.PGD(model, eps=eps, alpha=alpha, steps=int(spec["steps"]),
-                                            random_start=bool(spec["random_start"]))
-                           for _ in range(int(spec["restarts"]))])
+    return _with_restarts(
+        [
+            torchattacks.PGD(
+                model, eps=eps, alpha=alpha, steps=int(spec["steps"]), random_start=bool(spec["random_start"])
+            )
+            for _ in range(int(spec["restarts"]))
+        ]
+    )
 
 
 def build_cw_inf(spec: dict, model: nn.Module, eps: float, n_classes: int, seed: int) -> Attack:
     """L∞ PGD on the C&W margin loss (MarginPGD), restarts as for PGD."""
     alpha = float(spec["alpha_over_eps"]) * eps
-    return _with_restarts([MarginPGD(model, eps=eps, alpha=alpha, steps=int(spec["steps"]),
-                                     random_start=bool(spec["random_start"]))
-                           for _ in range(int(spec["restarts"]))])
+    return _with_restarts(
+        [
+            MarginPGD(
+                model, eps=eps, alpha=alpha, steps=int(spec["steps"]), random_start=bool(spec["random_start"])
+            )
+            for _ in range(int(spec["restarts"]))
+        ]
+    )
 
 
 def build_cw_l2(spec: dict, model: nn.Module, eps: float, n_classes: int, seed: int) -> Attack:
     """C&W L2 (fixed c); L2 budgets are applied afterwards on ‖δ‖₂ (C&W minimises the norm; it has no ε)."""
-    return CWL2(model, c=float(spec["c"]), kappa=float(spec["kappa"]), steps=int(spec["steps"]), lr=float(spec["lr"]))
+    return CWL2(
+        model, c=float(spec["c"]), kappa=float(spec["kappa"]), steps=int(spec["steps"]), lr=float(spec["lr"])
+    )
 
 
 def _check_targets(name: str, n_targets: int, n_classes: int) -> None:
@@ -159,17 +170,36 @@ def _check_targets(name: str, n_targets: int, n_classes: int) -> None:
 
 def build_apgd_ce(spec: dict, model: nn.Module, eps: float, n_classes: int, seed: int) -> Attack:
     """torchattacks APGD on CE (AutoAttack's first component)."""
-    return torchattacks.APGD(model, norm="Linf", eps=eps, steps=int(spec["n_iter"]), n_restarts=int(spec["n_restarts"]),
-                             seed=seed, loss="ce", eot_iter=int(spec["eot_iter"]), rho=float(spec["rho"]), verbose=False)
+    return torchattacks.APGD(
+        model,
+        norm="Linf",
+        eps=eps,
+        steps=int(spec["n_iter"]),
+        n_restarts=int(spec["n_restarts"]),
+        seed=seed,
+        loss="ce",
+        eot_iter=int(spec["eot_iter"]),
+        rho=float(spec["rho"]),
+        verbose=False,
+    )
 
 
 def build_apgd_t(spec: dict, model: nn.Module, eps: float, n_classes: int, seed: int) -> Attack:
     """torchattacks APGD-T on the targeted DLR loss, n_target_classes most likely wrong classes."""
     n_targets = int(spec["n_target_classes"])
     _check_targets("apgd_t", n_targets, n_classes)
-    atk = torchattacks.APGDT(model, norm="Linf", eps=eps, steps=int(spec["n_iter"]), n_restarts=int(spec["n_restarts"]),
-                             seed=seed, eot_iter=int(spec["eot_iter"]), rho=float(spec["rho"]), verbose=False,
-                             n_classes=n_classes)
+    atk = torchattacks.APGDT(
+        model,
+        norm="Linf",
+        eps=eps,
+        steps=int(spec["n_iter"]),
+        n_restarts=int(spec["n_restarts"]),
+        seed=seed,
+        eot_iter=int(spec["eot_iter"]),
+        rho=float(spec["rho"]),
+        verbose=False,
+        n_classes=n_classes,
+    )
     atk.n_target_classes = n_targets  # torchattacks hard-wires n_classes - 1
     return atk
 
@@ -178,18 +208,38 @@ def build_fab_t(spec: dict, model: nn.Module, eps: float, n_classes: int, seed: 
     """torchattacks FAB, targeted (multi_targeted), L∞."""
     n_targets = int(spec["n_target_classes"])
     _check_targets("fab_t", n_targets, n_classes)
-    atk = torchattacks.FAB(model, norm="Linf", eps=eps, steps=int(spec["n_iter"]), n_restarts=int(spec["n_restarts"]),
-                           alpha_max=float(spec["alpha_max"]), eta=float(spec["eta"]), beta=float(spec["beta"]),
-                           verbose=False, seed=seed, multi_targeted=True, n_classes=n_classes)
+    atk = torchattacks.FAB(
+        model,
+        norm="Linf",
+        eps=eps,
+        steps=int(spec["n_iter"]),
+        n_restarts=int(spec["n_restarts"]),
+        alpha_max=float(spec["alpha_max"]),
+        eta=float(spec["eta"]),
+        beta=float(spec["beta"]),
+        verbose=False,
+        seed=seed,
+        multi_targeted=True,
+        n_classes=n_classes,
+    )
     atk.n_target_classes = n_targets
     return atk
 
 
 def build_square(spec: dict, model: nn.Module, eps: float, n_classes: int, seed: int) -> Attack:
     """torchattacks Square, L∞."""
-    return torchattacks.Square(model, norm="Linf", eps=eps, n_queries=int(spec["n_queries"]),
-                               n_restarts=int(spec["n_restarts"]), p_init=float(spec["p_init"]), loss=spec["loss"],
-                               resc_schedule=bool(spec["resc_schedule"]), seed=seed, verbose=False)
+    return torchattacks.Square(
+        model,
+        norm="Linf",
+        eps=eps,
+        n_queries=int(spec["n_queries"]),
+        n_restarts=int(spec["n_restarts"]),
+        p_init=float(spec["p_init"]),
+        loss=spec["loss"],
+        resc_schedule=bool(spec["resc_schedule"]),
+        seed=seed,
+        verbose=False,
+    )
 
 
 class ReferenceAutoAttack(Attack):
@@ -209,17 +259,63 @@ class ReferenceAutoAttack(Attack):
         _check_targets("autoattack_ref", n_targets, n_classes)
         dev = self.device
         aa = AutoAttack(model, norm="Linf", eps=eps, version="standard", seed=seed, device=dev)
-        aa.apgd = APGDAttack(model, n_iter=n_iter, norm="Linf", n_restarts=n_restarts, eps=eps, seed=seed, loss="ce",
-                             eot_iter=AA_EOT_ITER, rho=AA_APGD_RHO, verbose=False, device=dev, logger=aa.logger)
-        aa.apgd_targeted = APGDAttack_targeted(model, n_iter=n_iter, norm="Linf", n_restarts=n_restarts, eps=eps,
-                                               seed=seed, eot_iter=AA_EOT_ITER, rho=AA_APGD_RHO,
-                                               n_target_classes=n_targets, verbose=False, device=dev, logger=aa.logger)
-        aa.fab = FABAttack_PT(model, norm="Linf", n_restarts=n_restarts, n_iter=n_iter, eps=eps, alpha_max=AA_FAB_ALPHA_MAX,
-                              eta=AA_FAB_ETA, beta=AA_FAB_BETA, verbose=False, seed=seed, targeted=True, device=dev,
-                              n_target_classes=n_targets)
-        aa.square = SquareAttack(model, norm="Linf", n_queries=int(spec["n_queries"]), eps=eps, p_init=AA_SQUARE_P_INIT,
-                                 n_restarts=1, seed=seed, verbose=False, targeted=False, loss=AA_SQUARE_LOSS,
-                                 resc_schedule=AA_SQUARE_RESC_SCHEDULE, device=dev)
+        aa.apgd = APGDAttack(
+            model,
+            n_iter=n_iter,
+            norm="Linf",
+            n_restarts=n_restarts,
+            eps=eps,
+            seed=seed,
+            loss="ce",
+            eot_iter=AA_EOT_ITER,
+            rho=AA_APGD_RHO,
+            verbose=False,
+            device=dev,
+            logger=aa.logger,
+        )
+        aa.apgd_targeted = APGDAttack_targeted(
+            model,
+            n_iter=n_iter,
+            norm="Linf",
+            n_restarts=n_restarts,
+            eps=eps,
+            seed=seed,
+            eot_iter=AA_EOT_ITER,
+            rho=AA_APGD_RHO,
+            n_target_classes=n_targets,
+            verbose=False,
+            device=dev,
+            logger=aa.logger,
+        )
+        aa.fab = FABAttack_PT(
+            model,
+            norm="Linf",
+            n_restarts=n_restarts,
+            n_iter=n_iter,
+            eps=eps,
+            alpha_max=AA_FAB_ALPHA_MAX,
+            eta=AA_FAB_ETA,
+            beta=AA_FAB_BETA,
+            verbose=False,
+            seed=seed,
+            targeted=True,
+            device=dev,
+            n_target_classes=n_targets,
+        )
+        aa.square = SquareAttack(
+            model,
+            norm="Linf",
+            n_queries=int(spec["n_queries"]),
+            eps=eps,
+            p_init=AA_SQUARE_P_INIT,
+            n_restarts=1,
+            seed=seed,
+            verbose=False,
+            targeted=False,
+            loss=AA_SQUARE_LOSS,
+            resc_schedule=AA_SQUARE_RESC_SCHEDULE,
+            device=dev,
+        )
         aa.verbose = False
         self.aa = aa
         self.eps = eps
@@ -243,12 +339,29 @@ def build_autoattack(spec: dict, model: nn.Module, eps: float, n_classes: int, s
     n_iter, n_restarts = int(spec["n_iter"]), int(spec["n_restarts"])
     n_targets, n_queries = int(spec["n_target_classes"]), int(spec["n_queries"])
     _check_targets("autoattack", n_targets, n_classes)
-    common = {"n_iter": n_iter, "n_restarts": n_restarts, "n_target_classes": n_targets, "rho": AA_APGD_RHO,
-              "eot_iter": AA_EOT_ITER, "alpha_max": AA_FAB_ALPHA_MAX, "eta": AA_FAB_ETA, "beta": AA_FAB_BETA}
-    square = {"n_queries": n_queries, "p_init": AA_SQUARE_P_INIT, "n_restarts": 1, "loss": AA_SQUARE_LOSS,
-              "resc_schedule": AA_SQUARE_RESC_SCHEDULE}
-    parts = [build_apgd_ce(common, model, eps, n_classes, seed), build_apgd_t(common, model, eps, n_classes, seed),
-             build_fab_t(common, model, eps, n_classes, seed), build_square(square, model, eps, n_classes, seed)]
+    common = {
+        "n_iter": n_iter,
+        "n_restarts": n_restarts,
+        "n_target_classes": n_targets,
+        "rho": AA_APGD_RHO,
+        "eot_iter": AA_EOT_ITER,
+        "alpha_max": AA_FAB_ALPHA_MAX,
+        "eta": AA_FAB_ETA,
+        "beta": AA_FAB_BETA,
+    }
+    square = {
+        "n_queries": n_queries,
+        "p_init": AA_SQUARE_P_INIT,
+        "n_restarts": 1,
+        "loss": AA_SQUARE_LOSS,
+        "resc_schedule": AA_SQUARE_RESC_SCHEDULE,
+    }
+    parts = [
+        build_apgd_ce(common, model, eps, n_classes, seed),
+        build_apgd_t(common, model, eps, n_classes, seed),
+        build_fab_t(common, model, eps, n_classes, seed),
+        build_square(square, model, eps, n_classes, seed),
+    ]
     # MultiAttack runs each component only on the points every earlier component failed on, like the reference.
     return torchattacks.MultiAttack(parts, verbose=False)
 
@@ -258,10 +371,13 @@ def describe_autoattack(spec: dict) -> str:
     n_iter, n_restarts = int(spec["n_iter"]), int(spec["n_restarts"])
     n_targets, n_queries = int(spec["n_target_classes"]), int(spec["n_queries"])
     matches = n_iter == 100 and n_restarts == 1 and n_targets == 9 and n_queries == 5000
-    budget = ("" if matches else
-              " This run's budget is NOT the reference one (reference: 100 iterations, 1 restart, "
-              "9 target classes, 5000 queries), so its robust accuracy is a looser upper bound than "
-              "standard AutoAttack's.")
+    budget = (
+        ""
+        if matches
+        else " This run's budget is NOT the reference one (reference: 100 iterations, 1 restart, "
+        "9 target classes, 5000 queries), so its robust accuracy is a looser upper bound than "
+        "standard AutoAttack's."
+    )
     return (
         "AutoAttack, standard version, L∞, assembled from torchattacks 3.5.1 components in a MultiAttack "
         "that runs each attack only on the points all earlier ones failed to fool (as the reference does): "
@@ -288,25 +404,41 @@ def _params_text(spec: dict) -> str:
 def describe_suite(suite: dict) -> str:
     """One paragraph for the report: how the per-ε worst case is assembled (fixed attacks, then the
     AutoAttack-style cascade) and how the reference AutoAttack is run, every parameter stated."""
-    fixed = [f"{n} ({kind_of(s).label}, {role_of(s)}, on " + (f"the first {s['subset']} points" if "subset" in s
-                                                               else "every point") + ")"
-             for n, s in suite.items() if not is_cascade(s)]
-    cascade = [f"{n} ({kind_of(s).label}: {_params_text(s)}; budgets {s['budgets']})"
-               for n, s in suite.items() if is_cascade(s) and role_of(s) != Role.REFERENCE.value]
-    refs = [f"{n} ({_params_text(s)}; budgets {s['budgets']})"
-            for n, s in suite.items() if role_of(s) == Role.REFERENCE.value]
-    text = ("At each ε the attacks on fixed points run first: " + "; ".join(fixed) + ". ")
+    fixed = [
+        f"{n} ({kind_of(s).label}, {role_of(s)}, on "
+        + (f"the first {s['subset']} points" if "subset" in s else "every point")
+        + ")"
+        for n, s in suite.items()
+        if not is_cascade(s)
+    ]
+    cascade = [
+        f"{n} ({kind_of(s).label}: {_params_text(s)}; budgets {s['budgets']})"
+        for n, s in suite.items()
+        if is_cascade(s) and role_of(s) != Role.REFERENCE.value
+    ]
+    refs = [
+        f"{n} ({_params_text(s)}; budgets {s['budgets']})"
+        for n, s in suite.items()
+        if role_of(s) == Role.REFERENCE.value
+    ]
+    text = "At each ε the attacks on fixed points run first: " + "; ".join(fixed) + ". "
     if cascade:
-        text += ("Then, as in AutoAttack's own cascade, each of the following torchattacks attacks runs only on the "
-                 "points that every earlier attack at that ε left correctly classified, so the worst case is exact "
-                 "on every evaluated point: " + "; ".join(cascade) + ". APGD ρ, EOT iterations, FAB α_max/η/β and "
-                 "Square's p_init/loss are the reference values, set explicitly. ")
+        text += (
+            "Then, as in AutoAttack's own cascade, each of the following torchattacks attacks runs only on the "
+            "points that every earlier attack at that ε left correctly classified, so the worst case is exact "
+            "on every evaluated point: " + "; ".join(cascade) + ". APGD ρ, EOT iterations, FAB α_max/η/β and "
+            "Square's p_init/loss are the reference values, set explicitly. "
+        )
     if refs:
-        text += ("The reference AutoAttack (Croce & Hein's code, PyPI package pyautoattack, standard version, its "
-                 "components rebuilt with these explicit parameters) runs on the same points as torchattacks' "
-                 "cascade: " + "; ".join(refs) + "; the two are compared with an exact McNemar test. ")
-    return text + ("A per-attack accuracy is measured on the points it ran on (n, and `points`: all, a prefix "
-                   "subset, or the cascade's still-robust points); only the worst case is over all points.")
+        text += (
+            "The reference AutoAttack (Croce & Hein's code, PyPI package pyautoattack, standard version, its "
+            "components rebuilt with these explicit parameters) runs on the same points as torchattacks' "
+            "cascade: " + "; ".join(refs) + "; the two are compared with an exact McNemar test. "
+        )
+    return text + (
+        "A per-attack accuracy is measured on the points it ran on (n, and `points`: all, a prefix "
+        "subset, or the cascade's still-robust points); only the worst case is over all points."
+    )
 
 
 def _n_target_text(n: int) -> str:
@@ -322,7 +454,7 @@ def _n_target_text(n: int) -> str:
 @torch.no_grad()
 def _predict(model: nn.Module, x: torch.Tensor, batch_size: int, device: torch.device | str) -> np.ndarray:
     """Predicted labels of x, batched, as a numpy array."""
-    out = [model(x[i:i + batch_size].to(device)).argmax(1).cpu() for i in range(0, len(x), batch_size)]
+    out = [model(x[i : i + batch_size].to(device)).argmax(1).cpu() for i in range(0, len(x), batch_size)]
     return torch.cat(out).numpy() if out else np.zeros(0, dtype=np.int64)
 
 
@@ -331,20 +463,30 @@ def _check_adv(adv: torch.Tensor, x: torch.Tensor, eps: float | None, name: str)
     if adv.shape != x.shape or not torch.isfinite(adv).all():
         raise AssertionError(f"{name}: adversarial batch has wrong shape or non-finite values")
     if adv.min() < -_BALL_TOL or adv.max() > 1 + _BALL_TOL:
-        raise AssertionError(f"{name}: adversarial examples leave [0,1] "
-                             f"(min {adv.min().item():.3g}, max {adv.max().item():.3g})")
+        raise AssertionError(
+            f"{name}: adversarial examples leave [0,1] "
+            f"(min {adv.min().item():.3g}, max {adv.max().item():.3g})"
+        )
     if eps is not None:
         linf = (adv - x).abs().amax().item()
         if linf > eps + _BALL_TOL:
             raise AssertionError(f"{name}: perturbation L∞ {linf:.6g} exceeds ε={eps:.6g}")
 
 
-def _run_attack(atk: Attack, model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int,
-                device: torch.device | str, eps_linf: float | None, name: str) -> tuple[np.ndarray, np.ndarray]:
+def _run_attack(
+    atk: Attack,
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    batch_size: int,
+    device: torch.device | str,
+    eps_linf: float | None,
+    name: str,
+) -> tuple[np.ndarray, np.ndarray]:
     """Attack x batch by batch; return (still classified correctly, ‖δ‖₂) per example."""
     correct, l2 = [], []
     for i in range(0, len(x), batch_size):
-        xb, yb = x[i:i + batch_size].to(device), y[i:i + batch_size].to(device)
+        xb, yb = x[i : i + batch_size].to(device), y[i : i + batch_size].to(device)
         adv = atk(xb, yb).detach()
         _check_adv(adv, xb, eps_linf, name)
         with torch.no_grad():
@@ -362,9 +504,19 @@ def _order_at_eps(names: list[str], suite: dict) -> list[str]:
     return fixed + ref + rest
 
 
-def run_suite(model: nn.Module, x: torch.Tensor, y: torch.Tensor, suite: dict, eps_linf: list[float],
-              eps_l2: list[float], n_classes: int, batch_size: int, seed: int, device: torch.device | str,
-              progress: bool = True) -> tuple[list[dict], dict[str, np.ndarray]]:
+def run_suite(
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    suite: dict,
+    eps_linf: list[float],
+    eps_l2: list[float],
+    n_classes: int,
+    batch_size: int,
+    seed: int,
+    device: torch.device | str,
+    progress: bool = True,
+) -> tuple[list[dict], dict[str, np.ndarray]]:
     """Run every (attack, ε) of the suite on (x, y) in [0,1]; return accuracy records and per-example correctness.
 
     At each ε, attacks without ``cascade`` run first, each on all points or on its ``subset`` prefix. Cascade
@@ -386,19 +538,42 @@ def run_suite(model: nn.Module, x: torch.Tensor, y: torch.Tensor, suite: dict, e
 
     t0 = time.perf_counter()
     clean_ok = _predict(model, x, batch_size, device) == y_np
-    records: list[dict] = [{"attack": "clean", "kind": "clean", "role": "clean", "norm": "none", "eps": 0.0,
-                            "accuracy": float(clean_ok.mean()) if n else float("nan"), "n": n,
-                            "n_correct": int(clean_ok.sum()), "points": "all", "params": {},
-                            "repr": "clean", "wall_time_s": time.perf_counter() - t0, "cpu_time_s": None}]
+    records: list[dict] = [
+        {
+            "attack": "clean",
+            "kind": "clean",
+            "role": "clean",
+            "norm": "none",
+            "eps": 0.0,
+            "accuracy": float(clean_ok.mean()) if n else float("nan"),
+            "n": n,
+            "n_correct": int(clean_ok.sum()),
+            "points": "all",
+            "params": {},
+            "repr": "clean",
+            "wall_time_s": time.perf_counter() - t0,
+            "cpu_time_s": None,
+        }
+    ]
     correct: dict[str, np.ndarray] = {"clean": clean_ok.astype(np.int8)}
 
     budgets = {name: resolve_budgets(spec, eps_linf, eps_l2) for name, spec in suite.items()}
     # A progress bar only on a terminal; job logs get one line per attack x eps instead.
-    bar = tqdm(total=sum(len(b) for b in budgets.values()), desc="attacks",
-               disable=not (progress and sys.stderr.isatty()))
+    bar = tqdm(
+        total=sum(len(b) for b in budgets.values()),
+        desc="attacks",
+        disable=not (progress and sys.stderr.isatty()),
+    )
 
-    def record(name: str, idx: np.ndarray, eps: float, ok: np.ndarray, atk: Attack | None, wall: tuple[float, float],
-               points: str) -> np.ndarray:
+    def record(
+        name: str,
+        idx: np.ndarray,
+        eps: float,
+        ok: np.ndarray,
+        atk: Attack | None,
+        wall: tuple[float, float],
+        points: str,
+    ) -> np.ndarray:
         """Store one (attack, ε) result measured on the points `idx`; clean-misclassified points count as wrong."""
         spec = suite[name]
         ok = ok & clean_ok[idx]
@@ -406,12 +581,26 @@ def run_suite(model: nn.Module, x: torch.Tensor, y: torch.Tensor, suite: dict, e
         arr[idx] = ok
         correct[correct_key(name, eps)] = arr
         m = len(idx)
-        records.append({"attack": name, "kind": spec["kind"], "role": role_of(spec), "norm": attack_norm(spec["kind"]),
-                        "eps": float(eps), "accuracy": float(ok.mean()) if m else float("nan"), "n": m,
-                        "n_correct": int(ok.sum()), "points": points, "params": dict(spec),
-                        "repr": repr(atk) if atk is not None else "not run (no point left)",
-                        "wall_time_s": wall[0], "cpu_time_s": wall[1]})
-        log.info("attack %s eps=%g: accuracy %.4f (n=%d) in %.1fs", name, eps, records[-1]["accuracy"], m, wall[0])
+        records.append(
+            {
+                "attack": name,
+                "kind": spec["kind"],
+                "role": role_of(spec),
+                "norm": attack_norm(spec["kind"]),
+                "eps": float(eps),
+                "accuracy": float(ok.mean()) if m else float("nan"),
+                "n": m,
+                "n_correct": int(ok.sum()),
+                "points": points,
+                "params": dict(spec),
+                "repr": repr(atk) if atk is not None else "not run (no point left)",
+                "wall_time_s": wall[0],
+                "cpu_time_s": wall[1],
+            }
+        )
+        log.info(
+            "attack %s eps=%g: accuracy %.4f (n=%d) in %.1fs", name, eps, records[-1]["accuracy"], m, wall[0]
+        )
         bar.update(1)
         return arr
 
@@ -419,8 +608,9 @@ def run_suite(model: nn.Module, x: torch.Tensor, y: torch.Tensor, suite: dict, e
         m = min(int(spec.get("subset", n)), n)
         return np.arange(m), ("all" if m == n else "subset")
 
-    def attack(name: str, eps: float | None, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray, Attack | None,
-                                                                        tuple[float, float]]:
+    def attack(
+        name: str, eps: float | None, idx: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, Attack | None, tuple[float, float]]:
         """Run one attack on the points idx (ε None: an L2 attack, which has no budget);
         (still correct, ‖δ‖₂, the attack, (wall, CPU) seconds)."""
         if len(idx) == 0:
@@ -451,7 +641,7 @@ def run_suite(model: nn.Module, x: torch.Tensor, y: torch.Tensor, suite: dict, e
             if is_cascade(spec):
                 pool = alive.copy() if pool is None else pool
                 if role_of(spec) == Role.REFERENCE.value:  # a cross-check may take a prefix of the pool
-                    idx = np.flatnonzero(pool[:min(int(spec.get("subset", n)), n)])
+                    idx = np.flatnonzero(pool[: min(int(spec.get("subset", n)), n)])
                 else:
                     idx = np.flatnonzero(alive)
                 points = "cascade"
@@ -467,7 +657,9 @@ def run_suite(model: nn.Module, x: torch.Tensor, y: torch.Tensor, suite: dict, e
     return records, correct
 
 
-def worst_case(correct: dict[str, np.ndarray], records: list[dict]) -> tuple[list[dict], dict[str, np.ndarray]]:
+def worst_case(
+    correct: dict[str, np.ndarray], records: list[dict]
+) -> tuple[list[dict], dict[str, np.ndarray]]:
     """Per (norm, ε): a point is robust iff it is classified correctly and no attack run at that ε broke it.
 
     Measured on every point that some non-cascade attack evaluated (all n_eval points whenever one attack
@@ -491,9 +683,17 @@ def worst_case(correct: dict[str, np.ndarray], records: list[dict]) -> tuple[lis
         arrays[worst_key(norm, eps)] = arr
         n_pts = int(measured.sum())
         full = [r["params"] for r in recs if r.get("params") and r.get("points", "all") != "subset"]
-        out.append({"norm": norm, "eps": eps, "accuracy": float(robust.sum() / n_pts) if n_pts else float("nan"),
-                    "n": n_pts, "n_correct": int(robust.sum()), "attacks": list(arrs),
-                    "apgd_strength": bool(norm == "linf" and apgd_strength(full))})
+        out.append(
+            {
+                "norm": norm,
+                "eps": eps,
+                "accuracy": float(robust.sum() / n_pts) if n_pts else float("nan"),
+                "n": n_pts,
+                "n_correct": int(robust.sum()),
+                "attacks": list(arrs),
+                "apgd_strength": bool(norm == "linf" and apgd_strength(full)),
+            }
+        )
     return out, arrays
 
 
@@ -522,7 +722,11 @@ def reference_comparison(correct: dict[str, np.ndarray], records: list[dict]) ->
     ref = max(refs, key=lambda r: r["eps"])
     eps = float(ref["eps"])
     ref_arr = np.asarray(correct[correct_key(ref["attack"], eps)])
-    same = [r for r in records if r["norm"] == "linf" and float(r["eps"]) == eps and r.get("role") != Role.REFERENCE.value]
+    same = [
+        r
+        for r in records
+        if r["norm"] == "linf" and float(r["eps"]) == eps and r.get("role") != Role.REFERENCE.value
+    ]
     cascade = [r for r in same if r.get("points") == "cascade"]
     ta = cascade or [r for r in same if r["kind"] == "autoattack"]
     if not ta:
@@ -537,12 +741,30 @@ def reference_comparison(correct: dict[str, np.ndarray], records: list[dict]) ->
     c = int((ref_ok & ~ta_ok).sum())
     n = int(shared.sum())
     p = mcnemar_exact(b, c)
-    return {"eps": eps, "reference_attack": ref["attack"], "torchattacks_attacks": [r["attack"] for r in ta],
-            "points": (("pool left by the fixed attacks" + (f", first {ref['params']['subset']} points"
-                                                             if "subset" in (ref.get("params") or {}) else ""))
-                       if cascade else "points both evaluated"),
-            "n": n, "n_correct": int(ref_ok.sum()), "accuracy": float(ref_ok.sum() / n) if n else float("nan"),
-            "torchattacks_n_correct": int(ta_ok.sum()),
-            "torchattacks_accuracy": float(ta_ok.sum() / n) if n else float("nan"),
-            "only_reference_broke": b, "only_torchattacks_broke": c, "mcnemar_p": p,
-            "alpha": REFERENCE_ALPHA, "differs": bool(p < REFERENCE_ALPHA)}
+    return {
+        "eps": eps,
+        "reference_attack": ref["attack"],
+        "torchattacks_attacks": [r["attack"] for r in ta],
+        "points": (
+            (
+                "pool left by the fixed attacks"
+                + (
+                    f", first {ref['params']['subset']} points"
+                    if "subset" in (ref.get("params") or {})
+                    else ""
+                )
+            )
+            if cascade
+            else "points both evaluated"
+        ),
+        "n": n,
+        "n_correct": int(ref_ok.sum()),
+        "accuracy": float(ref_ok.sum() / n) if n else float("nan"),
+        "torchattacks_n_correct": int(ta_ok.sum()),
+        "torchattacks_accuracy": float(ta_ok.sum() / n) if n else float("nan"),
+        "only_reference_broke": b,
+        "only_torchattacks_broke": c,
+        "mcnemar_p": p,
+        "alpha": REFERENCE_ALPHA,
+        "differs": bool(p < REFERENCE_ALPHA),
+    }

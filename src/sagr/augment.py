@@ -7,9 +7,11 @@ with augmentation off nothing is drawn at all.
 
 Importable without torch (the config check uses SUPPORTED at parse time).
 """
+
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Sequence
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     import torch
@@ -30,7 +32,9 @@ def unsupported(dataset: str, augment: Sequence[str]) -> list[str]:
     return [a for a in augment if a not in SUPPORTED.get(dataset, frozenset())]
 
 
-def augment_batch(x: "torch.Tensor", augment: Sequence[str], padding: int, gen: "torch.Generator") -> "torch.Tensor":
+def augment_batch(
+    x: torch.Tensor, augment: Sequence[str], padding: int, gen: torch.Generator
+) -> torch.Tensor:
     """Apply ``augment`` (in order: crop, then flip) to the batch x (N×C×H×W, pixel space)."""
     import torch
     import torch.nn.functional as F
@@ -39,7 +43,9 @@ def augment_batch(x: "torch.Tensor", augment: Sequence[str], padding: int, gen: 
         return x
     n, _, h, w = x.shape
     if "crop" in augment and padding > 0:
-        padded = F.pad(x, (padding, padding, padding, padding))  # zeros: black border, as RandomCrop(padding=4)
+        padded = F.pad(
+            x, (padding, padding, padding, padding)
+        )  # zeros: black border, as RandomCrop(padding=4)
         oy = torch.randint(0, 2 * padding + 1, (n,), generator=gen, device=gen.device).to(x.device)
         ox = torch.randint(0, 2 * padding + 1, (n,), generator=gen, device=gen.device).to(x.device)
         rows = (oy[:, None] + torch.arange(h, device=x.device))[:, None, :, None]  # N×1×H×1

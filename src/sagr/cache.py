@@ -3,6 +3,7 @@
 Reading these needs only torch: the jobs skip importing torchvision (over a second per job)
 and re-parsing the raw files.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -39,11 +40,19 @@ def write_cache(root: Path, dataset: str) -> list[Path]:
         with atomic_path(path) as tmp:
             torch.save({"x": (x * 255).round().to(torch.uint8), "y": y}, tmp)
         written.append(path)
-    write_json(info_path(root, dataset), {
-        "name": dataset, "n_classes": info.n_classes, "in_channels": info.in_channels,
-        "image_size": info.image_size, "mean": list(info.mean), "std": list(info.std),
-        "dark_background": info.dark_background,
-        **{f"n_{split}": n for split, n in sizes.items()}})  # the config checks bound subsets by these
+    write_json(
+        info_path(root, dataset),
+        {
+            "name": dataset,
+            "n_classes": info.n_classes,
+            "in_channels": info.in_channels,
+            "image_size": info.image_size,
+            "mean": list(info.mean),
+            "std": list(info.std),
+            "dark_background": info.dark_background,
+            **{f"n_{split}": n for split, n in sizes.items()},
+        },
+    )  # the config checks bound subsets by these
     return written + [info_path(root, dataset)]
 
 

@@ -5,6 +5,7 @@ A checkpoint file is one header line ``SAGRCKPT1 <sha256 of the payload>`` follo
 Writing renames the current file to ``<name>.prev.pt`` before the new one takes its place:
 if the newest file turns out to be corrupt, training resumes from the previous one.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -97,14 +98,16 @@ def load_latest(path: Path, identity: dict[str, Any]) -> dict[str, Any] | None:
         if state["identity"] != identity:
             raise CheckpointError(
                 f"checkpoint {p} belongs to another run and is refused:\n  checkpoint: {_describe(state['identity'])}\n"
-                f"  this job:   {_describe(identity)}\nDelete {path.parent} to train this run from scratch.")
+                f"  this job:   {_describe(identity)}\nDelete {path.parent} to train this run from scratch."
+            )
         if best is None or _progress(state) > _progress(best):
             best = state
             best_path = p
     if best is None:
         raise CheckpointError(
             f"every checkpoint of this run is corrupt ({'; '.join(problems)}). Refusing to restart from scratch "
-            f"silently: delete {path.parent} to train this run from the beginning.")
+            f"silently: delete {path.parent} to train this run from the beginning."
+        )
     if problems:
         log.warning("resuming from %s (epoch %d, step %d) instead", best_path, best["epoch"], best["step"])
     return best

@@ -8,13 +8,15 @@ imports this at parse time):
     they are drawn from, duplicate seeds/ε/sweep values, budget lists an attack needs but are empty;
   * ``read_config_file``: a YAML syntax error names the file, line and column.
 """
+
 from __future__ import annotations
 
 import json
 import math
 import re
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 # Images per split of each dataset the pipeline knows; the cache's info JSON, once written,
 # has the last word (a tiny stand-in dataset may be smaller).
@@ -58,8 +60,10 @@ def check_raw(config: dict[str, Any]) -> None:
             raise ConfigError(f"{key_path(path)}: {value} is not allowed; every number must be finite")
         if isinstance(value, str) and _NUMBER.match(value.strip()):
             hint = _yaml_number(value.strip())
-            raise ConfigError(f"{key_path(path)}: {value!r} is a string, not a number (YAML reads a number "
-                              f"in exponent notation only with a dot and a signed exponent); write {hint}")
+            raise ConfigError(
+                f"{key_path(path)}: {value!r} is a string, not a number (YAML reads a number "
+                f"in exponent notation only with a dot and a signed exponent); write {hint}"
+            )
 
 
 def _yaml_number(text: str) -> str:
@@ -105,10 +109,14 @@ def split_sizes(config: dict[str, Any], dataset: str) -> dict[str, int]:
 def _no_duplicates(values: list, where: str) -> None:
     seen: set = set()
     for v in values:
-        key = round(float(v), 12) if isinstance(v, (int, float)) and not isinstance(v, bool) else json.dumps(v)
+        key = (
+            round(float(v), 12) if isinstance(v, (int, float)) and not isinstance(v, bool) else json.dumps(v)
+        )
         if key in seen:
-            raise ConfigError(f"{where}: {v!r} appears more than once; values must be distinct "
-                              "(a duplicate would be silently merged into one result)")
+            raise ConfigError(
+                f"{where}: {v!r} appears more than once; values must be distinct "
+                "(a duplicate would be silently merged into one result)"
+            )
         seen.add(key)
 
 
@@ -134,25 +142,47 @@ def check_values(config: dict[str, Any]) -> None:
         _no_duplicates(dcfg.get("eps_l2", []), f"{where}.eps_l2")
         sizes = split_sizes(config, dataset)
         if "train" in sizes:
-            _at_most(dcfg.get("train_subset"), sizes["train"], f"{where}.train_subset",
-                     f"the {dataset} training split ({sizes['train']} images)")
+            _at_most(
+                dcfg.get("train_subset"),
+                sizes["train"],
+                f"{where}.train_subset",
+                f"the {dataset} training split ({sizes['train']} images)",
+            )
         n_eval = sizes.get("test")
         if n_eval is not None:
-            _at_most(dcfg.get("eval_subset"), n_eval, f"{where}.eval_subset",
-                     f"the {dataset} test split ({n_eval} images)")
+            _at_most(
+                dcfg.get("eval_subset"),
+                n_eval,
+                f"{where}.eval_subset",
+                f"the {dataset} test split ({n_eval} images)",
+            )
             n_eval = dcfg.get("eval_subset") or n_eval
-            _at_most(dcfg.get("saliency_images"), n_eval, f"{where}.saliency_images",
-                     f"the evaluation set of {dataset} ({n_eval} images, eval_subset)")
-        _at_most(dcfg.get("figure_images"), dcfg.get("saliency_images") or math.inf, f"{where}.figure_images",
-                 f"saliency_images ({dcfg.get('saliency_images')})")
+            _at_most(
+                dcfg.get("saliency_images"),
+                n_eval,
+                f"{where}.saliency_images",
+                f"the evaluation set of {dataset} ({n_eval} images, eval_subset)",
+            )
+        _at_most(
+            dcfg.get("figure_images"),
+            dcfg.get("saliency_images") or math.inf,
+            f"{where}.figure_images",
+            f"saliency_images ({dcfg.get('saliency_images')})",
+        )
         for name, spec in config.get("attacks", {}).items():
             if n_eval is not None:
-                _at_most(spec.get("subset"), n_eval, f"attacks.{name}.subset",
-                         f"the evaluation set of {dataset} ({n_eval} images, {where}.eval_subset)")
+                _at_most(
+                    spec.get("subset"),
+                    n_eval,
+                    f"attacks.{name}.subset",
+                    f"the evaluation set of {dataset} ({n_eval} images, {where}.eval_subset)",
+                )
             budgets = spec.get("budgets")
             l2 = budgets == "l2" or (spec.get("kind") in L2_KINDS and budgets in ("all", "largest"))
             if l2 and not dcfg.get("eps_l2"):
-                raise ConfigError(f"{where}.eps_l2: empty, but attacks.{name} (kind {spec.get('kind')!r}, budgets "
-                                  f"{budgets!r}) needs at least one L2 budget; list one (e.g. eps_l2: [1.0]) or drop the attack")
+                raise ConfigError(
+                    f"{where}.eps_l2: empty, but attacks.{name} (kind {spec.get('kind')!r}, budgets "
+                    f"{budgets!r}) needs at least one L2 budget; list one (e.g. eps_l2: [1.0]) or drop the attack"
+                )
             if budgets in ("all", "largest") and spec.get("kind") not in L2_KINDS and not dcfg.get("eps"):
                 raise ConfigError(f"{where}.eps: empty, but attacks.{name} needs at least one L-inf budget")

@@ -1,7 +1,7 @@
 """The `sagr` command: evaluate any checkpoint with the pipeline's attack suite; export results.
 
-    sagr evaluate CHECKPOINT --dataset mnist [--config FILE] [--out DIR]
-    sagr export [--results DIR] [--out DIR]
+sagr evaluate CHECKPOINT --dataset mnist [--config FILE] [--out DIR]
+sagr export [--results DIR] [--out DIR]
 """
 
 from __future__ import annotations
@@ -13,53 +13,96 @@ from pathlib import Path
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="sagr", description=__doc__.split("\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="sagr", description=__doc__.split("\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     ev = sub.add_parser(
-        "evaluate", help="run the configured attack suite and masking checks on a checkpoint",
+        "evaluate",
+        help="run the configured attack suite and masking checks on a checkpoint",
         description="Run the config's attack suite and gradient-masking checks on CHECKPOINT (anything "
-                    "sagr.load_model reads: weights + architecture spec) on the dataset's evaluation subset, "
-                    "and write robustness.json and correct.npz exactly as the pipeline's evaluate job does. "
-                    "From Python, sagr.evaluate(module, dataset) does the same for any torch.nn.Module "
-                    "taking inputs in [0, 1].")
-    ev.add_argument("checkpoint", type=Path, help="model file written by sagr (results/{dataset}/{run}/model.pt)")
-    ev.add_argument("--dataset", required=True, help="dataset of the config whose evaluation subset and budgets to use")
-    ev.add_argument("--config", type=Path, default=None,
-                    help="workflow config (YAML); default config/config.yaml in the current directory")
-    ev.add_argument("--out", type=Path, default=None,
-                    help="output folder for robustness.json and correct.npz (default evaluation/<checkpoint name>)")
-    ev.add_argument("--attacks", nargs="+", default=None, metavar="NAME",
-                    help="attack names of the config to run (default: the whole suite)")
-    ev.add_argument("--name", default=None, help="name recorded as the run (default: the checkpoint's folder name)")
-    ev.add_argument("--seed", type=int, default=0,
-                    help="torch seed, as the pipeline's run with that seed (random starts); default 0")
+        "sagr.load_model reads: weights + architecture spec) on the dataset's evaluation subset, "
+        "and write robustness.json and correct.npz exactly as the pipeline's evaluate job does. "
+        "From Python, sagr.evaluate(module, dataset) does the same for any torch.nn.Module "
+        "taking inputs in [0, 1].",
+    )
+    ev.add_argument(
+        "checkpoint", type=Path, help="model file written by sagr (results/{dataset}/{run}/model.pt)"
+    )
+    ev.add_argument(
+        "--dataset", required=True, help="dataset of the config whose evaluation subset and budgets to use"
+    )
+    ev.add_argument(
+        "--config",
+        type=Path,
+        default=None,
+        help="workflow config (YAML); default config/config.yaml in the current directory",
+    )
+    ev.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="output folder for robustness.json and correct.npz (default evaluation/<checkpoint name>)",
+    )
+    ev.add_argument(
+        "--attacks",
+        nargs="+",
+        default=None,
+        metavar="NAME",
+        help="attack names of the config to run (default: the whole suite)",
+    )
+    ev.add_argument(
+        "--name", default=None, help="name recorded as the run (default: the checkpoint's folder name)"
+    )
+    ev.add_argument(
+        "--seed",
+        type=int,
+        default=0,
+        help="torch seed, as the pipeline's run with that seed (random starts); default 0",
+    )
 
     ex = sub.add_parser(
-        "export", help="write RobustBench-style model-info JSON for every evaluated model",
+        "export",
+        help="write RobustBench-style model-info JSON for every evaluated model",
         description="For every results/{dataset}/{run}/robustness.json write {out}/{dataset}/{run}.json with "
-                    "RobustBench's model-info fields (clean and AutoAttack accuracy in %%, eps, threat model, "
-                    "architecture) plus the number of points each accuracy rests on and the checkpoint path.")
+        "RobustBench's model-info fields (clean and AutoAttack accuracy in %%, eps, threat model, "
+        "architecture) plus the number of points each accuracy rests on and the checkpoint path.",
+    )
     ex.add_argument("--results", type=Path, default=Path("results"), help="results folder of a pipeline run")
-    ex.add_argument("--out", type=Path, default=Path("results") / "robustbench",
-                    help="output folder (default results/robustbench)")
+    ex.add_argument(
+        "--out",
+        type=Path,
+        default=Path("results") / "robustbench",
+        help="output folder (default results/robustbench)",
+    )
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        stream=sys.stderr, level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     try:
         if args.command == "evaluate":
             from .evaluation import evaluate
 
             name = args.name or args.checkpoint.resolve().parent.name
             out = args.out or Path("evaluation") / name
-            result = evaluate(args.checkpoint, args.dataset, args.config, out, attacks=args.attacks, name=name,
-                              seed=args.seed)
+            result = evaluate(
+                args.checkpoint,
+                args.dataset,
+                args.config,
+                out,
+                attacks=args.attacks,
+                name=name,
+                seed=args.seed,
+            )
             for w in result.get("worst_case", []):
-                print(f"worst case {w.get('norm', 'linf')} eps={w['eps']:g}: accuracy {w['accuracy']:.4f} (n={w['n']})")
+                print(
+                    f"worst case {w.get('norm', 'linf')} eps={w['eps']:g}: accuracy {w['accuracy']:.4f} (n={w['n']})"
+                )
             print(f"wrote {out / 'robustness.json'} and {out / 'correct.npz'}")
         elif args.command == "export":
             from .export import export_run

@@ -15,14 +15,12 @@ from pathlib import Path
 from typing import Any
 
 from . import registry
-from .checks import ConfigError, check_raw, check_values, read_config_file  # ConfigError re-exported
 from .augment import SUPPORTED as AUGMENT_SUPPORTED
 from .augment import unsupported as unsupported_augment
+from .checks import ConfigError, check_raw, check_values, read_config_file  # ConfigError re-exported
 from .runs import make_run
 
 SCHEMA_PATH = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "config.schema.yaml"
-
-
 
 
 @lru_cache(maxsize=1)
@@ -141,8 +139,10 @@ def check_config(config: dict[str, Any]) -> None:
     for dataset, dcfg in config["datasets"].items():
         bad = unsupported_augment(dataset, dcfg.get("augment", []))
         if bad:
-            raise ConfigError(f"datasets.{dataset}.augment: {bad} would change {dataset}'s labels "
-                              f"(supported for {dataset}: {sorted(AUGMENT_SUPPORTED.get(dataset, []))})")
+            raise ConfigError(
+                f"datasets.{dataset}.augment: {bad} would change {dataset}'s labels "
+                f"(supported for {dataset}: {sorted(AUGMENT_SUPPORTED.get(dataset, []))})"
+            )
     bench = config["benchmark"]
     if bench["enabled"] and bench["dataset"] not in config["datasets"]:
         raise ConfigError(
@@ -159,8 +159,18 @@ def method_hparams(config: dict[str, Any], dataset: str, method: str, hp: dict[s
 
 # Which dataset keys each stage reads: a stage reruns only when its own keys change.
 STAGE_KEYS: dict[str, tuple[str, ...]] = {
-    "train": ("arch", "train_subset", "epochs", "batch_size", "optimizer", "train_eps", "eps_ramp", "augment",
-              "crop_padding", "validation"),
+    "train": (
+        "arch",
+        "train_subset",
+        "epochs",
+        "batch_size",
+        "optimizer",
+        "train_eps",
+        "eps_ramp",
+        "augment",
+        "crop_padding",
+        "validation",
+    ),
     "evaluate": ("eps", "eps_l2", "eval_subset", "eval_seed", "eval_batch_size"),
     "saliency": ("eval_subset", "eval_seed", "saliency_images", "figure_images"),
 }
@@ -173,17 +183,25 @@ def stage_settings(config: dict[str, Any], dataset: str, stage: str, **extra: An
     return json.dumps({**{k: dcfg.get(k) for k in STAGE_KEYS[stage]}, **extra}, sort_keys=True)
 
 
-_GLOBAL_RESOURCE = {"mem_mb": ("mem_mb", 4000), "runtime_min": ("runtime_min", 60), "gpus": ("gpus_per_job", 0)}
+_GLOBAL_RESOURCE = {
+    "mem_mb": ("mem_mb", 4000),
+    "runtime_min": ("runtime_min", 60),
+    "gpus": ("gpus_per_job", 0),
+}
 
 
-def stage_resource(config: dict[str, Any], dataset: str | None, stage: str, key: str, attempt: int = 1) -> int:
+def stage_resource(
+    config: dict[str, Any], dataset: str | None, stage: str, key: str, attempt: int = 1
+) -> int:
     """What one `stage` job of `dataset` reserves (mem_mb, runtime_min or gpus) on attempt `attempt`.
 
     Lookup: datasets.<d>.resources.<stage>.<key>, then resources.<stage>.<key>, then the global
     mem_mb / runtime_min / gpus_per_job. Memory and runtime grow by resources.retry_growth per retry:
     a job killed for its time or memory limit asks for more the next time.
     """
-    per_dataset = ((config["datasets"].get(dataset) or {}).get("resources") or {}).get(stage) or {} if dataset else {}
+    per_dataset = (
+        ((config["datasets"].get(dataset) or {}).get("resources") or {}).get(stage) or {} if dataset else {}
+    )
     per_stage = (config.get("resources") or {}).get(stage) or {}
     global_key, default = _GLOBAL_RESOURCE[key]
     value = per_dataset.get(key, per_stage.get(key, config.get(global_key, default)))

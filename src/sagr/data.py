@@ -53,7 +53,9 @@ def _mnist_files(folder: str, md5s: dict[str, str]) -> tuple[tuple[str, str], ..
 
 def _cifar_files(cls: type) -> tuple[tuple[str, str], ...]:
     """List the pickled batches and the meta file of a torchvision CIFAR class with torchvision's MD5s."""
-    pairs = [(f, md5) for f, md5 in cls.train_list + cls.test_list] + [(cls.meta["filename"], cls.meta["md5"])]
+    pairs = [(f, md5) for f, md5 in cls.train_list + cls.test_list] + [
+        (cls.meta["filename"], cls.meta["md5"])
+    ]
     return tuple((f"{cls.base_folder}/{f}", md5) for f, md5 in pairs)
 
 
@@ -78,19 +80,47 @@ DATASETS: dict[str, DatasetInfo] = {
         "mnist", tvd.MNIST, 10, 1, 28, (0.1307,), (0.3081,), True, _mnist_files("MNIST", _MNIST_MD5)
     ),
     "fashion_mnist": DatasetInfo(
-        "fashion_mnist", tvd.FashionMNIST, 10, 1, 28, (0.2860,), (0.3530,), True,
+        "fashion_mnist",
+        tvd.FashionMNIST,
+        10,
+        1,
+        28,
+        (0.2860,),
+        (0.3530,),
+        True,
         _mnist_files("FashionMNIST", _FASHION_MD5),
     ),
     "cifar10": DatasetInfo(
-        "cifar10", tvd.CIFAR10, 10, 3, 32, (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616), False,
+        "cifar10",
+        tvd.CIFAR10,
+        10,
+        3,
+        32,
+        (0.4914, 0.4822, 0.4465),
+        (0.2470, 0.2435, 0.2616),
+        False,
         _cifar_files(tvd.CIFAR10),
     ),
     "cifar100": DatasetInfo(
-        "cifar100", tvd.CIFAR100, 100, 3, 32, (0.5071, 0.4865, 0.4409), (0.2673, 0.2564, 0.2762), False,
+        "cifar100",
+        tvd.CIFAR100,
+        100,
+        3,
+        32,
+        (0.5071, 0.4865, 0.4409),
+        (0.2673, 0.2564, 0.2762),
+        False,
         _cifar_files(tvd.CIFAR100),
     ),
     "svhn": DatasetInfo(
-        "svhn", tvd.SVHN, 10, 3, 32, (0.4377, 0.4438, 0.4728), (0.1980, 0.2010, 0.1970), False,
+        "svhn",
+        tvd.SVHN,
+        10,
+        3,
+        32,
+        (0.4377, 0.4438, 0.4728),
+        (0.1980, 0.2010, 0.1970),
+        False,
         tuple((f"SVHN/{tvd.SVHN.split_list[s][1]}", tvd.SVHN.split_list[s][2]) for s in ("train", "test")),
         tv_subdir="SVHN",
     ),
@@ -189,14 +219,21 @@ def _copy_from_mirror(info: DatasetInfo, root: Path, mirror: Path, sums: dict[st
             continue
         src = mirror / rel
         if not src.is_file():
-            raise DataError(f"missing file {rel} for {info.name} in the data mirror {mirror} "
-                            f"(looked for {src}). {MIRROR_HINT}")
+            raise DataError(
+                f"missing file {rel} for {info.name} in the data mirror {mirror} "
+                f"(looked for {src}). {MIRROR_HINT}"
+            )
         digest = _copy_verified(src, dest, accepted, mirror)
         if digest == canonical:
             log.info("%s: copied %s from the mirror (canonical MD5)", info.name, rel)
         else:
-            log.warning("%s: copied %s from the mirror: matches the mirror's MD5SUMS but not the canonical "
-                        "MD5 %s, so it is not the official file", info.name, rel, canonical)
+            log.warning(
+                "%s: copied %s from the mirror: matches the mirror's MD5SUMS but not the canonical "
+                "MD5 %s, so it is not the official file",
+                info.name,
+                rel,
+                canonical,
+            )
 
 
 def prepare_dataset(
@@ -236,8 +273,10 @@ def prepare_dataset(
             reason = f"{type(exc).__name__}: {' '.join(str(exc).split())[:300]}"
 
     if mirror is None:
-        raise DataError(f"{name}: raw files {bad} are not in {root}, the download failed ({reason}) "
-                        f"and no data mirror is set. {MIRROR_HINT}")
+        raise DataError(
+            f"{name}: raw files {bad} are not in {root}, the download failed ({reason}) "
+            f"and no data mirror is set. {MIRROR_HINT}"
+        )
     log.warning("%s: download failed (%s); falling back to the data mirror %s", name, reason, mirror)
     _copy_from_mirror(info, root, Path(mirror), sums)
     return "mirror"
@@ -275,13 +314,17 @@ def _read_failure_advice(info: DatasetInfo, root: Path) -> str:
         return f"Raw files {missing} are missing: run the fetch_dataset rule (snakemake --cores all results/data/{info.name}.json)."
     unofficial = [rel for rel, md5 in info.files if _md5(root / rel) != md5]
     if unofficial:
-        return (f"The raw files {unofficial} are not the official release (their MD5 differs from the canonical one; "
-                "a data mirror's MD5SUMS vouched for them). Replace them in the mirror with the official files, "
-                f"delete them from {root} and rerun: snakemake --cores all --forcerun results/data/{info.name}.json")
+        return (
+            f"The raw files {unofficial} are not the official release (their MD5 differs from the canonical one; "
+            "a data mirror's MD5SUMS vouched for them). Replace them in the mirror with the official files, "
+            f"delete them from {root} and rerun: snakemake --cores all --forcerun results/data/{info.name}.json"
+        )
     return "The raw files pass their official MD5 check, so this is a torchvision/sagr bug: please report it."
 
 
-def load_split(name: str, root: Path, train: bool, *, verify: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+def load_split(
+    name: str, root: Path, train: bool, *, verify: bool = True
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Load a split as (x float32 N×C×H×W in [0,1], y int64), unnormalised: normalisation is a model layer.
 
     verify=False skips torchvision's MD5 check of CIFAR/SVHN files (only for generated test files);
@@ -295,8 +338,10 @@ def load_split(name: str, root: Path, train: bool, *, verify: bool = True) -> tu
     try:
         ds = cls(tv_root, download=False, **split)
     except Exception as exc:  # noqa: BLE001 - torchvision raises RuntimeError, EOFError, OSError, ValueError...
-        raise DataError(f"{name} ({'train' if train else 'test'}) could not be read from {root}: "
-                        f"{type(exc).__name__}: {exc}. {_read_failure_advice(info, root)}") from exc
+        raise DataError(
+            f"{name} ({'train' if train else 'test'}) could not be read from {root}: "
+            f"{type(exc).__name__}: {exc}. {_read_failure_advice(info, root)}"
+        ) from exc
 
     if issubclass(cls, tvd.MNIST):
         x = ds.data.unsqueeze(1)  # uint8 N×H×W tensor
@@ -311,5 +356,7 @@ def load_split(name: str, root: Path, train: bool, *, verify: bool = True) -> tu
     y = y.to(torch.int64).contiguous()
     expected = (info.in_channels, info.image_size, info.image_size)
     if tuple(x.shape[1:]) != expected or len(x) != len(y):
-        raise DataError(f"{name}: unexpected shapes x {tuple(x.shape)}, y {tuple(y.shape)} (want N×{expected})")
+        raise DataError(
+            f"{name}: unexpected shapes x {tuple(x.shape)}, y {tuple(y.shape)} (want N×{expected})"
+        )
     return x, y

@@ -33,10 +33,11 @@ penalty also flows through them, as the cross-entropy's does. Concretely:
 Models without BatchNorm in train mode take exactly the code path (and random draws) of a
 single forward pass: their numbers do not change.
 """
+
 from __future__ import annotations
 
 import contextlib
-from typing import Callable, Iterator
+from collections.abc import Callable, Iterator
 
 import torch
 import torch.autograd.forward_ad as fwAD
@@ -76,9 +77,7 @@ def weighted_jacobian_norm(
         # All C vector-Jacobian products in one vmapped backward, not a Python loop.
         eye = torch.eye(C, dtype=logits.dtype, device=logits.device)
         cot = eye[:, None, :].expand(C, B, C)
-        (g,) = torch.autograd.grad(
-            logits, x, grad_outputs=cot, create_graph=True, is_grads_batched=True
-        )
+        (g,) = torch.autograd.grad(logits, x, grad_outputs=cot, create_graph=True, is_grads_batched=True)
         sq = g.flatten(2).pow(2).sum(-1)  # C×B
         return (weights.t() * sq).sum(0)
     if estimator == "projection":
@@ -100,7 +99,8 @@ def weighted_jacobian_norm(
 def _batch_stat_norms(model: nn.Module) -> list[nn.modules.batchnorm._BatchNorm]:
     """BatchNorm layers that normalise with the batch's statistics in the model's current mode."""
     return [
-        m for m in model.modules()
+        m
+        for m in model.modules()
         if isinstance(m, nn.modules.batchnorm._BatchNorm) and (m.training or m.running_mean is None)
     ]
 

@@ -18,8 +18,10 @@ def load_config(path: str | Path | None = None) -> dict[str, Any]:
     """The workflow config from YAML, schema-validated with its defaults filled and cross-checked."""
     path = Path(path) if path is not None else DEFAULT_CONFIG
     if not path.is_file():
-        raise FileNotFoundError(f"config file {path} not found (pass --config FILE; the repository's "
-                                f"config/config.yaml is the default when run from its root)")
+        raise FileNotFoundError(
+            f"config file {path} not found (pass --config FILE; the repository's "
+            f"config/config.yaml is the default when run from its root)"
+        )
     from .config import load
 
     return load(path)  # the Snakefile's own loader: schema defaults and cross-checks
@@ -34,9 +36,16 @@ def _ensure_data(config: dict[str, Any], dataset: str, out_dir: Path) -> None:
         jobs.fetch_dataset_job(config, dataset, out_dir / f"data-{dataset}.json")
 
 
-def evaluate(model: Any, dataset: str, config: dict[str, Any] | str | Path | None = None,
-             out_dir: str | Path = "evaluation", attacks: list[str] | None = None, name: str = "model",
-             seed: int = 0, checkpoint: str | None = None) -> dict[str, Any]:
+def evaluate(
+    model: Any,
+    dataset: str,
+    config: dict[str, Any] | str | Path | None = None,
+    out_dir: str | Path = "evaluation",
+    attacks: list[str] | None = None,
+    name: str = "model",
+    seed: int = 0,
+    checkpoint: str | None = None,
+) -> dict[str, Any]:
     """Run the configured attack suite and masking checks on `model`; write the pipeline's files.
 
     `model`: a torch.nn.Module taking inputs in [0, 1] (normalisation inside the model) and
@@ -62,10 +71,25 @@ def evaluate(model: Any, dataset: str, config: dict[str, Any] | str | Path | Non
         model = models.load_model(Path(model))
     _ensure_data(config, dataset, out_dir)
     _check_output_shape(model, config, dataset)
-    identity = {"dataset": dataset, "run": name, "method": "external", "seed": int(seed), "hparams": {},
-                "checkpoint": checkpoint}
-    return jobs.evaluate_job(config, dataset, name, attacks, Path(checkpoint or "<module>"),
-                             out_dir / "robustness.json", out_dir / "correct.npz", model=model, identity=identity)
+    identity = {
+        "dataset": dataset,
+        "run": name,
+        "method": "external",
+        "seed": int(seed),
+        "hparams": {},
+        "checkpoint": checkpoint,
+    }
+    return jobs.evaluate_job(
+        config,
+        dataset,
+        name,
+        attacks,
+        Path(checkpoint or "<module>"),
+        out_dir / "robustness.json",
+        out_dir / "correct.npz",
+        model=model,
+        identity=identity,
+    )
 
 
 def _check_output_shape(model: Any, config: dict[str, Any], dataset: str) -> None:
@@ -83,5 +107,7 @@ def _check_output_shape(model: Any, config: dict[str, Any], dataset: str) -> Non
         out = model(x.to(device))
     model.train(was_training)
     if tuple(out.shape) != (1, facts["n_classes"]):
-        raise ValueError(f"the model maps a {tuple(x.shape)} input in [0, 1] to shape {tuple(out.shape)}; "
-                         f"{dataset} needs (1, {facts['n_classes']}) logits")
+        raise ValueError(
+            f"the model maps a {tuple(x.shape)} input in [0, 1] to shape {tuple(out.shape)}; "
+            f"{dataset} needs (1, {facts['n_classes']}) logits"
+        )

@@ -36,14 +36,22 @@ def _pct(acc: float) -> str:
 def _autoattack(records: list[dict]) -> dict | None:
     """The AutoAttack record at the largest L∞ ε, the reference implementation preferred."""
     for kinds in (REFERENCE_KINDS, AUTOATTACK_KINDS):
-        found = [r for r in records if r.get("kind") in kinds and r.get("norm", "linf") == "linf"
-                 and not math.isnan(r.get("accuracy", float("nan"))) and r["eps"] < 1]
+        found = [
+            r
+            for r in records
+            if r.get("kind") in kinds
+            and r.get("norm", "linf") == "linf"
+            and not math.isnan(r.get("accuracy", float("nan")))
+            and r["eps"] < 1
+        ]
         if found:
             return max(found, key=lambda r: r["eps"])
     return None
 
 
-def model_info(robustness: dict[str, Any], train: dict[str, Any] | None, checkpoint: str | None) -> dict[str, Any]:
+def model_info(
+    robustness: dict[str, Any], train: dict[str, Any] | None, checkpoint: str | None
+) -> dict[str, Any]:
     """One model's RobustBench-style entry (accuracies as % strings, as RobustBench writes them)."""
     records = robustness["records"]
     clean = next(r for r in records if r["attack"] == "clean")
@@ -70,7 +78,9 @@ def model_info(robustness: dict[str, Any], train: dict[str, Any] | None, checkpo
         "n_clean": int(clean["n"]),
         "n_autoattack": int(aa["n"]) if aa else None,
         "autoattack_kind": aa["kind"] if aa else None,
-        "autoattack_points": aa.get("points", "subset" if aa and aa["n"] < clean["n"] else "all") if aa else None,
+        "autoattack_points": aa.get("points", "subset" if aa and aa["n"] < clean["n"] else "all")
+        if aa
+        else None,
         "method": robustness.get("method"),
         "seed": robustness.get("seed"),
         "run": robustness["run"],

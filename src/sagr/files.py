@@ -5,6 +5,7 @@ sidecar ``<file>.sha256`` (JSON: sha256, bytes, the job that wrote it). Readers 
 ``read_npz``, ``load_torch``): a missing, truncated or altered file is an ``ArtefactError`` naming
 the file, what wrote it and the one command that rebuilds it; never a bare ``OSError``.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -13,9 +14,10 @@ import os
 import pickle
 import sys
 import tempfile
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 
 @contextmanager
@@ -33,7 +35,11 @@ def atomic_path(path: str | Path, record_hash: bool = True) -> Iterator[Path]:
     try:
         yield tmp
         os.chmod(tmp, 0o644)  # mkstemp creates 0600; results and data are meant to be shared
-        stamp = {"sha256": sha256(tmp), "bytes": tmp.stat().st_size, "written_by": _writer()} if record_hash else None
+        stamp = (
+            {"sha256": sha256(tmp), "bytes": tmp.stat().st_size, "written_by": _writer()}
+            if record_hash
+            else None
+        )
         os.replace(tmp, path)
         if stamp:
             _write_sidecar(path, stamp)
@@ -137,7 +143,9 @@ def rebuild_command(path: str | Path) -> str:
     return f"snakemake --cores all --forcerun {path}"
 
 
-def _problem(path: Path, what: str, writer: str | None = None, error: type[ArtefactError] = ArtefactError) -> ArtefactError:
+def _problem(
+    path: Path, what: str, writer: str | None = None, error: type[ArtefactError] = ArtefactError
+) -> ArtefactError:
     by = f"; it was written by {writer}" if writer else ""
     return error(f"{path}: {what}{by}. Rebuild it (and what depends on it) with: {rebuild_command(path)}")
 
@@ -155,12 +163,18 @@ def verify(path: str | Path) -> None:
         raise _problem(sidecar(path), f"unreadable hash record of {path.name} ({err})") from None
     size = path.stat().st_size
     if size != stamp.get("bytes", size):
-        raise _problem(path, f"file is damaged: {size} bytes, {stamp['bytes']} when written (truncated?)",
-                       stamp.get("written_by"))
+        raise _problem(
+            path,
+            f"file is damaged: {size} bytes, {stamp['bytes']} when written (truncated?)",
+            stamp.get("written_by"),
+        )
     digest = sha256(path)
     if digest != stamp.get("sha256"):
-        raise _problem(path, f"file is damaged: SHA-256 {digest[:16]}..., {str(stamp.get('sha256'))[:16]}... "
-                             "when written", stamp.get("written_by"))
+        raise _problem(
+            path,
+            f"file is damaged: SHA-256 {digest[:16]}..., {str(stamp.get('sha256'))[:16]}... when written",
+            stamp.get("written_by"),
+        )
 
 
 def _read(path: str | Path, parse: Any, what: str) -> Any:
@@ -171,8 +185,10 @@ def _read(path: str | Path, parse: Any, what: str) -> Any:
     except ArtefactError:
         raise
     except pickle.UnpicklingError as err:  # weights_only refused code in the file: say so, keep the type
-        raise pickle.UnpicklingError(f"{path}: refused to load: it holds pickled objects beyond tensors "
-                                     f"(torch.load weights_only=True): {str(err).splitlines()[0]}") from err
+        raise pickle.UnpicklingError(
+            f"{path}: refused to load: it holds pickled objects beyond tensors "
+            f"(torch.load weights_only=True): {str(err).splitlines()[0]}"
+        ) from err
     except Exception as err:  # noqa: BLE001 - any parser failure means the file is unusable
         writer = None
         try:
@@ -184,6 +200,7 @@ def _read(path: str | Path, parse: Any, what: str) -> Any:
 
 def read_json(path: str | Path) -> Any:
     """A JSON file, verified against its hash record."""
+
     def parse(p: Path) -> Any:
         with open(p) as fh:
             return json.load(fh)
@@ -206,5 +223,8 @@ def load_torch(path: str | Path, map_location: Any = "cpu") -> Any:
     """torch.load(weights_only=True) of a verified file: no code from the file runs."""
     import torch
 
-    return _read(path, lambda p: torch.load(p, map_location=map_location, weights_only=True),
-                 "a tensor file (torch.load, weights_only)")
+    return _read(
+        path,
+        lambda p: torch.load(p, map_location=map_location, weights_only=True),
+        "a tensor file (torch.load, weights_only)",
+    )

@@ -19,31 +19,103 @@ from typing import Any
 log = logging.getLogger("sagr")
 
 _SPECIAL = {
-    "\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
-    "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}",
-    "<": r"\textless{}", ">": r"\textgreater{}", "|": r"\textbar{}",
+    "\\": r"\textbackslash{}",
+    "&": r"\&",
+    "%": r"\%",
+    "$": r"\$",
+    "#": r"\#",
+    "_": r"\_",
+    "{": r"\{",
+    "}": r"\}",
+    "~": r"\textasciitilde{}",
+    "^": r"\textasciicircum{}",
+    "<": r"\textless{}",
+    ">": r"\textgreater{}",
+    "|": r"\textbar{}",
 }
 _SYMBOLS = {
-    "±": r"$\pm$", "ε": r"$\varepsilon$", "∞": r"$\infty$", "∇": r"$\nabla$", "ℓ": r"$\ell$",
-    "≤": r"$\leq$", "≥": r"$\geq$", "≈": r"$\approx$", "≠": r"$\neq$", "×": r"$\times$",
-    "·": r"$\cdot$", "→": r"$\rightarrow$", "←": r"$\leftarrow$", "↑": r"$\uparrow$",
-    "↓": r"$\downarrow$", "‖": r"$\|$", "√": r"$\surd$", "−": "-", "∈": r"$\in$",
-    "∑": r"$\sum$", "°": r"$^\circ$", "µ": r"$\mu$", "⚠": r"$^{\dagger}$", "†": r"$^{\dagger}$",
-    "ₓ": r"$_x$", "₂": r"$_2$", "²": r"$^2$", "–": "--", "—": "---", "“": "``", "”": "''",
-    "‘": "`", "’": "'", "…": r"\ldots{}", "\u00a0": "~", "✓": r"$\checkmark$", "✗": r"$\times$",
-    "ß": r"{\ss}", "æ": r"{\ae}", "Æ": r"{\AE}", "ø": r"{\o}", "Ø": r"{\O}", "å": r"{\aa}",
-    "Å": r"{\AA}", "ł": r"{\l}", "Ł": r"{\L}", "§": r"\S{}", "©": r"\copyright{}",
+    "±": r"$\pm$",
+    "ε": r"$\varepsilon$",
+    "∞": r"$\infty$",
+    "∇": r"$\nabla$",
+    "ℓ": r"$\ell$",
+    "≤": r"$\leq$",
+    "≥": r"$\geq$",
+    "≈": r"$\approx$",
+    "≠": r"$\neq$",
+    "×": r"$\times$",
+    "·": r"$\cdot$",
+    "→": r"$\rightarrow$",
+    "←": r"$\leftarrow$",
+    "↑": r"$\uparrow$",
+    "↓": r"$\downarrow$",
+    "‖": r"$\|$",
+    "√": r"$\surd$",
+    "−": "-",
+    "∈": r"$\in$",
+    "∑": r"$\sum$",
+    "°": r"$^\circ$",
+    "µ": r"$\mu$",
+    "⚠": r"$^{\dagger}$",
+    "†": r"$^{\dagger}$",
+    "ₓ": r"$_x$",
+    "₂": r"$_2$",
+    "²": r"$^2$",
+    "–": "--",
+    "—": "---",
+    "“": "``",
+    "”": "''",
+    "‘": "`",
+    "’": "'",
+    "…": r"\ldots{}",
+    "\u00a0": "~",
+    "✓": r"$\checkmark$",
+    "✗": r"$\times$",
+    "ß": r"{\ss}",
+    "æ": r"{\ae}",
+    "Æ": r"{\AE}",
+    "ø": r"{\o}",
+    "Ø": r"{\O}",
+    "å": r"{\aa}",
+    "Å": r"{\AA}",
+    "ł": r"{\l}",
+    "Ł": r"{\L}",
+    "§": r"\S{}",
+    "©": r"\copyright{}",
 }
 # Greek letters by their Unicode name; variants LaTeX spells differently.
 _GREEK_NAMES = {"lamda": "lambda", "final sigma": "varsigma"}
-_GREEK_UPPER = {"Gamma", "Delta", "Theta", "Lambda", "Xi", "Pi", "Sigma", "Upsilon", "Phi", "Psi",
-                "Omega"}
-_GREEK_AS_LATIN = {"Alpha": "A", "Beta": "B", "Epsilon": "E", "Zeta": "Z", "Eta": "H", "Iota": "I",
-                   "Kappa": "K", "Mu": "M", "Nu": "N", "Omicron": "O", "Rho": "P", "Tau": "T",
-                   "Chi": "X"}
-_ACCENTS = {"\u0301": "'", "\u0300": "`", "\u0302": "^", "\u0308": '"', "\u0303": "~",
-            "\u0327": "c", "\u030c": "v", "\u0304": "=", "\u0306": "u", "\u030a": "r",
-            "\u0328": "k", "\u030b": "H", "\u0307": "."}
+_GREEK_UPPER = {"Gamma", "Delta", "Theta", "Lambda", "Xi", "Pi", "Sigma", "Upsilon", "Phi", "Psi", "Omega"}
+_GREEK_AS_LATIN = {
+    "Alpha": "A",
+    "Beta": "B",
+    "Epsilon": "E",
+    "Zeta": "Z",
+    "Eta": "H",
+    "Iota": "I",
+    "Kappa": "K",
+    "Mu": "M",
+    "Nu": "N",
+    "Omicron": "O",
+    "Rho": "P",
+    "Tau": "T",
+    "Chi": "X",
+}
+_ACCENTS = {
+    "\u0301": "'",
+    "\u0300": "`",
+    "\u0302": "^",
+    "\u0308": '"',
+    "\u0303": "~",
+    "\u0327": "c",
+    "\u030c": "v",
+    "\u0304": "=",
+    "\u0306": "u",
+    "\u030a": "r",
+    "\u0328": "k",
+    "\u030b": "H",
+    "\u0307": ".",
+}
 
 
 def _greek(ch: str) -> str | None:
@@ -51,7 +123,7 @@ def _greek(ch: str) -> str | None:
     name = unicodedata.name(ch, "")
     for prefix, upper in (("GREEK SMALL LETTER ", False), ("GREEK CAPITAL LETTER ", True)):
         if name.startswith(prefix) and " WITH " not in name:
-            word = _GREEK_NAMES.get(name[len(prefix):].lower(), name[len(prefix):].lower())
+            word = _GREEK_NAMES.get(name[len(prefix) :].lower(), name[len(prefix) :].lower())
             if upper:
                 word = word.capitalize()
                 if word not in _GREEK_UPPER:  # Alpha, Beta, ... are written as A, B, ...
@@ -133,13 +205,23 @@ def compile_pdf(tex: Path, out_pdf: Path | None = None, timeout_s: float = 600) 
     tex = Path(tex).resolve()
     exe = latexmk()
     if exe is None:
-        raise FileNotFoundError("latexmk not found: install latexmk and TeX Live "
-                                "(texlive-latex-recommended, texlive-latex-extra, "
-                                "texlive-fonts-recommended) to build the PDF")
-    cmd = [exe, "-pdf", "-interaction=nonstopmode", "-halt-on-error", "-file-line-error",
-           f"-outdir={tex.parent}", tex.name]
-    proc = subprocess.run(cmd, cwd=tex.parent, capture_output=True, text=True, timeout=timeout_s,
-                          stdin=subprocess.DEVNULL)
+        raise FileNotFoundError(
+            "latexmk not found: install latexmk and TeX Live "
+            "(texlive-latex-recommended, texlive-latex-extra, "
+            "texlive-fonts-recommended) to build the PDF"
+        )
+    cmd = [
+        exe,
+        "-pdf",
+        "-interaction=nonstopmode",
+        "-halt-on-error",
+        "-file-line-error",
+        f"-outdir={tex.parent}",
+        tex.name,
+    ]
+    proc = subprocess.run(
+        cmd, cwd=tex.parent, capture_output=True, text=True, timeout=timeout_s, stdin=subprocess.DEVNULL
+    )
     pdf = tex.with_suffix(".pdf")
     if proc.returncode != 0 or not pdf.is_file():
         logfile = tex.with_suffix(".log")

@@ -5,6 +5,7 @@ their code (github.com/locuslab/robust_overfitting, train_cifar.py / train_svhn.
 Only settings stated there are listed; no value here is the SAGR paper's (its full text is not public).
 Torch-free: read while building the report.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -62,9 +63,14 @@ def training_departures(config: dict[str, Any]) -> list[str]:
         dcfg = config["datasets"].get(dataset)
         if dcfg is None:
             continue
-        diffs = [f"{key} {_get(dcfg, key)!r} (published: {value!r})" for key, value in published.items()
-                 if not _same(_get(dcfg, key), value)]
+        diffs = [
+            f"{key} {_get(dcfg, key)!r} (published: {value!r})"
+            for key, value in published.items()
+            if not _same(_get(dcfg, key), value)
+        ]
         if diffs:
-            out.append(f"{dataset} training differs from the published PreActResNet-18 setting (Rice et al., "
-                       f"ICML 2020): {'; '.join(diffs)}.")
+            out.append(
+                f"{dataset} training differs from the published PreActResNet-18 setting (Rice et al., "
+                f"ICML 2020): {'; '.join(diffs)}."
+            )
     return out

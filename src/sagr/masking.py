@@ -9,7 +9,7 @@ Attacks are selected by their declared role (sagr.attack_kinds.Role) and kind, n
 
 from __future__ import annotations
 
-from typing import Mapping
+from collections.abc import Mapping
 
 import numpy as np
 import pandas as pd
@@ -66,14 +66,26 @@ class _Worst:
         level = MASKING_ALPHA / self.m
         passed = self.p >= level
         head = "worst case" if passed else "VIOLATION"
-        return {**res, "passed": bool(passed), "p_value": self.p, "alpha": MASKING_ALPHA, "n_points": self.n,
-                "detail": f"{self.m} {what}; {head}: {self.desc}; one-sided exact binomial p = {self.p:.3g} "
-                          f"vs α/m = {MASKING_ALPHA:g}/{self.m} = {level:.3g}"}
+        return {
+            **res,
+            "passed": bool(passed),
+            "p_value": self.p,
+            "alpha": MASKING_ALPHA,
+            "n_points": self.n,
+            "detail": f"{self.m} {what}; {head}: {self.desc}; one-sided exact binomial p = {self.p:.3g} "
+            f"vs α/m = {MASKING_ALPHA:g}/{self.m} = {level:.3g}",
+        }
 
 
 def _na(res: dict, why: str) -> dict:
-    return {**res, "passed": None, "p_value": None, "alpha": MASKING_ALPHA, "n_points": 0,
-            "detail": f"not applicable: {why}"}
+    return {
+        **res,
+        "passed": None,
+        "p_value": None,
+        "alpha": MASKING_ALPHA,
+        "n_points": 0,
+        "detail": f"not applicable: {why}",
+    }
 
 
 def check_monotone_eps(df: pd.DataFrame, correct: Mapping[str, np.ndarray]) -> dict:
@@ -85,14 +97,17 @@ def check_monotone_eps(df: pd.DataFrame, correct: Mapping[str, np.ndarray]) -> d
     for name, g in df.groupby("attack", sort=False):
         eps = sorted(set(g["eps"].astype(float)))
         for i, lo in enumerate(eps):
-            for hi in eps[i + 1:]:
+            for hi in eps[i + 1 :]:
                 a, b = _arr(correct, name, lo), _arr(correct, name, hi)
                 shared = (a != -1) & (b != -1)
                 rises = int((shared & (a == 0) & (b == 1)).sum())
                 falls = int((shared & (a == 1) & (b == 0)).sum())
-                worst.add(one_sided_p(rises, rises + falls),
-                          f"{name} ε {lo:g}→{hi:g} on {int(shared.sum())} shared points: {rises} correct only at "
-                          f"the larger ε, {falls} only at the smaller", int(shared.sum()))
+                worst.add(
+                    one_sided_p(rises, rises + falls),
+                    f"{name} ε {lo:g}→{hi:g} on {int(shared.sum())} shared points: {rises} correct only at "
+                    f"the larger ε, {falls} only at the smaller",
+                    int(shared.sum()),
+                )
     if not worst.m:
         return _na(res, "no L∞ attack was run at two or more ε")
     return worst.result(res, "(attack, ε < ε′) pairs compared")
@@ -110,8 +125,14 @@ def check_unbounded_zero(df: pd.DataFrame, correct: Mapping[str, np.ndarray]) ->
     survived = measured & ~np.stack([a == 0 for a in arrs]).any(axis=0)
     names = ", ".join(f"{a}@{e:g}" for a, e in zip(big["attack"], big["eps"]))
     k, n = int(survived.sum()), int(measured.sum())
-    return {**res, "passed": k == 0, "p_value": None, "alpha": None, "n_points": n,
-            "detail": f"{k} of {n} points survive every attack at ε ≥ {UNBOUNDED_EPS:g} ({names})"}
+    return {
+        **res,
+        "passed": k == 0,
+        "p_value": None,
+        "alpha": None,
+        "n_points": n,
+        "detail": f"{k} of {n} points survive every attack at ε ≥ {UNBOUNDED_EPS:g} ({names})",
+    }
 
 
 def check_blackbox_not_stronger(df: pd.DataFrame, correct: Mapping[str, np.ndarray]) -> dict:
@@ -119,7 +140,10 @@ def check_blackbox_not_stronger(df: pd.DataFrame, correct: Mapping[str, np.ndarr
     Per ε with a blackbox-role attack (on fixed points, not a cascade), on the points where the white-box side
     (gradient-only kinds of role baseline/strong; a point is broken if any of them broke it) is known: fails
     when points broken only by Square significantly outnumber points broken only by white-box attacks."""
-    res = {"check": "blackbox_not_stronger", "title": "Black-box Square is not stronger than white-box attacks (paired)"}
+    res = {
+        "check": "blackbox_not_stronger",
+        "title": "Black-box Square is not stronger than white-box attacks (paired)",
+    }
     worst = _Worst()
     bb = df[(df["role"] == Role.BLACKBOX.value) & (df["points"] != "cascade")]
     wb_all = df[df["kind"].isin(WHITEBOX_KINDS) & df["role"].isin(WHITEBOX_ROLES)]
@@ -134,9 +158,12 @@ def check_blackbox_not_stronger(df: pd.DataFrame, correct: Mapping[str, np.ndarr
         shared = (sq != -1) & wb_known
         only_sq = int((shared & (sq == 0) & ~wb_broken).sum())
         only_wb = int((shared & (sq == 1) & wb_broken).sum())
-        worst.add(one_sided_p(only_sq, only_sq + only_wb),
-                  f"ε {s['eps']:g} on {int(shared.sum())} shared points: {only_sq} broken only by {s['attack']}, "
-                  f"{only_wb} only by white-box ({', '.join(wb['attack'])})", int(shared.sum()))
+        worst.add(
+            one_sided_p(only_sq, only_sq + only_wb),
+            f"ε {s['eps']:g} on {int(shared.sum())} shared points: {only_sq} broken only by {s['attack']}, "
+            f"{only_wb} only by white-box ({', '.join(wb['attack'])})",
+            int(shared.sum()),
+        )
     if not worst.m:
         return _na(res, "no blackbox-role attack ran at an ε where a white-box attack also ran")
     return worst.result(res, "ε compared")
@@ -168,12 +195,16 @@ def check_more_steps_no_gain(df: pd.DataFrame, correct: Mapping[str, np.ndarray]
             shared = (sa != -1) & (ba != -1)
             rises = int((shared & (sa == 1) & (ba == 0)).sum())
             falls = int((shared & (sa == 0) & (ba == 1)).sum())
-            worst.add(one_sided_p(rises, rises + falls),
-                      f"ε {s['eps']:g}, {b['attack']} vs {s['attack']} ({_varied(b, s)}) on {int(shared.sum())} "
-                      f"shared points: {rises} broken only by the baseline, {falls} only by the strong attack",
-                      int(shared.sum()))
+            worst.add(
+                one_sided_p(rises, rises + falls),
+                f"ε {s['eps']:g}, {b['attack']} vs {s['attack']} ({_varied(b, s)}) on {int(shared.sum())} "
+                f"shared points: {rises} broken only by the baseline, {falls} only by the strong attack",
+                int(shared.sum()),
+            )
     if not worst.m:
-        return _na(res, "no strong-role attack ran beside a baseline-role attack of the same kind at a common ε")
+        return _na(
+            res, "no strong-role attack ran beside a baseline-role attack of the same kind at a common ε"
+        )
     return worst.result(res, "(baseline, strong) pairs compared")
 
 
@@ -190,13 +221,16 @@ def _at_chance(records: pd.DataFrame, n_classes: int | None) -> str | None:
     k = int(row["n_correct"]) if "n_correct" in row and pd.notna(row["n_correct"]) else round(acc * n)
     p = binomtest(k, n, 1.0 / n_classes, alternative="greater").pvalue if n else 1.0
     if p >= MASKING_ALPHA:
-        return (f"clean accuracy {acc:.3f} ({k}/{n}) is not significantly above chance 1/{n_classes} "
-                f"(p = {p:.3g}); a model at chance is broken, not masking")
+        return (
+            f"clean accuracy {acc:.3f} ({k}/{n}) is not significantly above chance 1/{n_classes} "
+            f"(p = {p:.3g}); a model at chance is broken, not masking"
+        )
     return None
 
 
-def masking_checks(records: pd.DataFrame, correct: Mapping[str, np.ndarray] | None,
-                   n_classes: int | None = None) -> list[dict]:
+def masking_checks(
+    records: pd.DataFrame, correct: Mapping[str, np.ndarray] | None, n_classes: int | None = None
+) -> list[dict]:
     """The four gradient-masking checks of one model, from its records and per-point results (correct.npz).
 
     Each result: {check, title, passed (True/False/None = not applicable), detail, p_value, alpha, n_points}.
@@ -207,8 +241,10 @@ def masking_checks(records: pd.DataFrame, correct: Mapping[str, np.ndarray] | No
     keys = records[["attack", "eps"]].assign(eps=records["eps"].astype(float).round(_EPS_DECIMALS))
     if keys.duplicated().any():
         dup = keys[keys.duplicated()].iloc[0]
-        raise ValueError(f"masking_checks: duplicate record for {dup['attack']!r} at ε={dup['eps']:g} "
-                         "(records of one model expected)")
+        raise ValueError(
+            f"masking_checks: duplicate record for {dup['attack']!r} at ε={dup['eps']:g} "
+            "(records of one model expected)"
+        )
     checks = (check_monotone_eps, check_unbounded_zero, check_blackbox_not_stronger, check_more_steps_no_gain)
     chance = _at_chance(records, n_classes)
     df = _with_roles(records)
@@ -218,8 +254,12 @@ def masking_checks(records: pd.DataFrame, correct: Mapping[str, np.ndarray] | No
     for check in checks:
         if chance is not None or correct is None:
             res = check(df.iloc[0:0], {})  # the check's id and title
-            out.append(_na({"check": res["check"], "title": res["title"]},
-                           chance or "per-point results (correct.npz) are missing"))
+            out.append(
+                _na(
+                    {"check": res["check"], "title": res["title"]},
+                    chance or "per-point results (correct.npz) are missing",
+                )
+            )
         else:
             out.append(check(df, correct))
     return out

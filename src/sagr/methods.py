@@ -4,17 +4,18 @@ Every objective is ``objective(model, x, y, hp) -> LossTerms`` where ``hp`` is t
 method's hyper-parameter mapping (its entry in :mod:`sagr.defenses`); ``x`` lies in [0, 1].
 The regularisers are means over the batch of per-example penalties.
 """
+
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Callable, Mapping
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from . import registry
-from .defenses.builtin import ESTIMATORS, FORMS
+from .defenses.builtin import FORMS
 from .estimators import jacobian_penalty, penalty_forward, vjp, weighted_jacobian_norm
 
 
@@ -81,7 +82,9 @@ def pgd_examples(model: nn.Module, x: Tensor, y: Tensor, hp: Mapping) -> Tensor:
     import torchattacks  # imported here: it costs ~1 s per job that never attacks
 
     eps = float(hp["eps"])
-    attack = torchattacks.PGD(model, eps=eps, alpha=hp["alpha_over_eps"] * eps, steps=int(hp["steps"]), random_start=True)
+    attack = torchattacks.PGD(
+        model, eps=eps, alpha=hp["alpha_over_eps"] * eps, steps=int(hp["steps"]), random_start=True
+    )
     # torchattacks runs the inner maximisation in eval mode and restores train mode.
     return attack(x, y).detach()
 
@@ -133,7 +136,9 @@ def sagr(model: nn.Module, x: Tensor, y: Tensor, hp: Mapping) -> LossTerms:
         logits, pen = jacobian_penalty(model, x, weights, hp["estimator"], int(hp["n_proj"]))
     else:
         x, logits, logits_pen = penalty_forward(model, x)
-        pen = sagr_penalty(logits_pen, x, y, hp["beta"], hp["T"], hp["form"], hp["estimator"], int(hp["n_proj"]))
+        pen = sagr_penalty(
+            logits_pen, x, y, hp["beta"], hp["T"], hp["form"], hp["estimator"], int(hp["n_proj"])
+        )
     reg = pen.mean()
     ce = F.cross_entropy(logits, y)
     return LossTerms(ce + 0.5 * hp["lam"] * reg, ce.item(), reg.item())

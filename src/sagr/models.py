@@ -35,8 +35,14 @@ class Normalize(nn.Module):
 class SmallCNN(nn.Module):
     """Two conv + two linear layers (~185k params on 28×28×1): cheap enough to train dozens on 2 CPU cores."""
 
-    def __init__(self, n_classes: int = 10, in_channels: int = 1, image_size: int = 28,
-                 width: int = 32, hidden: int = 128) -> None:
+    def __init__(
+        self,
+        n_classes: int = 10,
+        in_channels: int = 1,
+        image_size: int = 28,
+        width: int = 32,
+        hidden: int = 128,
+    ) -> None:
         super().__init__()
         side = ((image_size - 4) // 2 - 4) // 2  # two (conv k5, no padding) + maxpool 2 stages
         if side < 1:
@@ -78,7 +84,9 @@ class PreActBlock(nn.Module):
 class PreActResNet18(nn.Module):
     """PreAct ResNet-18 for 32×32 inputs (locuslab/fast_adversarial, TRADES-style CIFAR setups)."""
 
-    def __init__(self, n_classes: int = 10, in_channels: int = 3, image_size: int = 32, width: int = 64) -> None:
+    def __init__(
+        self, n_classes: int = 10, in_channels: int = 3, image_size: int = 32, width: int = 64
+    ) -> None:
         super().__init__()
         self.in_planes = width
         self.conv1 = nn.Conv2d(in_channels, width, 3, 1, 1, bias=False)
@@ -118,7 +126,9 @@ class WideBasicBlock(nn.Module):
         self.conv2 = nn.Conv2d(out_planes, out_planes, 3, 1, 1, bias=False)
         self.drop_rate = drop_rate
         self.equal_in_out = in_planes == out_planes
-        self.conv_shortcut = None if self.equal_in_out else nn.Conv2d(in_planes, out_planes, 1, stride, 0, bias=False)
+        self.conv_shortcut = (
+            None if self.equal_in_out else nn.Conv2d(in_planes, out_planes, 1, stride, 0, bias=False)
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Residual block output."""
@@ -137,8 +147,15 @@ class WideBasicBlock(nn.Module):
 class WideResNet(nn.Module):
     """WideResNet-depth-width (default 34-10, ~46M params) for 32×32 inputs, as in the TRADES repository."""
 
-    def __init__(self, n_classes: int = 10, in_channels: int = 3, image_size: int = 32,
-                 depth: int = 34, widen_factor: int = 10, drop_rate: float = 0.0) -> None:
+    def __init__(
+        self,
+        n_classes: int = 10,
+        in_channels: int = 3,
+        image_size: int = 32,
+        depth: int = 34,
+        widen_factor: int = 10,
+        drop_rate: float = 0.0,
+    ) -> None:
         super().__init__()
         if (depth - 4) % 6:
             raise ValueError(f"WideResNet depth must be 6n+4, got {depth}")
@@ -162,10 +179,14 @@ class WideResNet(nn.Module):
     @staticmethod
     def _group(n: int, in_planes: int, out_planes: int, stride: int, drop_rate: float) -> nn.Sequential:
         """n blocks, the first changing width/stride."""
-        return nn.Sequential(*[
-            WideBasicBlock(in_planes if i == 0 else out_planes, out_planes, stride if i == 0 else 1, drop_rate)
-            for i in range(n)
-        ])
+        return nn.Sequential(
+            *[
+                WideBasicBlock(
+                    in_planes if i == 0 else out_planes, out_planes, stride if i == 0 else 1, drop_rate
+                )
+                for i in range(n)
+            ]
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Logits N×n_classes."""
@@ -189,8 +210,9 @@ ARCHS: dict[str, Callable[[int, int, int], nn.Module]] = {
 SPEC_KEYS = ("arch", "n_classes", "in_channels", "image_size", "mean", "std")
 
 
-def build_model(arch: str, n_classes: int, in_channels: int, image_size: int,
-                mean: Sequence[float], std: Sequence[float]) -> nn.Sequential:
+def build_model(
+    arch: str, n_classes: int, in_channels: int, image_size: int, mean: Sequence[float], std: Sequence[float]
+) -> nn.Sequential:
     """Build Sequential(normalize=Normalize(mean, std), net=ARCHS[arch](...)) taking inputs in [0,1]."""
     if arch not in ARCHS:
         raise ValueError(f"unknown arch {arch!r}; valid: {sorted(ARCHS)}")

@@ -1,9 +1,10 @@
 """What made a result: config, seed, git commit, library versions, device, wall time."""
+
 from __future__ import annotations
 
 import datetime as _dt
-import os
 import importlib.metadata
+import os
 import platform
 import subprocess
 from pathlib import Path
@@ -11,15 +12,35 @@ from typing import Any
 
 import torch
 
-_PACKAGES = ("torch", "torchvision", "torchattacks", "pyautoattack", "scipy", "captum", "numpy", "pandas", "seaborn", "snakemake")
+_PACKAGES = (
+    "torch",
+    "torchvision",
+    "torchattacks",
+    "pyautoattack",
+    "scipy",
+    "captum",
+    "numpy",
+    "pandas",
+    "seaborn",
+    "snakemake",
+)
 
 
 def git_commit(cwd: Path | None = None) -> tuple[str, bool]:
     """The checkout's HEAD commit and whether the tree has uncommitted changes."""
     cwd = cwd or Path(__file__).resolve().parent
     try:
-        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True, check=True).stdout.strip()
-        dirty = bool(subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=cwd, capture_output=True, text=True).stdout.strip())
+        head = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True, check=True
+        ).stdout.strip()
+        dirty = bool(
+            subprocess.run(
+                ["git", "status", "--porcelain", "--untracked-files=no"],
+                cwd=cwd,
+                capture_output=True,
+                text=True,
+            ).stdout.strip()
+        )
         return head, dirty
     except (OSError, subprocess.CalledProcessError):
         return "unknown", False
@@ -48,10 +69,15 @@ def gpu_info(device: torch.device) -> dict[str, Any] | None:
     if device.type != "cuda":
         return None
     props = torch.cuda.get_device_properties(device)
-    return {"name": props.name, "memory_gib": round(props.total_memory / 2**30, 1),
-            "capability": f"{props.major}.{props.minor}", "cuda": torch.version.cuda,
-            "cudnn": torch.backends.cudnn.version(), "cudnn_benchmark": torch.backends.cudnn.benchmark,
-            "driver_devices": torch.cuda.device_count()}
+    return {
+        "name": props.name,
+        "memory_gib": round(props.total_memory / 2**30, 1),
+        "capability": f"{props.major}.{props.minor}",
+        "cuda": torch.version.cuda,
+        "cudnn": torch.backends.cudnn.version(),
+        "cudnn_benchmark": torch.backends.cudnn.benchmark,
+        "driver_devices": torch.cuda.device_count(),
+    }
 
 
 def resolve_device(requested: str) -> torch.device:
@@ -63,7 +89,9 @@ def resolve_device(requested: str) -> torch.device:
     return torch.device(requested)
 
 
-def provenance(job: str, config: dict, seed: int | None, device: torch.device, started: float, ended: float) -> dict[str, Any]:
+def provenance(
+    job: str, config: dict, seed: int | None, device: torch.device, started: float, ended: float
+) -> dict[str, Any]:
     """The record stored beside every result."""
     commit, dirty = git_commit()
     return {
@@ -76,7 +104,7 @@ def provenance(job: str, config: dict, seed: int | None, device: torch.device, s
         "device": device_name(device),
         "gpu": gpu_info(device),
         "host": platform.node(),
-        "started": _dt.datetime.fromtimestamp(started, _dt.timezone.utc).isoformat(timespec="seconds"),
+        "started": _dt.datetime.fromtimestamp(started, _dt.UTC).isoformat(timespec="seconds"),
         "wall_time_s": round(ended - started, 3),
         # CPU seconds of the whole job process (imports included): on a shared machine, unlike wall time,
         # this is what a run's time budget can be extrapolated from.

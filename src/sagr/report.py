@@ -23,16 +23,18 @@ from markupsafe import Markup
 
 from sagr import claims as C
 from sagr import figures, latex
-from sagr.files import read_json, read_npz
 from sagr import presentation as P
 from sagr import summaries as S
+from sagr.files import read_json, read_npz
 from sagr.labels import dataset_label, method_label, param_label, param_rank, sorted_methods
 from sagr.results import Results, load, provenance_row, write_tables
 from sagr.stats import LEVEL
 
-PAPER = ("Li, Hu, Lin, Wu & Shen, “Revisiting Gradient Regularization: Inject Robust "
-         "Saliency-Aware Weight Bias for Adversarial Defense”, IEEE Transactions on Information "
-         "Forensics and Security 18, 5936–5949 (2023), doi:10.1109/TIFS.2023.3289000")
+PAPER = (
+    "Li, Hu, Lin, Wu & Shen, “Revisiting Gradient Regularization: Inject Robust "
+    "Saliency-Aware Weight Bias for Adversarial Defense”, IEEE Transactions on Information "
+    "Forensics and Security 18, 5936–5949 (2023), doi:10.1109/TIFS.2023.3289000"
+)
 TEMPLATES = Path(__file__).parent / "templates"
 FAIL_CSS = "color: #b00020; font-weight: bold;"
 PASS_CSS = "color: #1a7f37;"
@@ -44,8 +46,10 @@ latex_escape = latex.latex_escape
 
 # ---------------------------------------------------------------- tables in both formats
 
-def _styler(df: pd.DataFrame, style: Callable[[Any], str] | None, subset: Sequence[str] | None,
-            uid: str) -> pd.io.formats.style.Styler:
+
+def _styler(
+    df: pd.DataFrame, style: Callable[[Any], str] | None, subset: Sequence[str] | None, uid: str
+) -> pd.io.formats.style.Styler:
     """A Styler without the index (tables carry their labels as columns) and with cell styles."""
     styler = df.style.hide(axis="index").set_uuid(uid)
     if style is not None:
@@ -53,18 +57,37 @@ def _styler(df: pd.DataFrame, style: Callable[[Any], str] | None, subset: Sequen
     return styler
 
 
-def table(df: pd.DataFrame, uid: str, *, style: Callable[[Any], str] | None = None,
-          subset: Sequence[str] | None = None, column_format: str | None = None,
-          long: bool = False, numeric: bool = True) -> dict[str, str]:
+def table(
+    df: pd.DataFrame,
+    uid: str,
+    *,
+    style: Callable[[Any], str] | None = None,
+    subset: Sequence[str] | None = None,
+    column_format: str | None = None,
+    long: bool = False,
+    numeric: bool = True,
+) -> dict[str, str]:
     """One DataFrame rendered as HTML (escaped, classed) and as a booktabs LaTeX tabular."""
-    html = (_styler(df, style, subset, uid)
-            .format(escape="html", na_rep="–").format_index(escape="html", axis=1)
-            .set_table_attributes(f'class="tbl{" num" if numeric else ""}"').to_html())
+    html = (
+        _styler(df, style, subset, uid)
+        .format(escape="html", na_rep="–")
+        .format_index(escape="html", axis=1)
+        .set_table_attributes(f'class="tbl{" num" if numeric else ""}"')
+        .to_html()
+    )
     column_format = column_format or "l" * df.shape[1]
-    tex = (_styler(df, style, subset, uid)
-           .format(latex_escape, na_rep="--").format_index(latex_escape, axis=1)
-           .to_latex(hrules=True, convert_css=True, column_format=column_format,
-                     multicol_align="c", environment="longtable" if long else None))
+    tex = (
+        _styler(df, style, subset, uid)
+        .format(latex_escape, na_rep="--")
+        .format_index(latex_escape, axis=1)
+        .to_latex(
+            hrules=True,
+            convert_css=True,
+            column_format=column_format,
+            multicol_align="c",
+            environment="longtable" if long else None,
+        )
+    )
     if not long:  # wide tables shrink to the text width, narrow ones keep their size
         tex = "\\begin{adjustbox}{max width=\\linewidth}\n" + tex + "\\end{adjustbox}\n"
     return {"html": Markup(html), "tex": latex.Latex(tex)}
@@ -87,14 +110,14 @@ def _flat(df: pd.DataFrame) -> pd.DataFrame:
         out = df.copy()
         out.index = range(len(out))
         for level, name in reversed(list(enumerate(names))):
-            out.insert(0, (name,) + ("",) * (df.columns.nlevels - 1),
-                       df.index.get_level_values(level))
+            out.insert(0, (name,) + ("",) * (df.columns.nlevels - 1), df.index.get_level_values(level))
         out.columns = pd.MultiIndex.from_tuples(out.columns)
         return out
     return df.reset_index()
 
 
 # ---------------------------------------------------------------- aggregate
+
 
 @dataclass
 class Summaries:
@@ -110,25 +133,37 @@ class Summaries:
 
     def tables(self) -> dict[str, pd.DataFrame]:
         """CSV name → table."""
-        return {"robustness_summary": self.robustness, "saliency_summary": self.saliency,
-                "paired_differences": self.paired, "ablation_points": self.ablation_points,
-                "ablation_summary": self.ablation, "claims": self.claims}
+        return {
+            "robustness_summary": self.robustness,
+            "saliency_summary": self.saliency,
+            "paired_differences": self.paired,
+            "ablation_points": self.ablation_points,
+            "ablation_summary": self.ablation,
+            "claims": self.claims,
+        }
 
 
 def summarize(res: Results) -> Summaries:
     """All aggregates of one result set."""
     robustness = S.robustness_summary(res)
     points = S.ablation_points(res)
-    return Summaries(robustness=robustness, curves=S.curves(robustness),
-                     saliency=S.saliency_summary(res), paired=S.paired_differences(res),
-                     ablation_points=points, ablation=S.ablation_summary(points),
-                     claims=C.evaluate(res))
+    return Summaries(
+        robustness=robustness,
+        curves=S.curves(robustness),
+        saliency=S.saliency_summary(res),
+        paired=S.paired_differences(res),
+        ablation_points=points,
+        ablation=S.ablation_summary(points),
+        claims=C.evaluate(res),
+    )
 
 
 # ---------------------------------------------------------------- figures (an explicit step)
 
-def write_figures(res: Results, summ: Summaries, maps: Mapping[tuple[str, str], Mapping],
-                  fig_dir: Path) -> dict[str, Any]:
+
+def write_figures(
+    res: Results, summ: Summaries, maps: Mapping[tuple[str, str], Mapping], fig_dir: Path
+) -> dict[str, Any]:
     """Write every figure under fig_dir; returns their stems: curves, ablation[param], saliency."""
     out: dict[str, Any] = {"curves": None, "ablation": {}, "saliency": {}}
     if not summ.curves.empty:
@@ -137,8 +172,11 @@ def write_figures(res: Results, summ: Summaries, maps: Mapping[tuple[str, str], 
     for param in numeric:
         out["ablation"][param] = figures.ablation(summ.ablation, param, res.datasets(), fig_dir)
     for dataset in res.datasets():
-        rows = [(label, maps[(dataset, run)]) for label, run in saliency_rows(res, dataset)
-                if (dataset, run) in maps]
+        rows = [
+            (label, maps[(dataset, run)])
+            for label, run in saliency_rows(res, dataset)
+            if (dataset, run) in maps
+        ]
         if rows:
             out["saliency"][dataset] = figures.saliency_grid(rows, dataset, fig_dir)
     return out
@@ -149,12 +187,17 @@ def saliency_rows(res: Results, dataset: str) -> list[tuple[str, str]]:
     r = res.ok_runs()
     r = r[(r["dataset"] == dataset) & r["main"].astype(bool)].sort_values("seed")
     first = r.drop_duplicates("method")
-    return [(method_label(m), run) for m, run in
-            sorted(zip(first["method"], first["run"], strict=True), key=lambda t: sorted_methods(
-                first["method"]).index(t[0]))]
+    return [
+        (method_label(m), run)
+        for m, run in sorted(
+            zip(first["method"], first["run"], strict=True),
+            key=lambda t: sorted_methods(first["method"]).index(t[0]),
+        )
+    ]
 
 
 # ---------------------------------------------------------------- report sections
+
 
 def _main_sections(res: Results, summ: Summaries) -> list[dict]:
     """Per dataset: the method × (attack, ε) table, its masking footnotes and its n."""
@@ -170,15 +213,24 @@ def _main_sections(res: Results, summ: Summaries) -> list[dict]:
         # The PDF shows it transposed (rows = attack x eps, columns = methods): it fits a page.
         df_t = main.T.reset_index()
         subsets = sorted({int(n) for n, pts in zip(ds["n"], ds["points"], strict=True) if pts != "all"})
-        out.append({
-            "dataset": dataset_label(dataset), "key": dataset,
-            "table": table(df, f"main_{dataset}", style=_flag_css, subset=[df.columns[0]],
-                           column_format="l" + "r" * (df.shape[1] - 1)),
-            "table_t": table(df_t, f"main_t_{dataset}", column_format="ll" + "r" * (df_t.shape[1] - 2)),
-            "n_eval": res.eval_sizes(dataset), "subsets": subsets,
-            "seeds": res.seeds_of(dataset),
-            "failures": {method_label(m): lines for m, lines in failures.items()},
-        })
+        out.append(
+            {
+                "dataset": dataset_label(dataset),
+                "key": dataset,
+                "table": table(
+                    df,
+                    f"main_{dataset}",
+                    style=_flag_css,
+                    subset=[df.columns[0]],
+                    column_format="l" + "r" * (df.shape[1] - 1),
+                ),
+                "table_t": table(df_t, f"main_t_{dataset}", column_format="ll" + "r" * (df_t.shape[1] - 2)),
+                "n_eval": res.eval_sizes(dataset),
+                "subsets": subsets,
+                "seeds": res.seeds_of(dataset),
+                "failures": {method_label(m): lines for m, lines in failures.items()},
+            }
+        )
     return out
 
 
@@ -189,21 +241,34 @@ def _masking_section(res: Results) -> dict:
     present = set(m["dataset"]) if not m.empty else set()
     for dataset in [d for d in res.datasets() if d in present]:
         df = P.masking_table(res, dataset)
-        per.append({"dataset": dataset_label(dataset), "key": dataset,
-                    "n_fail": int((df["Result"] == "fail").sum()),
-                    "table": table(df, f"masking_{dataset}", style=_status_css,
-                                   subset=["Result"], long=True, numeric=False,
-                                   column_format="llp{3.2cm}p{3cm}lrrrp{4cm}")})
+        per.append(
+            {
+                "dataset": dataset_label(dataset),
+                "key": dataset,
+                "n_fail": int((df["Result"] == "fail").sum()),
+                "table": table(
+                    df,
+                    f"masking_{dataset}",
+                    style=_status_css,
+                    subset=["Result"],
+                    long=True,
+                    numeric=False,
+                    column_format="llp{3.2cm}p{3cm}lrrrp{4cm}",
+                ),
+            }
+        )
     ref = P.reference_table(res)
     alphas = sorted({float(a) for a in m["alpha"].dropna()}) if not m.empty else []
-    return {"datasets": per, "n_models": int(m[["dataset", "run"]].drop_duplicates().shape[0])
-            if not m.empty else 0,
-            "n_checks": len(m), "n_fail": int((m["status"] == "fail").sum()) if not m.empty else 0,
-            "n_na": int((m["status"] == "n.a.").sum()) if not m.empty else 0,
-            "alphas": alphas,
-            "reference": table(ref, "reference", numeric=False) if not ref.empty else None,
-            "reference_differs": int(res.reference["differs"].sum())
-            if not res.reference.empty else 0}
+    return {
+        "datasets": per,
+        "n_models": int(m[["dataset", "run"]].drop_duplicates().shape[0]) if not m.empty else 0,
+        "n_checks": len(m),
+        "n_fail": int((m["status"] == "fail").sum()) if not m.empty else 0,
+        "n_na": int((m["status"] == "n.a.").sum()) if not m.empty else 0,
+        "alphas": alphas,
+        "reference": table(ref, "reference", numeric=False) if not ref.empty else None,
+        "reference_differs": int(res.reference["differs"].sum()) if not res.reference.empty else 0,
+    }
 
 
 def _ablation_section(res: Results, summ: Summaries, figs: Mapping) -> dict | None:
@@ -215,15 +280,22 @@ def _ablation_section(res: Results, summ: Summaries, figs: Mapping) -> dict | No
     items = []
     for param in sorted(numeric, key=param_rank) + sorted(categorical, key=param_rank):
         df = P.ablation_table(summ.ablation, param, res.datasets())
-        items.append({"param": param, "label": param_label(param),
-                      "figure": figs["ablation"].get(param),
-                      "table": table(df, f"ablation_{param}",
-                                     column_format="ll" + "r" * (df.shape[1] - 2))})
+        items.append(
+            {
+                "param": param,
+                "label": param_label(param),
+                "figure": figs["ablation"].get(param),
+                "table": table(df, f"ablation_{param}", column_format="ll" + "r" * (df.shape[1] - 2)),
+            }
+        )
     worst = points[points["metric"] == "worst_case"]
-    eps = {dataset_label(d): P.fmt_eps(e) for d, e in
-           worst.groupby("dataset", sort=False)["eps"].max().items()}
-    suites = {f"{dataset_label(d)}, {param_label(p)}": s.replace(",", ", ") for (d, p), s in
-              worst.groupby(["dataset", "param"], sort=False)["suite"].first().items()}
+    eps = {
+        dataset_label(d): P.fmt_eps(e) for d, e in worst.groupby("dataset", sort=False)["eps"].max().items()
+    }
+    suites = {
+        f"{dataset_label(d)}, {param_label(p)}": s.replace(",", ", ")
+        for (d, p), s in worst.groupby(["dataset", "param"], sort=False)["suite"].first().items()
+    }
     return {"items": items, "eps": eps, "suites": suites}
 
 
@@ -234,8 +306,13 @@ def _paired_section(res: Results, summ: Summaries) -> list[dict]:
         if summ.paired.empty or dataset not in set(summ.paired["dataset"]):
             continue
         df = P.paired_table(summ.paired, dataset).reset_index()
-        out.append({"dataset": dataset_label(dataset), "key": dataset,
-                    "table": table(df, f"paired_{dataset}", numeric=False)})
+        out.append(
+            {
+                "dataset": dataset_label(dataset),
+                "key": dataset,
+                "table": table(df, f"paired_{dataset}", numeric=False),
+            }
+        )
     return out
 
 
@@ -244,10 +321,18 @@ def _claims_section(summ: Summaries) -> dict | None:
     if summ.claims.empty:
         return None
     df = P.claims_table(summ.claims)
-    return {"table": table(df, "claims", numeric=False, long=True,
-                           column_format="lp{3.5cm}p{3cm}llp{5cm}l",
-                           style=_verdict_css, subset=["Verdict"]),
-            "counts": df["Verdict"].value_counts().to_dict()}
+    return {
+        "table": table(
+            df,
+            "claims",
+            numeric=False,
+            long=True,
+            column_format="lp{3.5cm}p{3cm}llp{5cm}l",
+            style=_verdict_css,
+            subset=["Verdict"],
+        ),
+        "counts": df["Verdict"].value_counts().to_dict(),
+    }
 
 
 def _verdict_css(value: Any) -> str:
@@ -257,28 +342,30 @@ def _verdict_css(value: Any) -> str:
 def _setup_section(res: Results) -> dict:
     """Every attack with its parameters, the AutoAttack text and the evaluation subset sizes."""
     ev = res.evaluation
-    texts = [t for t in dict.fromkeys(ev["autoattack_description"].fillna("")) if t] \
-        if not ev.empty else []
+    texts = [t for t in dict.fromkeys(ev["autoattack_description"].fillna("")) if t] if not ev.empty else []
     sizes = {dataset_label(d): res.eval_sizes(d) for d in res.datasets()}
     df = P.attack_setup_table(res)
-    return {"table": table(df, "setup", numeric=False,
-                           column_format="lllllp{1.5cm}p{4cm}p{4cm}", long=True),
-            "autoattack": texts, "sizes": sizes}
+    return {
+        "table": table(df, "setup", numeric=False, column_format="lllllp{1.5cm}p{4cm}p{4cm}", long=True),
+        "autoattack": texts,
+        "sizes": sizes,
+    }
 
 
 def _provenance_section(res: Results, config: Mapping, benchmark: dict | None) -> dict:
     """Versions, devices, commits and per-job wall time (the benchmark's job included)."""
     jobs = res.jobs
     if benchmark and benchmark.get("provenance"):
-        row = provenance_row({"dataset": "", "run": "benchmark"}, "cost.json",
-                             benchmark["provenance"])
+        row = provenance_row({"dataset": "", "run": "benchmark"}, "cost.json", benchmark["provenance"])
         jobs = pd.concat([jobs, pd.DataFrame([row])], ignore_index=True)
     dirty = bool(jobs["git_dirty"].fillna(False).astype(bool).any()) if not jobs.empty else False
     return {
         "versions": table(P.versions_table(jobs), "versions", numeric=False),
         "jobs": table(P.jobs_summary(jobs), "jobs", column_format="llrrrr"),
-        "devices": P.distinct(jobs, "device"), "hosts": P.distinct(jobs, "host"),
-        "commits": P.distinct(jobs, "git_commit"), "dirty": dirty,
+        "devices": P.distinct(jobs, "device"),
+        "hosts": P.distinct(jobs, "host"),
+        "commits": P.distinct(jobs, "git_commit"),
+        "dirty": dirty,
         "config_yaml": yaml.safe_dump(_plain(config), sort_keys=False, allow_unicode=True),
     }
 
@@ -298,14 +385,23 @@ def _plain(obj: Any) -> Any:
 
 def _howto(res: Results) -> dict:
     """The facts the "How to read" text states, from the data: n per dataset, seeds, level."""
-    return {"n_eval": {dataset_label(d): res.eval_sizes(d) for d in res.datasets()},
-            "seeds": {dataset_label(d): len(res.seeds_of(d)) for d in res.datasets()},
-            "level": f"{100 * LEVEL:g}"}
+    return {
+        "n_eval": {dataset_label(d): res.eval_sizes(d) for d in res.datasets()},
+        "seeds": {dataset_label(d): len(res.seeds_of(d)) for d in res.datasets()},
+        "level": f"{100 * LEVEL:g}",
+    }
 
 
-def build_context(res: Results, summ: Summaries, figs: Mapping, *, config: Mapping,
-                  benchmark: dict | None = None, departures: Sequence[str] = (),
-                  date: str | None = None) -> dict:
+def build_context(
+    res: Results,
+    summ: Summaries,
+    figs: Mapping,
+    *,
+    config: Mapping,
+    benchmark: dict | None = None,
+    departures: Sequence[str] = (),
+    date: str | None = None,
+) -> dict:
     """Everything the HTML and LaTeX templates show."""
     cost = P.cost_table(benchmark) if benchmark else None
     failed = P.failed_runs_table(res)
@@ -323,16 +419,15 @@ def build_context(res: Results, summ: Summaries, figs: Mapping, *, config: Mappi
         "claims": _claims_section(summ),
         "paired": _paired_section(res, summ),
         "masking": _masking_section(res),
-        "saliency": table(P.saliency_table(summ.saliency, res.datasets()), "saliency",
-                          column_format="llrrrrr"),
-        "saliency_figures": [{"dataset": dataset_label(d), "figure": f}
-                             for d, f in figs["saliency"].items()],
+        "saliency": table(
+            P.saliency_table(summ.saliency, res.datasets()), "saliency", column_format="llrrrrr"
+        ),
+        "saliency_figures": [{"dataset": dataset_label(d), "figure": f} for d, f in figs["saliency"].items()],
         "ablation": _ablation_section(res, summ, figs),
         "failed_runs": table(failed, "failed", numeric=False) if not failed.empty else None,
         "n_failed": len(failed),
         "cost": table(cost, "cost", column_format="llrrrrl") if cost is not None else None,
-        "training": table(P.training_table(res), "training", long=True,
-                          column_format="llp{4.5cm}lrrrrr"),
+        "training": table(P.training_table(res), "training", long=True, column_format="llp{4.5cm}lrrrrr"),
         "setup": _setup_section(res),
         "departures": list(departures),
         "provenance": _provenance_section(res, config, benchmark),
@@ -341,16 +436,27 @@ def build_context(res: Results, summ: Summaries, figs: Mapping, *, config: Mappi
 
 # ---------------------------------------------------------------- render
 
+
 def _environments() -> tuple[jinja2.Environment, jinja2.Environment]:
     """Jinja environments: HTML autoescaped; LaTeX with <% %> / << >> so braces stay literal."""
     loader = jinja2.FileSystemLoader(TEMPLATES)
-    html = jinja2.Environment(loader=loader, autoescape=True, undefined=jinja2.StrictUndefined,
-                              trim_blocks=True, lstrip_blocks=True)
-    tex = jinja2.Environment(loader=loader, autoescape=False, undefined=jinja2.StrictUndefined,
-                             block_start_string="<%", block_end_string="%>",
-                             variable_start_string="<<", variable_end_string=">>",
-                             comment_start_string="<#", comment_end_string="#>",
-                             trim_blocks=True, lstrip_blocks=True, finalize=latex.finalize)
+    html = jinja2.Environment(
+        loader=loader, autoescape=True, undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True
+    )
+    tex = jinja2.Environment(
+        loader=loader,
+        autoescape=False,
+        undefined=jinja2.StrictUndefined,
+        block_start_string="<%",
+        block_end_string="%>",
+        variable_start_string="<<",
+        variable_end_string=">>",
+        comment_start_string="<#",
+        comment_end_string="#>",
+        trim_blocks=True,
+        lstrip_blocks=True,
+        finalize=latex.finalize,
+    )
     # Every << value >> is escaped by `finalize`; `tex` escapes inside an expression,
     # `latex` marks ready-made LaTeX (pandas tables), `verbatim` makes text verbatim-safe.
     tex.filters["tex"] = lambda v: latex.Latex(latex.latex_escape(v))
@@ -359,8 +465,7 @@ def _environments() -> tuple[jinja2.Environment, jinja2.Environment]:
     return html, tex
 
 
-def render_report(context: Mapping[str, Any], out_html: Path, out_tex: Path,
-                  fig_dir: Path) -> None:
+def render_report(context: Mapping[str, Any], out_html: Path, out_tex: Path, fig_dir: Path) -> None:
     """Write index.html and report.tex from the context; figures are already in fig_dir."""
     out_html, out_tex = Path(out_html), Path(out_tex)
     html_env, tex_env = _environments()
@@ -373,6 +478,7 @@ def render_report(context: Mapping[str, Any], out_html: Path, out_tex: Path,
 
 
 # ---------------------------------------------------------------- entry point
+
 
 def load_benchmark(path: Path) -> dict | None:
     """cost.json if the benchmark ran, else None (the cost section then shows training only)."""
@@ -389,16 +495,22 @@ def load_maps(res: Results) -> dict[tuple[str, str], Any]:
             if path is None:
                 continue
             if not Path(path).is_file():
-                raise FileNotFoundError(f"missing result file {path} for run {run!r} "
-                                        f"(dataset {dataset!r})")
+                raise FileNotFoundError(f"missing result file {path} for run {run!r} (dataset {dataset!r})")
             maps[(dataset, run)] = read_npz(path)
     return maps
 
 
-def build_report(manifest: Sequence[Mapping], inputs: Mapping[str, Sequence[str | Path]],
-                 config: Mapping, out_html: Path, out_tex: Path, summary_dir: Path | None = None,
-                 departures: Sequence[str] = (), benchmark: Path | None = None,
-                 date: str | None = None) -> None:
+def build_report(
+    manifest: Sequence[Mapping],
+    inputs: Mapping[str, Sequence[str | Path]],
+    config: Mapping,
+    out_html: Path,
+    out_tex: Path,
+    summary_dir: Path | None = None,
+    departures: Sequence[str] = (),
+    benchmark: Path | None = None,
+    date: str | None = None,
+) -> None:
     """Load the rule's input files, summarize, write CSVs and figures, render HTML and LaTeX.
 
     ``inputs`` maps train / robustness / saliency / correct / maps to the rule's file lists.
@@ -413,6 +525,5 @@ def build_report(manifest: Sequence[Mapping], inputs: Mapping[str, Sequence[str 
         write_tables(res, Path(summary_dir), extra)
     fig_dir = Path(out_html).parent / "figures"
     figs = write_figures(res, summ, load_maps(res), fig_dir)
-    context = build_context(res, summ, figs, config=config, benchmark=bench,
-                            departures=departures, date=date)
+    context = build_context(res, summ, figs, config=config, benchmark=bench, departures=departures, date=date)
     render_report(context, out_html, out_tex, fig_dir)

@@ -1,4 +1,5 @@
 """Vanilla-gradient saliency maps (captum) and the sharpness metrics of METHOD.md."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -71,6 +72,10 @@ def saliency_metrics(x: Tensor, grad: Tensor, dark_background: bool) -> dict[str
 def summarize(values: dict[str, np.ndarray]) -> dict[str, dict[str, float] | None]:
     """Mean and std over images for each metric (None where not applicable)."""
     return {
-        name: ({"mean": float(np.mean(values[name])), "std": float(np.std(values[name]))} if name in values else None)
+        name: (
+            {"mean": float(np.mean(values[name])), "std": float(np.std(values[name]))}
+            if name in values
+            else None
+        )
         for name in METRICS
     }

@@ -1,4 +1,5 @@
 """Fixed, seeded subsets of a split: every model of a dataset is trained and attacked on the same points."""
+
 from __future__ import annotations
 
 import numpy as np

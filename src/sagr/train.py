@@ -1,12 +1,14 @@
 """The one training loop every method shares; the method only supplies its objective."""
+
 from __future__ import annotations
 
 import logging
 import sys
 import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -25,7 +27,9 @@ def make_optimizer(model: nn.Module, opt: Mapping[str, Any], epochs: int, steps_
     """Optimizer and per-step LR scheduler from the dataset's `optimizer` config."""
     params = model.parameters()
     if opt["name"] == "sgd":
-        optimizer = torch.optim.SGD(params, lr=opt["lr"], momentum=opt["momentum"], weight_decay=opt["weight_decay"], nesterov=False)
+        optimizer = torch.optim.SGD(
+            params, lr=opt["lr"], momentum=opt["momentum"], weight_decay=opt["weight_decay"], nesterov=False
+        )
     elif opt["name"] == "adam":
         optimizer = torch.optim.Adam(params, lr=opt["lr"], weight_decay=opt["weight_decay"])
     else:
@@ -78,12 +82,37 @@ class TrainResult:
     resumed_from: list[dict[str, int]] = field(default_factory=list)
 
 
-def train_model(model: nn.Module, x: Tensor, y: Tensor, method: str, hp: Mapping[str, Any], epochs: int,
-                batch_size: int, optimizer_cfg: Mapping[str, Any], seed: int, device: torch.device,
-                progress: bool = True, eps_ramp: float = 0.0, **options: Any) -> list[dict[str, float]]:
+def train_model(
+    model: nn.Module,
+    x: Tensor,
+    y: Tensor,
+    method: str,
+    hp: Mapping[str, Any],
+    epochs: int,
+    batch_size: int,
+    optimizer_cfg: Mapping[str, Any],
+    seed: int,
+    device: torch.device,
+    progress: bool = True,
+    eps_ramp: float = 0.0,
+    **options: Any,
+) -> list[dict[str, float]]:
     """Train ``model`` in place with ``method``'s objective; returns per-epoch history (see ``fit``)."""
-    return fit(model, x, y, method, hp, epochs, batch_size, optimizer_cfg, seed, device, progress, eps_ramp,
-               **options).history
+    return fit(
+        model,
+        x,
+        y,
+        method,
+        hp,
+        epochs,
+        batch_size,
+        optimizer_cfg,
+        seed,
+        device,
+        progress,
+        eps_ramp,
+        **options,
+    ).history
 
 
 def fit(
@@ -142,23 +171,49 @@ def fit(
         if aug_gen is not None:
             aug_gen.set_state(state["rng_augment"])
         result.history, result.val_history = state["history"], state["val_history"]
-        result.best_epoch, best_score, best_state = state["best_epoch"], state["best_score"], state["best_state"]
-        result.resumed_from = state["resumed_from"] + [{"epoch": int(state["epoch"]), "step": int(state["step"])}]
+        result.best_epoch, best_score, best_state = (
+            state["best_epoch"],
+            state["best_score"],
+            state["best_state"],
+        )
+        result.resumed_from = state["resumed_from"] + [
+            {"epoch": int(state["epoch"]), "step": int(state["step"])}
+        ]
         start_epoch, start_step = int(state["epoch"]), int(state["step"])
         resume_order, resume_sums = state["order"], state["sums"]
-        log.info("%s: resumed from checkpoint %s at epoch %d, step %d", method, checkpoint.path, start_epoch, start_step)
+        log.info(
+            "%s: resumed from checkpoint %s at epoch %d, step %d",
+            method,
+            checkpoint.path,
+            start_epoch,
+            start_step,
+        )
         del state
 
     def save(next_epoch: int, next_step: int, order: Tensor | None, sums: dict[str, float] | None) -> None:
-        write_checkpoint(checkpoint.path, {
-            "identity": checkpoint.identity, "epoch": next_epoch, "step": next_step,
-            "model": model.state_dict(), "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-            "rng_torch": torch.get_rng_state(),
-            "rng_cuda": torch.cuda.get_rng_state(device) if device.type == "cuda" else None,
-            "rng_order": gen.get_state(), "rng_augment": aug_gen.get_state() if aug_gen is not None else None,
-            "order": order, "sums": sums, "history": result.history, "val_history": result.val_history,
-            "best_epoch": result.best_epoch, "best_score": best_score, "best_state": best_state,
-            "resumed_from": result.resumed_from})
+        write_checkpoint(
+            checkpoint.path,
+            {
+                "identity": checkpoint.identity,
+                "epoch": next_epoch,
+                "step": next_step,
+                "model": model.state_dict(),
+                "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict(),
+                "rng_torch": torch.get_rng_state(),
+                "rng_cuda": torch.cuda.get_rng_state(device) if device.type == "cuda" else None,
+                "rng_order": gen.get_state(),
+                "rng_augment": aug_gen.get_state() if aug_gen is not None else None,
+                "order": order,
+                "sums": sums,
+                "history": result.history,
+                "val_history": result.val_history,
+                "best_epoch": result.best_epoch,
+                "best_score": best_score,
+                "best_state": best_state,
+                "resumed_from": result.resumed_from,
+            },
+        )
 
     last_save = time.monotonic()
     for epoch in range(start_epoch, epochs + 1):
@@ -169,13 +224,23 @@ def fit(
         else:
             order, first_step = torch.randperm(n, generator=gen), 0
             sums = {"loss": 0.0, "ce": 0.0, "reg": 0.0}
-        bar = tqdm(range(first_step, steps_per_epoch), desc=f"{method} epoch {epoch}/{epochs}", disable=not (progress and sys.stderr.isatty()), mininterval=5)
+        bar = tqdm(
+            range(first_step, steps_per_epoch),
+            desc=f"{method} epoch {epoch}/{epochs}",
+            disable=not (progress and sys.stderr.isatty()),
+            mininterval=5,
+        )
         for step in bar:
             idx = order[step * batch_size : (step + 1) * batch_size]
             xb, yb = x[idx].to(device), y[idx].to(device)
             if aug_gen is not None:
                 xb = augment_batch(xb, augment, crop_padding, aug_gen)
-            terms = objective(model, xb, yb, _ramped(hp, (epoch - 1) * steps_per_epoch + step, eps_ramp * epochs * steps_per_epoch))
+            terms = objective(
+                model,
+                xb,
+                yb,
+                _ramped(hp, (epoch - 1) * steps_per_epoch + step, eps_ramp * epochs * steps_per_epoch),
+            )
             if not torch.isfinite(terms.loss):
                 raise FloatingPointError(f"{method}: non-finite loss at epoch {epoch}, step {step}")
             optimizer.zero_grad(set_to_none=True)
@@ -187,14 +252,31 @@ def fit(
             sums["ce"] += terms.ce * k
             sums["reg"] += terms.reg * k
             bar.set_postfix(loss=f"{terms.loss.item():.3f}", reg=f"{terms.reg:.3g}")
-            if (checkpoint and checkpoint.every_minutes and step + 1 < steps_per_epoch
-                    and time.monotonic() - last_save >= 60 * checkpoint.every_minutes):
+            if (
+                checkpoint
+                and checkpoint.every_minutes
+                and step + 1 < steps_per_epoch
+                and time.monotonic() - last_save >= 60 * checkpoint.every_minutes
+            ):
                 save(epoch, step + 1, order, sums)
                 last_save = time.monotonic()
-        result.history.append({"epoch": epoch, **{k: v / n for k, v in sums.items()},
-                               "time_s": round(time.perf_counter() - t0, 3)})
-        _log_epoch(model, x, y, batch_size, device, epochs, result.history[-1],
-                   _ramped(hp, epoch * steps_per_epoch - 1, eps_ramp * epochs * steps_per_epoch).get("eps"))
+        result.history.append(
+            {
+                "epoch": epoch,
+                **{k: v / n for k, v in sums.items()},
+                "time_s": round(time.perf_counter() - t0, 3),
+            }
+        )
+        _log_epoch(
+            model,
+            x,
+            y,
+            batch_size,
+            device,
+            epochs,
+            result.history[-1],
+            _ramped(hp, epoch * steps_per_epoch - 1, eps_ramp * epochs * steps_per_epoch).get("eps"),
+        )
         if validation is not None and (epoch % validation.every == 0 or epoch == epochs):
             record = validate(model, validation, device)
             result.val_history.append({"epoch": epoch, **record})
@@ -202,8 +284,14 @@ def fit(
             if best_score is None or tuple(score) > tuple(best_score):  # ties keep the earlier epoch
                 best_score, result.best_epoch = list(score), epoch
                 best_state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
-            log.info("%s epoch %d: validation clean %.4f, PGD %.4f (best epoch %d)", method, epoch,
-                     record["clean_accuracy"], record["pgd_accuracy"], result.best_epoch)
+            log.info(
+                "%s epoch %d: validation clean %.4f, PGD %.4f (best epoch %d)",
+                method,
+                epoch,
+                record["clean_accuracy"],
+                record["pgd_accuracy"],
+                result.best_epoch,
+            )
         if checkpoint and (epoch % checkpoint.every_epochs == 0 or epoch == epochs):
             save(epoch + 1, 0, None, None)
             last_save = time.monotonic()
@@ -219,8 +307,9 @@ def validate(model: nn.Module, val: Validation, device: torch.device) -> dict[st
 
     was_training = model.training
     model.eval()
-    attack = torchattacks.PGD(model, eps=val.eps, alpha=val.alpha_over_eps * val.eps, steps=val.steps,
-                              random_start=True)
+    attack = torchattacks.PGD(
+        model, eps=val.eps, alpha=val.alpha_over_eps * val.eps, steps=val.steps, random_start=True
+    )
     clean = robust = 0
     with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
         torch.manual_seed(val.seed)
@@ -236,8 +325,16 @@ def validate(model: nn.Module, val: Validation, device: torch.device) -> dict[st
     return {"clean_accuracy": clean / n, "pgd_accuracy": robust / n, "n": len(val.x)}
 
 
-def _log_epoch(model: nn.Module, x: Tensor, y: Tensor, batch_size: int, device: torch.device, epochs: int,
-               row: Mapping[str, float], eps: float | None) -> None:
+def _log_epoch(
+    model: nn.Module,
+    x: Tensor,
+    y: Tensor,
+    batch_size: int,
+    device: torch.device,
+    epochs: int,
+    row: Mapping[str, float],
+    eps: float | None,
+) -> None:
     """One readable log line per epoch; the accuracy pass draws no random numbers and updates no weights."""
     if not log.isEnabledFor(logging.INFO):
         return
@@ -245,8 +342,18 @@ def _log_epoch(model: nn.Module, x: Tensor, y: Tensor, batch_size: int, device: 
     acc = accuracy(model, x[:k], y[:k], batch_size, device)
     model.train()
     eps_text = f"{eps:.4g}" if eps is not None else "-"
-    log.info("epoch %d/%d: loss %.4f (ce %.4f, reg %.4g), train acc %.4f (n=%d), eps %s, %.1fs",
-             row["epoch"], epochs, row["loss"], row["ce"], row["reg"], acc, k, eps_text, row["time_s"])
+    log.info(
+        "epoch %d/%d: loss %.4f (ce %.4f, reg %.4g), train acc %.4f (n=%d), eps %s, %.1fs",
+        row["epoch"],
+        epochs,
+        row["loss"],
+        row["ce"],
+        row["reg"],
+        acc,
+        k,
+        eps_text,
+        row["time_s"],
+    )
 
 
 def _ramped(hp: Mapping[str, Any], step: int, ramp_steps: float) -> Mapping[str, Any]:

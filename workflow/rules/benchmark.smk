@@ -5,18 +5,23 @@ rule benchmark_cost:
         reference=config["benchmark"].get("reference", []),
     output:
         "results/benchmark/cost.json",
-    params:
-        settings=json.dumps({"benchmark": config["benchmark"], "methods": config["methods"]}, sort_keys=True),
     log:
         "logs/benchmark/cost.log",
     benchmark:
         "results/benchmarks/benchmark_cost.tsv"
-    threads: config["threads"]
-    resources:
-        mem_mb=stage_resource(config, config["benchmark"].get("dataset"), "train", "mem_mb"),
-        runtime=60,
-        gpu=config.get("gpus_per_job", 0),
     conda:
         "../../environment.yml"
+    threads: config["threads"]
+    resources:
+        mem_mb=stage_resource(
+            config, config["benchmark"].get("dataset"), "train", "mem_mb"
+        ),
+        runtime=60,
+        gpu=config.get("gpus_per_job", 0),
+    params:
+        settings=json.dumps(
+            {"benchmark": config["benchmark"], "methods": config["methods"]},
+            sort_keys=True,
+        ),
     script:
         "../scripts/benchmark_cost.py"

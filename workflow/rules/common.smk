@@ -24,7 +24,9 @@ def attacks_for(wildcards):
 
 def data_cache(split):
     """The cached split and facts a job reads: declared, so that Snakemake sees them missing."""
-    return multiext(f"{config['data']['root']}/cache/{{dataset}}", f"-{split}.pt", "-info.json")
+    return multiext(
+        f"{config['data']['root']}/cache/{{dataset}}", f"-{split}.pt", "-info.json"
+    )
 
 
 def job_resources(stage):

@@ -7,19 +7,22 @@ rule evaluate_model:
     output:
         record="results/{dataset}/{run}/robustness.json",
         correct="results/{dataset}/{run}/correct.npz",
-    params:
-        attacks=lambda wc: sorted(attacks_for(wc)),  # order-free rerun trigger
-        settings=lambda wc: stage_settings(
-            config, wc.dataset, "evaluate", suite={a: config["attacks"][a] for a in attacks_for(wc)}
-        ),
     log:
         "logs/{dataset}/{run}/evaluate.log",
     benchmark:
         "results/benchmarks/evaluate/{dataset}/{run}.tsv"
+    conda:
+        "../../environment.yml"
     threads: config["threads"]
     resources:
         **job_resources("evaluate"),
-    conda:
-        "../../environment.yml"
+    params:
+        attacks=lambda wc: sorted(attacks_for(wc)),  # order-free rerun trigger
+        settings=lambda wc: stage_settings(
+            config,
+            wc.dataset,
+            "evaluate",
+            suite={a: config["attacks"][a] for a in attacks_for(wc)},
+        ),
     script:
         "../scripts/evaluate_model.py"

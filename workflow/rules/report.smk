@@ -7,27 +7,41 @@ rule render_report:
         maps=per_run("results/{dataset}/{run}/maps.npz"),
         # So that a deleted model.pt reruns its training and everything computed from it.
         models=per_run("results/{dataset}/{run}/model.pt"),
-        benchmark=["results/benchmark/cost.json"] if config["benchmark"].get("enabled") else [],
+        benchmark=(
+            ["results/benchmark/cost.json"]
+            if config["benchmark"].get("enabled")
+            else []
+        ),
     output:
-        html=report("report/index.html", caption="../report/report_html.rst", category="Report"),
+        html=report(
+            "report/index.html", caption="../report/report_html.rst", category="Report"
+        ),
         tex="report/report.tex",
-        summary=report(directory("results/summary"), patterns=["{name}.csv"],
-                       caption="../report/tables.rst", category="Tables"),
-        figures=report(directory("report/figures"), patterns=["{name}.png"],
-                       caption="../report/figures.rst", category="Figures"),
-    params:
-        manifest=[e.as_dict() for e in MANIFEST],
+        summary=report(
+            directory("results/summary"),
+            patterns=["{name}.csv"],
+            caption="../report/tables.rst",
+            category="Tables",
+        ),
+        figures=report(
+            directory("report/figures"),
+            patterns=["{name}.png"],
+            caption="../report/figures.rst",
+            category="Figures",
+        ),
     log:
         "logs/report.log",
     benchmark:
         "results/benchmarks/render_report.tsv"
+    conda:
+        "../../environment.yml"
     threads: 1
     resources:
         mem_mb=4000,
         runtime=30,
         gpu=0,
-    conda:
-        "../../environment.yml"
+    params:
+        manifest=[e.as_dict() for e in MANIFEST],
     script:
         "../scripts/render_report.py"
 
@@ -37,17 +51,19 @@ rule render_pdf:
         tex="report/report.tex",
         figures="report/figures",
     output:
-        pdf=report("report/report.pdf", caption="../report/report_pdf.rst", category="Report"),
+        pdf=report(
+            "report/report.pdf", caption="../report/report_pdf.rst", category="Report"
+        ),
     log:
         "logs/report_pdf.log",
     benchmark:
         "results/benchmarks/render_pdf.tsv"
+    conda:
+        "../../environment.yml"
     threads: 1
     resources:
         mem_mb=2000,
         runtime=30,
         gpu=0,
-    conda:
-        "../../environment.yml"
     script:
         "../scripts/render_pdf.py"

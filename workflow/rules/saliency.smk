@@ -7,16 +7,16 @@ rule saliency_model:
     output:
         record="results/{dataset}/{run}/saliency.json",
         maps="results/{dataset}/{run}/maps.npz",
-    params:
-        settings=lambda wc: stage_settings(config, wc.dataset, "saliency"),
     log:
         "logs/{dataset}/{run}/saliency.log",
     benchmark:
         "results/benchmarks/saliency/{dataset}/{run}.tsv"
+    conda:
+        "../../environment.yml"
     threads: config["threads"]
     resources:
         **job_resources("saliency"),
-    conda:
-        "../../environment.yml"
+    params:
+        settings=lambda wc: stage_settings(config, wc.dataset, "saliency"),
     script:
         "../scripts/saliency_model.py"

@@ -5,17 +5,17 @@ rule train_model:
     output:
         model="results/{dataset}/{run}/model.pt",
         record="results/{dataset}/{run}/train.json",
-    params:
-        # Rerun trigger: a change to the dataset's training settings retrains.
-        settings=lambda wc: stage_settings(config, wc.dataset, "train"),
     log:
         "logs/{dataset}/{run}/train.log",
     benchmark:
         "results/benchmarks/train/{dataset}/{run}.tsv"
+    conda:
+        "../../environment.yml"
     threads: config["threads"]
     resources:
         **job_resources("train"),
-    conda:
-        "../../environment.yml"
+    params:
+        # Rerun trigger: a change to the dataset's training settings retrains.
+        settings=lambda wc: stage_settings(config, wc.dataset, "train"),
     script:
         "../scripts/train_model.py"

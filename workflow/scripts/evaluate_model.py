@@ -4,5 +4,12 @@ sys.path.insert(0, f"{snakemake.scriptdir}/../../src")
 from sagr import jobs
 
 jobs.redirect_log(snakemake.log[0], snakemake.rule, dict(snakemake.wildcards.items()))
-jobs.evaluate_job(snakemake.config, snakemake.wildcards.dataset, snakemake.wildcards.run, snakemake.params.attacks,
-                  snakemake.input.model, snakemake.output.record, snakemake.output.correct)
+jobs.evaluate_job(
+    snakemake.config,
+    snakemake.wildcards.dataset,
+    snakemake.wildcards.run,
+    snakemake.params.attacks,
+    snakemake.input.model,
+    snakemake.output.record,
+    snakemake.output.correct,
+)

@@ -4,5 +4,11 @@ sys.path.insert(0, f"{snakemake.scriptdir}/../../src")
 from sagr import jobs
 
 jobs.redirect_log(snakemake.log[0], snakemake.rule, dict(snakemake.wildcards.items()))
-jobs.saliency_job(snakemake.config, snakemake.wildcards.dataset, snakemake.wildcards.run,
-                  snakemake.input.model, snakemake.output.record, snakemake.output.maps)
+jobs.saliency_job(
+    snakemake.config,
+    snakemake.wildcards.dataset,
+    snakemake.wildcards.run,
+    snakemake.input.model,
+    snakemake.output.record,
+    snakemake.output.maps,
+)

@@ -4,5 +4,10 @@ sys.path.insert(0, f"{snakemake.scriptdir}/../../src")
 from sagr import jobs
 
 jobs.redirect_log(snakemake.log[0], snakemake.rule, dict(snakemake.wildcards.items()))
-jobs.train_job(snakemake.config, snakemake.wildcards.dataset, snakemake.wildcards.run,
-               snakemake.output.model, snakemake.output.record)
+jobs.train_job(
+    snakemake.config,
+    snakemake.wildcards.dataset,
+    snakemake.wildcards.run,
+    snakemake.output.model,
+    snakemake.output.record,
+)

@@ -17,7 +17,9 @@ BETA = HParam("beta", "beta", float, "SAGR bias beta in [0,1]", {"minimum": 0, "
 T = HParam("T", "T", float, "SAGR temperature", {"exclusiveMinimum": 0})
 FORM = HParam("form", "", FORMS, "SAGR form")
 ESTIMATOR = HParam(
-    "estimator", "", ESTIMATORS,
+    "estimator",
+    "",
+    ESTIMATORS,
     "estimator of sum_c w_c |g_c|^2 (sagr.estimators): exact, projection (output-space probes) or jvp (input-space probes, forward mode)",
 )
 N_PROJ = HParam("n_proj", "n", int, "random projections per step", {"minimum": 1})
@@ -49,7 +51,9 @@ def _jr_variants(hp: Mapping[str, Any]) -> list[Variant]:
 
 def _sagr_variants(hp: Mapping[str, Any]) -> list[Variant]:
     decoupled = [
-        Variant(f"decoupled-{e}", {**hp, "form": "decoupled", "estimator": e}, None if e == "exact" else COST_GOAL)
+        Variant(
+            f"decoupled-{e}", {**hp, "form": "decoupled", "estimator": e}, None if e == "exact" else COST_GOAL
+        )
         for e in ESTIMATORS
     ]
     return [*decoupled, Variant("coupled", {**hp, "form": "coupled", "estimator": "projection"})]
