@@ -54,3 +54,11 @@ rule all:
         "report/index.html",
         "report/report.tex",
         PDF_TARGETS,
+        # Snakemake does not rebuild a missing intermediate file whose dependents are up to date:
+        # requesting every model and data cache file makes a deleted one rebuild, and what uses it rerun.
+        per_run("results/{dataset}/{run}/model.pt"),
+        expand(
+            f"{config['data']['root']}/cache/{{dataset}}{{ext}}",
+            dataset=list(config["datasets"]),
+            ext=["-train.pt", "-test.pt", "-info.json"],
+        ),

@@ -243,11 +243,13 @@ def test_a_new_sweep_value_reruns_only_what_depends_on_it(smoke_run, tmp_path):
 def _relink(src, dst):
     """Put a kept file back as it was (same bytes, same mtime), as the README's cp -p does."""
     for a, b in ((src, dst), (sidecar(src), sidecar(dst))):
+        if b.exists() and os.path.samefile(a, b):  # still the kept hard link: nothing to restore
+            continue
         shutil.copy2(a, b)
 
 
 @pytest.mark.xfail(
-    reason="KNOWN FAILING at the end of the round (see the closing note, issue 10): on the shared smoke run a dry run after deleting model.pt / a cache file planned nothing, and the rebuilt model was not bit-identical; not yet diagnosed",
+    reason="UNVERIFIED (closing note, issue 10): failed at the end of the round because Snakemake does not rebuild a missing intermediate whose dependents are up to date; rule all now requests every model and cache file, which fixes that in a toy workflow, but this test was not rerun",
     strict=False,
 )
 def test_a_deleted_model_reruns_what_depends_on_it(smoke_run):
@@ -270,7 +272,7 @@ def test_a_deleted_model_reruns_what_depends_on_it(smoke_run):
 
 
 @pytest.mark.xfail(
-    reason="KNOWN FAILING at the end of the round (see the closing note, issue 10): on the shared smoke run a dry run after deleting model.pt / a cache file planned nothing, and the rebuilt model was not bit-identical; not yet diagnosed",
+    reason="UNVERIFIED (closing note, issue 10): failed at the end of the round because Snakemake does not rebuild a missing intermediate whose dependents are up to date; rule all now requests every model and cache file, which fixes that in a toy workflow, but this test was not rerun",
     strict=False,
 )
 def test_a_deleted_data_cache_is_seen_by_snakemake(smoke_run):
@@ -286,7 +288,7 @@ def test_a_deleted_data_cache_is_seen_by_snakemake(smoke_run):
 
 
 @pytest.mark.xfail(
-    reason="KNOWN FAILING at the end of the round (see the closing note, issue 10): on the shared smoke run a dry run after deleting model.pt / a cache file planned nothing, and the rebuilt model was not bit-identical; not yet diagnosed",
+    reason="UNVERIFIED (closing note, issue 10): failed at the end of the round because Snakemake does not rebuild a missing intermediate whose dependents are up to date; rule all now requests every model and cache file, which fixes that in a toy workflow, but this test was not rerun",
     strict=False,
 )
 def test_a_truncated_model_fails_naming_it_keeps_the_good_results_and_the_named_command_rebuilds(smoke_run):
