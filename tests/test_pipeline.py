@@ -248,10 +248,6 @@ def _relink(src, dst):
         shutil.copy2(a, b)
 
 
-@pytest.mark.xfail(
-    reason="UNVERIFIED (closing note, issue 10): failed at the end of the round because Snakemake does not rebuild a missing intermediate whose dependents are up to date; rule all now requests every model and cache file, which fixes that in a toy workflow, but this test was not rerun",
-    strict=False,
-)
 def test_a_deleted_model_reruns_what_depends_on_it(smoke_run):
     workdir, config = smoke_run
     model = workdir / "results" / "mnist" / encode_run("standard", {}, 0) / "model.pt"
@@ -271,10 +267,6 @@ def test_a_deleted_model_reruns_what_depends_on_it(smoke_run):
     assert "Nothing to be done" in snakemake(workdir, "-n")
 
 
-@pytest.mark.xfail(
-    reason="UNVERIFIED (closing note, issue 10): failed at the end of the round because Snakemake does not rebuild a missing intermediate whose dependents are up to date; rule all now requests every model and cache file, which fixes that in a toy workflow, but this test was not rerun",
-    strict=False,
-)
 def test_a_deleted_data_cache_is_seen_by_snakemake(smoke_run):
     workdir, _ = smoke_run
     cached = workdir / "data" / "cache" / "mnist-test.pt"
@@ -288,7 +280,7 @@ def test_a_deleted_data_cache_is_seen_by_snakemake(smoke_run):
 
 
 @pytest.mark.xfail(
-    reason="UNVERIFIED (closing note, issue 10): failed at the end of the round because Snakemake does not rebuild a missing intermediate whose dependents are up to date; rule all now requests every model and cache file, which fixes that in a toy workflow, but this test was not rerun",
+    reason="KNOWN FAILING (closing note, issue 10): the model rebuilt by the named command after truncation is not bit-identical to the original; not yet diagnosed",
     strict=False,
 )
 def test_a_truncated_model_fails_naming_it_keeps_the_good_results_and_the_named_command_rebuilds(smoke_run):
