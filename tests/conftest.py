@@ -2,6 +2,7 @@
 
 import copy
 import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -10,6 +11,11 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 SCHEMA = REPO / "workflow" / "schemas" / "config.schema.yaml"
+
+
+def snakemake_cmd(*args: str) -> list[str]:
+    """Command line of one Snakemake run of this workflow (in this interpreter), `args` appended."""
+    return [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), *args]
 
 
 def mirror_dir() -> Path:

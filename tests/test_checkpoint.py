@@ -4,14 +4,13 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 
 import pytest
 import torch
 import yaml
 
-from conftest import REPO, mirror_dir
+from conftest import REPO, mirror_dir, snakemake_cmd
 from sagr import checkpoint as ck
 from sagr.models import build_model
 from sagr.runs import encode_run
@@ -173,12 +172,7 @@ def _kill_config(tmp_path):
 
 
 def _snakemake(workdir, configfile, target, **popen):
-    cmd = [
-        sys.executable,
-        "-m",
-        "snakemake",
-        "-s",
-        str(REPO / "Snakefile"),
+    cmd = snakemake_cmd(
         "-d",
         str(workdir),
         "--configfile",
@@ -187,7 +181,7 @@ def _snakemake(workdir, configfile, target, **popen):
         "1",
         "--rerun-incomplete",
         target,
-    ]
+    )
     env = {**os.environ, "SAGR_DATA_MIRROR": str(mirror_dir())}
     return subprocess.Popen(
         cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, **popen

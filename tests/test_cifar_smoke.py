@@ -4,12 +4,11 @@ augmentation, validation split, checkpoints) end to end on CPU, on generated dat
 import json
 import os
 import subprocess
-import sys
 
 import pytest
 import yaml
 
-from conftest import REPO
+from conftest import REPO, snakemake_cmd
 
 pytestmark = pytest.mark.slow
 CONFIG = REPO / "config" / "cifar_smoke.yaml"
@@ -20,19 +19,14 @@ def cifar_run(tmp_path_factory, fake_cifar_mirror):
     workdir = tmp_path_factory.mktemp("cifar_smoke")
     env = {**os.environ, "SAGR_DATA_MIRROR": str(fake_cifar_mirror)}
     proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "snakemake",
-            "-s",
-            str(REPO / "Snakefile"),
+        snakemake_cmd(
             "-d",
             str(workdir),
             "--configfile",
             str(CONFIG),
             "--cores",
             "2",
-        ],
+        ),
         env=env,
         capture_output=True,
         text=True,

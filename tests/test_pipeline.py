@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 import sagr
-from conftest import REPO, data_unavailable_reason, mirror_dir
+from conftest import REPO, data_unavailable_reason, mirror_dir, snakemake_cmd
 from sagr.attacks import resolve_budgets
 from sagr.files import PREVIOUS_DIR, read_json, sha256, sidecar
 from sagr.presentation import fmt_estimate
@@ -23,12 +23,7 @@ pytestmark = pytest.mark.slow
 
 def snakemake(workdir, *args, configfile=REPO / "config" / "smoke.yaml"):
     env = {**os.environ, "SAGR_DATA_MIRROR": str(mirror_dir())}
-    cmd = [
-        sys.executable,
-        "-m",
-        "snakemake",
-        "-s",
-        str(REPO / "Snakefile"),
+    cmd = snakemake_cmd(
         "-d",
         str(workdir),
         "--configfile",
@@ -36,7 +31,7 @@ def snakemake(workdir, *args, configfile=REPO / "config" / "smoke.yaml"):
         "--cores",
         "2",
         *args,
-    ]
+    )
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     return proc.stdout + proc.stderr
@@ -291,12 +286,7 @@ def test_a_truncated_model_fails_naming_it_keeps_the_good_results_and_the_named_
     model.write_bytes(model.read_bytes()[:1000])
     env = {**os.environ, "SAGR_DATA_MIRROR": str(mirror_dir())}
     proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "snakemake",
-            "-s",
-            str(REPO / "Snakefile"),
+        snakemake_cmd(
             "-d",
             str(workdir),
             "--configfile",
@@ -304,7 +294,7 @@ def test_a_truncated_model_fails_naming_it_keeps_the_good_results_and_the_named_
             "--cores",
             "1",
             str(record.relative_to(workdir)),
-        ],
+        ),
         capture_output=True,
         text=True,
         env=env,

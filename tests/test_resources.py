@@ -5,11 +5,10 @@
 
 import re
 import subprocess
-import sys
 
 import yaml
 
-from conftest import REPO
+from conftest import REPO, snakemake_cmd
 from sagr.config import stage_resource
 
 PAPER = yaml.safe_load((REPO / "config" / "paper.yaml").read_text())
@@ -31,12 +30,7 @@ def test_lookup_order_dataset_then_stage_then_global_and_growth_per_retry():
 
 def test_paper_study_plans_on_slurm_with_stage_resources(tmp_path):
     proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "snakemake",
-            "-s",
-            str(REPO / "Snakefile"),
+        snakemake_cmd(
             "-n",
             "-d",
             str(tmp_path),
@@ -44,7 +38,7 @@ def test_paper_study_plans_on_slurm_with_stage_resources(tmp_path):
             str(REPO / "config" / "paper.yaml"),
             "--profile",
             str(REPO / "workflow" / "profiles" / "slurm"),
-        ],
+        ),
         cwd=REPO,
         capture_output=True,
         text=True,

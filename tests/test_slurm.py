@@ -3,13 +3,12 @@
 import os
 import shutil
 import subprocess
-import sys
 import time
 
 import pytest
 import yaml
 
-from conftest import REPO
+from conftest import REPO, snakemake_cmd
 from slurm_cluster import SlurmCluster, missing_tools
 
 pytestmark = pytest.mark.slow
@@ -54,12 +53,7 @@ def test_smoke_config_runs_on_a_real_slurm_cluster(tmp_path, fake_cifar_mirror):
         env = {**cluster.env, "SAGR_DATA_MIRROR": str(fake_cifar_mirror)}
         # The profile as users get it, plus this cluster's local overrides: no accounting (so squeue
         # for the status, sacct would poll forever), no account, 2 jobs at a time, short polling.
-        cmd = [
-            sys.executable,
-            "-m",
-            "snakemake",
-            "-s",
-            str(REPO / "Snakefile"),
+        cmd = snakemake_cmd(
             "-d",
             str(workdir),
             "--configfile",
@@ -79,7 +73,7 @@ def test_smoke_config_runs_on_a_real_slurm_cluster(tmp_path, fake_cifar_mirror):
             "30",
             "--retries",
             "0",
-        ]
+        )
         proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=1800)
         out = proc.stdout + proc.stderr
         assert proc.returncode == 0, out[-4000:] + "\n" + cluster.logs()

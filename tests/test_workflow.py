@@ -1,17 +1,16 @@
 """The workflow itself: lint-clean, and the paper-scale study plans every job without data."""
 
 import subprocess
-import sys
 
 import yaml
 
-from conftest import REPO
+from conftest import REPO, snakemake_cmd
 from sagr.runs import manifest
 
 
 def run_snakemake(*args, cwd):
     proc = subprocess.run(
-        [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), *args],
+        snakemake_cmd(*args),
         cwd=cwd,
         capture_output=True,
         text=True,
