@@ -111,6 +111,16 @@ def test_save_load_round_trip(tmp_path: Path) -> None:
     assert sagr.load_model is load_model
 
 
+def test_saving_the_same_model_twice_gives_the_same_bytes(tmp_path: Path) -> None:
+    # A rebuilt model must hash like the original: torch.save to a file name stores that (random,
+    # temporary) name in the archive, which made every save of the same weights differ.
+    torch.manual_seed(0)
+    model = build_model(**MNIST_SPEC)
+    save_model(tmp_path / "a" / "model.pt", model, MNIST_SPEC)
+    save_model(tmp_path / "b" / "model.pt", model, MNIST_SPEC)
+    assert (tmp_path / "a" / "model.pt").read_bytes() == (tmp_path / "b" / "model.pt").read_bytes()
+
+
 def test_round_trip_keeps_batchnorm_stats(tmp_path: Path) -> None:
     torch.manual_seed(0)
     spec = dict(arch="preact_resnet18", n_classes=10, in_channels=3, image_size=32, **CIFAR_NORM)

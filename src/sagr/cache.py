@@ -11,7 +11,7 @@ from typing import Any
 
 import torch
 
-from .files import atomic_path, load_torch, read_json, write_json
+from .files import load_torch, read_json, save_torch, write_json
 
 SPLITS = ("train", "test")
 
@@ -37,8 +37,7 @@ def write_cache(root: Path, dataset: str) -> list[Path]:
         x, y = data.load_split(dataset, Path(root), train=split == "train", verify=False)
         sizes[split] = len(y)
         path = split_path(root, dataset, split)
-        with atomic_path(path) as tmp:
-            torch.save({"x": (x * 255).round().to(torch.uint8), "y": y}, tmp)
+        save_torch({"x": (x * 255).round().to(torch.uint8), "y": y}, path)
         written.append(path)
     write_json(
         info_path(root, dataset),

@@ -228,3 +228,15 @@ def load_torch(path: str | Path, map_location: Any = "cpu") -> Any:
         lambda p: torch.load(p, map_location=map_location, weights_only=True),
         "a tensor file (torch.load, weights_only)",
     )
+
+
+def save_torch(obj: Any, path: str | Path) -> None:
+    """torch.save atomically, with a sha256 sidecar; the same object always gives the same bytes.
+
+    torch.save to a file *name* writes that name into the zip archive, and atomic_path's temp
+    name is random, so it goes through a file object (archive name fixed) instead.
+    """
+    import torch
+
+    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+        torch.save(obj, fh)

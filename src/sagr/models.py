@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .files import atomic_path, load_torch
+from .files import load_torch, save_torch
 
 # Activations are never in-place: the regularisers double-backpropagate through the network and
 # torch.func transforms it, both of which are safer without in-place ops.
@@ -242,8 +242,7 @@ def save_model(path: Path, model: nn.Module, spec: dict) -> None:
         raise ValueError(f"spec lacks {missing} (needs {list(SPEC_KEYS)})")
     spec = _plain(dict(spec), "")
     state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
-    with atomic_path(path) as tmp:
-        torch.save({"spec": spec, "state_dict": state}, tmp)
+    save_torch({"spec": spec, "state_dict": state}, path)
 
 
 def load_checkpoint(path: Path, map_location: Any = "cpu") -> tuple[nn.Module, dict]:
