@@ -49,6 +49,31 @@ def departures(config: dict[str, Any]) -> list[str]:
             "methods' ordering, not the paper's absolute accuracies (config/paper.yaml is the full study)."
         )
     out.extend(training_departures(config))
+    out.extend(scope_departures(config))
+    return out
+
+
+#: Seeds a study needs for its seed-to-seed spread to mean something (the issue tracker's standard).
+STUDY_SEEDS = 3
+
+
+def scope_departures(config: dict[str, Any]) -> list[str]:
+    """What this run leaves out of METHOD.md's study: datasets, and seeds below STUDY_SEEDS."""
+    out = []
+    here = [d for d in registry.DATASETS.values() if d.name in config["datasets"]]
+    left = [d.label for d in registry.DATASETS.values() if d.in_study and d.name not in config["datasets"]]
+    if left:
+        out.append(
+            f"This run covers {_join([d.label for d in here] or list(config['datasets']))}, not "
+            f"{_join(left)} of METHOD.md's datasets, to fit its time budget; every table, figure and claim "
+            "verdict holds for the datasets shown only (the other configs in config/ add the rest)."
+        )
+    n = len(config["seeds"])
+    if n < STUDY_SEEDS:
+        out.append(
+            f"{n} seed{'s' if n != 1 else ''} per method, not {STUDY_SEEDS}: the seed-to-seed spread is "
+            "estimated from too few models to be relied on."
+        )
     return out
 
 

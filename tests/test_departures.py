@@ -1,0 +1,27 @@
+"""The Departures section says what a run leaves out of METHOD.md's study, derived from the config."""
+
+import copy
+
+from sagr.config import load
+from sagr.departures import STUDY_SEEDS, departures
+
+
+def _scope(cfg: dict) -> str:
+    return " ".join(d for d in departures(load(cfg)) if "METHOD.md's datasets" in d or "seed" in d)
+
+
+def test_a_run_without_some_study_datasets_names_them_and_one_with_all_does_not(default_config):
+    text = _scope(default_config)
+    for label in ("Fashion-MNIST", "CIFAR-10", "SVHN"):
+        assert label in text
+    assert "covers MNIST" in text and "CIFAR-100" not in text  # optional in METHOD.md
+    full = copy.deepcopy(default_config)
+    for name in ("fashion_mnist", "cifar10", "svhn"):
+        full["datasets"][name] = {**default_config["datasets"]["mnist"], "arch": "small_cnn"}
+    assert "METHOD.md's datasets" not in _scope(full)
+
+
+def test_fewer_seeds_than_a_study_needs_is_a_departure(default_config):
+    assert len(default_config["seeds"]) == STUDY_SEEDS and "seeds per method" not in _scope(default_config)
+    two = {**copy.deepcopy(default_config), "seeds": [0, 1]}
+    assert f"2 seeds per method, not {STUDY_SEEDS}" in _scope(two)
