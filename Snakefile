@@ -10,14 +10,17 @@ min_version("8.0")
 
 sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 
+from sagr.checks import read_config_file
+from sagr.config import load
+
 # A --configfile replaces the default instead of being merged into it: merging
 # would silently keep the default's datasets and methods in a smaller run.
 if not workflow.overwrite_configfiles:
+    # Snakemake's own message for a YAML syntax error names neither line nor column.
+    read_config_file(Path(workflow.basedir) / "config" / "config.yaml")
 
     configfile: str(Path(workflow.basedir) / "config" / "config.yaml")
 
-
-from sagr.config import load
 
 # Schema (defaults filled in place, method part from sagr.registry), then cross-key checks.
 load(config)

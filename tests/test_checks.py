@@ -1,6 +1,8 @@
 """Every bad config value stops with a ConfigError naming its key path, before any job (sagr.checks)."""
 
 import copy
+import os
+import shutil
 import subprocess
 import sys
 
@@ -162,3 +164,46 @@ def test_snakemake_stops_before_any_job_with_the_key_in_the_first_lines(tmp_path
     head = "\n".join((proc.stdout + proc.stderr).splitlines()[:4])
     assert message in head
     assert not (tmp_path / "wd" / "results").exists() and not (tmp_path / "wd" / "logs").exists()
+
+
+def _check_config(*files):
+    return subprocess.run(
+        [sys.executable, "-m", "sagr.cli", "check-config", *map(str, files)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(REPO / "src")},
+    )
+
+
+def test_check_config_merges_files_as_snakemake_does_and_names_the_first_problem(tmp_path):
+    both = _check_config(REPO / "config" / "config.yaml", REPO / "config" / "fashion_mnist.yaml")
+    assert both.returncode == 0, both.stderr
+    assert "datasets mnist, fashion_mnist" in both.stdout
+    alone = _check_config(REPO / "config" / "fashion_mnist.yaml")  # an add-on is not a config
+    assert alone.returncode == 2 and "'methods' is a required property" in alone.stderr
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("seeds: [0, 1\ndatasets: {}\n")
+    syntax = _check_config(bad)
+    assert syntax.returncode == 2 and f"{bad}:2:9: YAML syntax error" in syntax.stderr
+    override = tmp_path / "override.yaml"
+    override.write_text("datasets:\n  mnist:\n    eval_subset: 20000\n")
+    value = _check_config(REPO / "config" / "config.yaml", override)
+    assert value.returncode == 2 and "datasets.mnist.eval_subset: 20000 is larger than" in value.stderr
+
+
+def test_a_syntax_error_in_the_default_config_names_its_line_under_plain_snakemake(tmp_path):
+    # Snakemake's own loader says only "not valid JSON or YAML"; the Snakefile reads the file first.
+    for part in ("Snakefile", "workflow", "src", "profiles"):
+        src = REPO / part
+        (shutil.copytree if src.is_dir() else shutil.copy)(src, tmp_path / part)
+    (tmp_path / "config").mkdir()
+    (tmp_path / "config" / "config.yaml").write_text("seeds: [0, 1\nmethods: {}\n")
+    proc = subprocess.run(
+        [sys.executable, "-m", "snakemake", "-n", "--cores", "1"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode != 0
+    assert "config/config.yaml:2:8: YAML syntax error" in proc.stdout + proc.stderr

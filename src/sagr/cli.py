@@ -2,6 +2,7 @@
 
 sagr evaluate CHECKPOINT --dataset mnist [--config FILE] [--out DIR]
 sagr export [--results DIR] [--out DIR]
+sagr check-config FILE [FILE ...]
 """
 
 from __future__ import annotations
@@ -76,7 +77,36 @@ def _parser() -> argparse.ArgumentParser:
         default=Path("results") / "robustbench",
         help="output folder (default results/robustbench)",
     )
+    cc = sub.add_parser(
+        "check-config",
+        help="check config files as `snakemake --configfile FILE ...` would merge them",
+        description="Merge FILE ... in order (later files update earlier ones, as `snakemake --configfile` "
+        "does) and run every check the workflow runs before building its DAG: YAML syntax (file, line, "
+        "column; Snakemake's own message for a --configfile names neither), schema, value ranges, "
+        "cross-key checks. Prints what the run would train; exit status 2 names the first problem.",
+    )
+    cc.add_argument("files", nargs="+", type=Path, metavar="FILE")
     return parser
+
+
+def check_config_files(files: list[Path]) -> dict:
+    """The merged, checked config of ``files`` (as Snakemake merges several --configfile)."""
+    from .checks import read_config_file
+    from .config import load
+
+    merged: dict = {}
+    for path in files:
+        _update(merged, read_config_file(path))
+    return load(merged)
+
+
+def _update(base: dict, new: dict) -> None:
+    """Recursive dict update: snakemake.utils.update_config's semantics, without importing Snakemake."""
+    for key, value in new.items():
+        if isinstance(value, dict) and isinstance(base.get(key), dict):
+            _update(base[key], value)
+        else:
+            base[key] = value
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -109,6 +139,12 @@ def main(argv: list[str] | None = None) -> int:
 
             written = export_run(args.results, args.out)
             print(f"wrote {len(written)} model-info file(s) under {args.out}")
+        elif args.command == "check-config":
+            config = check_config_files(args.files)
+            print(
+                f"config OK: datasets {', '.join(config['datasets'])}; methods {', '.join(config['methods'])}; "
+                f"seeds {config['seeds']}; attacks {', '.join(config['attacks'])}"
+            )
     except (FileNotFoundError, ValueError) as err:
         print(f"sagr {args.command}: {err}", file=sys.stderr)
         return 2
