@@ -603,3 +603,27 @@ def test_reference_comparison_flags_a_real_difference():
         if differs:
             assert out["only_reference_broke"] == 12 and out["mcnemar_p"] == pytest.approx(2 * 0.5**12)
     assert reference_comparison({"clean": np.ones(3, np.int8)}, []) is None
+
+
+def test_an_attack_restricted_to_seeds_runs_only_on_those_models_and_the_departures_say_so(default_config):
+    from sagr.attack_kinds import suite_for_seed
+    from sagr.config import load
+
+    attacks = default_config["attacks"]
+    restricted = [n for n, s in attacks.items() if "seeds" in s]
+    assert restricted, "the default run restricts a costly cross-check to some seeds"
+    for seed in default_config["seeds"]:
+        names = suite_for_seed(attacks, seed)
+        assert names == [n for n in attacks if n in names]  # config order kept
+        for name in restricted:
+            assert (name in names) == (seed in attacks[name]["seeds"])
+        assert set(attacks) - set(restricted) <= set(names)  # everything else runs on every model
+    deps = " ".join(evaluation_departures(load(copy.deepcopy(default_config))))
+    assert all(f"{name} (" in deps for name in restricted) and "runs on the models of seed 0 only" in deps
+    bad = copy.deepcopy(default_config)
+    bad["attacks"][restricted[0]]["seeds"] = [0, 7]
+    with pytest.raises(ValueError, match=rf"attacks\.{restricted[0]}\.seeds: \[7\] train no model"):
+        load(bad)
+    bad["attacks"][restricted[0]]["seeds"] = [0, 0]
+    with pytest.raises(ValueError, match="seeds"):
+        load(bad)

@@ -136,6 +136,14 @@ def check_config(config: dict[str, Any]) -> None:
         validate_suite(config["attacks"])
     except ValueError as err:
         raise ConfigError(f"attacks: {err}") from None
+    trained = set(config["seeds"]) | set(ablation["seeds"])
+    for name, spec in config["attacks"].items():
+        never = sorted(set(spec.get("seeds", [])) - trained)
+        if never:
+            raise ConfigError(
+                f"attacks.{name}.seeds: {never} train no model (seeds: {sorted(config['seeds'])}, "
+                f"ablation.seeds: {sorted(ablation['seeds'])})"
+            )
     for dataset, dcfg in config["datasets"].items():
         bad = unsupported_augment(dataset, dcfg.get("augment", []))
         if bad:

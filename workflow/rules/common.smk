@@ -2,7 +2,8 @@
 import json
 
 from sagr.config import stage_resource, stage_settings
-from sagr.runs import manifest, result_paths
+from sagr.attack_kinds import suite_for_seed
+from sagr.runs import decode_run, manifest, result_paths
 
 MANIFEST = manifest(config)
 
@@ -18,8 +19,9 @@ def per_run(pattern):
 
 
 def attacks_for(wildcards):
-    """The one suite every run gets: main runs and every sweep point (the default one included) compare on it."""
-    return list(config["attacks"])
+    """The suite of one run: the same for every method and sweep point (the default one included); an
+    attack with `seeds` (a costly cross-check) runs only on the models of those seeds."""
+    return suite_for_seed(config["attacks"], decode_run(wildcards.run).seed)
 
 
 def data_cache(split):
