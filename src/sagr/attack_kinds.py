@@ -95,10 +95,12 @@ COMMON_OPTIONAL: tuple[str, ...] = ("subset", "role", "cascade", "seeds")
 COMMON_RULES: dict[str, Rule] = {
     "subset": _POS_INT,
     "seeds": Rule(
-        lambda v: isinstance(v, list)
-        and len(v) > 0
-        and all(isinstance(x, int) and not isinstance(x, bool) and x >= 0 for x in v)
-        and len(set(v)) == len(v),
+        lambda v: (
+            isinstance(v, list)
+            and len(v) > 0
+            and all(isinstance(x, int) and not isinstance(x, bool) and x >= 0 for x in v)
+            and len(set(v)) == len(v)
+        ),
         "a non-empty list of distinct seeds",
     ),
     "role": Rule(lambda v: v in ROLES, f"one of {list(ROLES)}"),
