@@ -59,3 +59,19 @@ def test_summary_difference_of_saliency_means() -> None:
     assert d.estimate == pytest.approx(0.11) and d.significant == 1
     one = stats.summary_difference([0.6], [0.1], [0.5], [0.1], n=400)
     assert np.isnan(one.se_seeds) and one.significant == 1
+
+
+def test_unanimous_pairs_give_an_interval_not_a_point() -> None:
+    # Both models wrong on all 193 points of one seed: the difference is 0, but not known to be exactly 0.
+    zeros = np.zeros((1, 193))
+    d = stats.paired_difference(zeros, zeros)
+    u = stats.clopper_pearson(0, 193)[1]
+    assert d.estimate == 0 and d.low == pytest.approx(-u) and d.high == pytest.approx(u) and u > 0.015
+    assert d.significant == 0
+    # Every point flips the same way on 3 seeds: the lower bound leaves room for unseen disagreements.
+    up = stats.paired_difference(np.ones((3, 50)), np.zeros((3, 50)))
+    assert up.estimate == 1 and up.high == 1 and 0.9 < up.low < 1 and up.significant == 1
+    # One disagreement is enough for the usual interval.
+    one = zeros.copy()
+    one[0, 0] = 1
+    assert stats.paired_difference(one, zeros).low < 0 < stats.paired_difference(one, zeros).high

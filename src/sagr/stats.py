@@ -108,7 +108,22 @@ def paired_difference(a: np.ndarray, b: np.ndarray, level: float = LEVEL) -> Dif
     se_points = float(d.mean(axis=0).std(ddof=1) / math.sqrt(n)) if n > 1 else float("nan")
     se_seeds = float(per_seed.std(ddof=1) / math.sqrt(seeds)) if seeds > 1 else float("nan")
     lo, hi, df = _t_interval(estimate, 0.0 if math.isnan(se_points) else se_points, n, se_seeds, seeds, level)
+    if np.all(d == d.flat[0]):
+        lo, hi = _unanimous_interval(float(d.flat[0]), d.size, level)
     return Difference(estimate, lo, hi, se_points, se_seeds, df, n, seeds, level)
+
+
+def _unanimous_interval(value: float, pairs: int, level: float) -> tuple[float, float]:
+    """Interval of A − B when every one of `pairs` (seed, point) pairs has the same difference.
+
+    The t interval collapses to a point there ("0.0 [0.0, 0.0]"), though a few more points could
+    disagree. The share of pairs unlike the observed ones is below Clopper–Pearson's upper bound u
+    for 0 of `pairs`; each such pair moves the difference by at most 2 (from +1 to −1), or by at most
+    1 around an observed 0. Seeds are pooled here, which is the optimistic side when they vary."""
+    u = clopper_pearson(0, pairs, level)[1]
+    if value == 0:
+        return -u, u
+    return (1.0 - 2 * u, 1.0) if value > 0 else (-1.0, -1.0 + 2 * u)
 
 
 def summary_difference(
