@@ -14,6 +14,10 @@ DATASETS = {
 METHODS = ["standard", "pgd_at", "sagr"]
 SEEDS = [0, 1]
 BETA_SWEEP = [0.0, 0.5, 1.0]  # 0.5 is the default: the main SAGR run is the sweep's middle point
+# projection is the default (the main SAGR runs, both seeds); jvp's worst case (over the ablation
+# suite) differs from projection's by JVP_SHIFT[ε index]: inside its interval, outside, inside
+ESTIMATOR_SWEEP = ["projection", "jvp"]
+JVP_SHIFT = [-0.01, -0.10, 0.0]
 N_EVAL, N_SUBSET, K_MAPS = 500, 200, 4
 LINF_ALL_EPS = ["fgsm", "pgd", "cw_inf"]  # run at every ε
 LINF_LARGEST = ["pgd_strong", "autoattack", "square"]  # run at the largest ε only
@@ -38,14 +42,14 @@ ATTACK_DROP = {
 }
 
 
-def run_name(method: str, seed: int, beta: float = 0.5) -> str:
+def run_name(method: str, seed: int, beta: float = 0.5, estimator: str = "projection") -> str:
     """The run directory name, spelling out what made the model."""
     if method == "sagr":
-        return f"sagr-lam0.1-beta{beta:g}-T1-decoupled-projection-n1-seed{seed}"
+        return f"sagr-lam0.1-beta{beta:g}-T1-decoupled-{estimator}-n1-seed{seed}"
     return f"{method}-seed{seed}"
 
 
-def hparams(method: str, beta: float = 0.5) -> dict:
+def hparams(method: str, beta: float = 0.5, estimator: str = "projection") -> dict:
     """Per-method hyper-parameters (PGD-AT's eps deliberately collides with the attack's eps)."""
     if method == "sagr":
         return {
@@ -53,7 +57,7 @@ def hparams(method: str, beta: float = 0.5) -> dict:
             "beta": beta,
             "T": 1.0,
             "form": "decoupled",
-            "estimator": "projection",
+            "estimator": estimator,
             "n_proj": 1,
         }
     if method == "pgd_at":
@@ -61,7 +65,15 @@ def hparams(method: str, beta: float = 0.5) -> dict:
     return {}
 
 
-def accuracy(dataset: str, method: str, seed: int, attack: str, eps_index: int, beta: float = 0.5) -> float:
+def accuracy(
+    dataset: str,
+    method: str,
+    seed: int,
+    attack: str,
+    eps_index: int,
+    beta: float = 0.5,
+    estimator: str = "projection",
+) -> float:
     """Known accuracy: distinct per cell, and seed spread that differs per method."""
     spread = {"standard": 0.01, "pgd_at": 0.02, "sagr": 0.04}[method]
     offset = 0.05 if dataset == "cifar10" else 0.0
@@ -77,6 +89,7 @@ def accuracy(dataset: str, method: str, seed: int, attack: str, eps_index: int, 
             - offset
             + spread * seed
             + 0.1 * (beta - 0.5)
+            + (JVP_SHIFT[eps_index] if estimator == "jvp" else 0.0)
         )
     return round(float(np.clip(acc, 0.0, 1.0)), 3)
 
@@ -97,7 +110,7 @@ def provenance(job: str, seed: int) -> dict:
     }
 
 
-def _records(dataset: str, method: str, seed: int, beta: float) -> list[dict]:
+def _records(dataset: str, method: str, seed: int, beta: float, estimator: str) -> list[dict]:
     """One robustness record per (attack, ε), plus clean."""
     spec = DATASETS[dataset]
     recs = [
@@ -107,7 +120,7 @@ def _records(dataset: str, method: str, seed: int, beta: float) -> list[dict]:
             "norm": "none",
             "eps": 0.0,
             "n": N_EVAL,
-            "accuracy": accuracy(dataset, method, seed, "clean", 0, beta),
+            "accuracy": accuracy(dataset, method, seed, "clean", 0, beta, estimator),
             "params": {},
             "repr": "clean",
             "wall_time_s": 0.1,
@@ -123,7 +136,7 @@ def _records(dataset: str, method: str, seed: int, beta: float) -> list[dict]:
                 "norm": norm,
                 "eps": eps,
                 "n": n,
-                "accuracy": accuracy(dataset, method, seed, attack, i, beta),
+                "accuracy": accuracy(dataset, method, seed, attack, i, beta, estimator),
                 "params": params,
                 "repr": f"{attack.upper()}(model_name=SmallCNN, eps={eps}, steps=40)",
                 "wall_time_s": 1.5,
@@ -216,8 +229,8 @@ def write_run(root: Path, entry: dict) -> None:
         test_accuracy=0.98,
         provenance=provenance("train_model", seed),
     )
-    records = _records(dataset, method, seed, beta)
-    if not entry["main"]:  # ablation-only runs get the ablation suite
+    records = _records(dataset, method, seed, beta, entry["hparams"].get("estimator", "projection"))
+    if not entry["main"] and not entry.get("full_suite"):  # ablation-only runs get the ablation suite
         records = [r for r in records if r["attack"] in ABLATION_ATTACKS]
     rob = dict(
         head,
@@ -278,16 +291,16 @@ def input_files(root: Path, manifest: list[dict]) -> dict[str, list[Path]]:
 
 
 def fake_manifest(sweep: bool = True) -> list[dict]:
-    """2 datasets × 3 methods × 2 seeds of main runs, and optionally a 3-point β sweep on MNIST."""
+    """2 datasets × 3 methods × 2 seeds of main runs, and optionally, on MNIST, a 3-point β sweep
+    (seed 0) and an estimator sweep (both seeds)."""
     manifest = []
     for dataset in DATASETS:
         for method in METHODS:
             for seed in SEEDS:
-                sweeps = (
-                    [{"param": "beta", "value": 0.5}]
-                    if sweep and dataset == "mnist" and method == "sagr" and seed == 0
-                    else []
-                )
+                sweeps = []
+                if sweep and dataset == "mnist" and method == "sagr":
+                    sweeps = [{"param": "estimator", "value": "projection"}]
+                    sweeps += [{"param": "beta", "value": 0.5}] if seed == 0 else []
                 manifest.append(
                     {
                         "dataset": dataset,
@@ -313,7 +326,24 @@ def fake_manifest(sweep: bool = True) -> list[dict]:
                         "sweeps": [{"param": "beta", "value": beta}],
                     }
                 )
+        for seed in SEEDS:
+            for estimator in ESTIMATOR_SWEEP[1:]:
+                manifest.append(
+                    {
+                        "dataset": "mnist",
+                        "run": run_name("sagr", seed, estimator=estimator),
+                        "method": "sagr",
+                        "seed": seed,
+                        "hparams": hparams("sagr", estimator=estimator),
+                        "main": False,
+                        "sweeps": [{"param": "estimator", "value": estimator}],
+                    }
+                )
     return manifest
+
+
+# runs of the sweeps that are not main runs: the off-default β points and estimators
+OFF_DEFAULT_RUNS = len(BETA_SWEEP) - 1 + len(SEEDS) * (len(ESTIMATOR_SWEEP) - 1)
 
 
 def write_fake_results(root: Path, sweep: bool = True) -> list[dict]:
@@ -324,37 +354,90 @@ def write_fake_results(root: Path, sweep: bool = True) -> list[dict]:
     return manifest
 
 
-def fake_benchmark() -> dict:
-    """A cost.json like the benchmark's."""
+def _bench_result(arch: str, device: str, threads: int, batch: int, ratios: dict, noise: dict) -> dict:
+    """A benchmarks/bench_methods.py result: (method, variant) → (ratio, IQR), estimator → (sd, draws)."""
     rows = [
         {
-            "method": "standard",
-            "variant": "",
-            "ms_per_step": 10.0,
-            "ratio_to_standard": 1.0,
-            "batch_size": 128,
-            "arch": "small_cnn",
-        },
-        {
-            "method": "sagr",
-            "variant": "projection",
-            "ms_per_step": 18.0,
-            "ratio_to_standard": 1.8,
-            "batch_size": 128,
-            "arch": "small_cnn",
-        },
-        {
-            "method": "pgd_at",
-            "variant": "",
-            "ms_per_step": 105.0,
-            "ratio_to_standard": 10.5,
-            "batch_size": 128,
-            "arch": "small_cnn",
-        },
+            "method": method,
+            "variant": variant,
+            "n_steps": 10,
+            "ms_per_step": 10.0 * ratio,
+            "ratio_to_standard": ratio,
+            "ratio_iqr": list(iqr),
+            "goal": goal,
+            "batch_size": batch,
+            "arch": arch,
+            "device": device.split(":")[0].split(" ")[0],
+        }
+        for (method, variant, goal), (ratio, iqr) in ratios.items()
     ]
     return {
+        "arch": arch,
+        "device": device,
+        "device_type": device.split(":")[0].split(" ")[0],  # "cpu (x86_64, …)" or "cuda:<name>"
+        "threads": threads,
+        "batch_size": batch,
         "rows": rows,
-        "goals": {"sagr/projection": 1.9, "pgd_at": "K+1"},
+        "noise": [
+            {
+                "estimator": e,
+                "draws": draws,
+                "n_examples": batch,
+                "rel_sd_per_draw_median": sd,
+                "rel_sd_per_draw_iqr": [round(0.9 * sd, 4), round(1.1 * sd, 4)],
+                "rel_var_per_draw_median": round(sd * sd, 4),
+                "mean_rel_error_of_average": 0.01,
+            }
+            for e, (sd, draws) in noise.items()
+        ],
+        "provenance": provenance("bench_methods", 0),
+    }
+
+
+# A reference file measured elsewhere (another architecture, on a GPU), merged into cost.json.
+REFERENCE_FILE = "benchmarks/reference/cost_preact_resnet18_cuda.json"
+REFERENCE_COMMIT = "0123456789abcdef"
+
+
+def fake_benchmark() -> dict:
+    """A cost.json like the benchmark job's: this run's small CNN on CPU and a reference file's
+    PreActResNet-18 on a GPU, each with its rows and the estimators' noise (sagr.benchmark's shape)."""
+    from sagr.benchmark import measured_on
+
+    own = _bench_result(
+        "small_cnn",
+        "cpu (x86_64, 1 threads)",
+        1,
+        128,
+        {
+            ("standard", "", None): (1.0, (1.0, 1.0)),
+            ("pgd_at", "K=5", "≈6"): (5.79, (5.5, 6.1)),
+            ("sagr", "decoupled-projection", 2.0): (2.27, (2.12, 2.57)),
+            ("sagr", "decoupled-jvp", 2.0): (2.57, (1.95, 2.74)),
+        },
+        {"projection": (0.285, 50), "jvp": (0.48, 50)},
+    )
+    ref = _bench_result(
+        "preact_resnet18",
+        "cuda:NVIDIA H200",
+        1,
+        128,
+        {
+            ("standard", "", None): (1.0, (1.0, 1.0)),
+            ("sagr", "decoupled-projection", 2.0): (3.736, (3.558, 4.213)),
+            ("sagr", "decoupled-jvp", 2.0): (6.283, (5.579, 7.29)),
+        },
+        {"projection": (0.0886, 40), "jvp": (0.4479, 40)},
+    )
+    ref["provenance"] = {**ref["provenance"], "git_commit": REFERENCE_COMMIT, "git_dirty": True}
+    rows, noise = measured_on(own)
+    ref_rows, ref_noise = measured_on(ref, REFERENCE_FILE)
+    return {
+        "dataset": "mnist",
+        "arch": "small_cnn",
+        "rows": rows + ref_rows,
+        "noise": noise + ref_noise,
+        "goals": {"sagr/decoupled-projection": 2.0},
         "provenance": provenance("benchmark_cost", 0),
     }
 

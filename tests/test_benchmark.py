@@ -1,10 +1,16 @@
 """The interleaved step benchmark and the estimator-noise measurement, on a tiny model."""
 
+from pathlib import Path
+
+import pytest
 import torch
+import yaml
 from torch import nn
 
-from sagr.benchmark import benchmark, estimator_noise, format_noise, format_table, variants
+from sagr.benchmark import benchmark, estimator_noise, format_noise, format_table, measured_on, variants
 from sagr.estimators import ESTIMATORS
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 def tiny():
@@ -47,3 +53,47 @@ def test_estimator_noise_measures_unbiased_random_estimators():
         # Unbiased: the average of 300 draws is within a few standard errors (sd/√300) of exact.
         assert r["mean_rel_error_of_average"] < 4 * r["rel_sd_per_draw_iqr"][1] / 300**0.5
     assert "jvp" in format_noise(noise)
+
+
+def test_measured_on_marks_every_row_with_its_machine_and_source():
+    result = {
+        "arch": "preact_resnet18",
+        "device": "cuda:NVIDIA H200",
+        "device_type": "cuda",
+        "threads": 1,
+        "batch_size": 64,
+        "rows": [{"method": "standard", "variant": "", "ratio_to_standard": 1.0}],
+        "noise": [{"estimator": "jvp", "draws": 5}],
+        "provenance": {"git_commit": "abc1234", "git_dirty": True},
+    }
+    rows, noise = measured_on(result, "benchmarks/reference/x.json")
+    where = {
+        "arch": "preact_resnet18",
+        "device": "cuda",
+        "device_name": "cuda:NVIDIA H200",
+        "threads": 1,
+        "reference": "benchmarks/reference/x.json",
+        "commit": "abc1234",
+        "commit_dirty": True,
+    }
+    assert rows == [
+        {"method": "standard", "variant": "", "ratio_to_standard": 1.0, "batch_size": 64, **where}
+    ]
+    assert noise == [{"estimator": "jvp", "draws": 5, **where}]
+    own, _ = measured_on(result)
+    assert own[0]["reference"] == ""  # this run's own measurement names no file
+
+
+@pytest.mark.parametrize("name", ["config.yaml", "paper.yaml"])
+def test_committed_reference_benchmarks_cover_both_architectures(name):
+    paths = yaml.safe_load((REPO / "config" / name).read_text())["benchmark"]["reference"]
+    archs = set()
+    for path in paths:
+        ref = yaml.safe_load((REPO / path).read_text())  # JSON is YAML
+        assert ref["provenance"]["job"] == "bench_methods"  # what the tool wrote, provenance intact
+        assert ref["provenance"]["git_commit"] and ref["provenance"]["config"]["argv"]
+        rows, noise = measured_on(ref, path)
+        assert rows[0]["method"] == "standard" and rows[0]["ratio_to_standard"] == 1.0
+        assert {r["estimator"] for r in noise} == {"projection", "jvp"}
+        archs.add(ref["arch"])
+    assert archs == {"small_cnn", "preact_resnet18"}

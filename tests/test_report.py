@@ -20,7 +20,7 @@ from sagr import summaries as S
 RECORDS_PER_RUN = 1 + 3 * 3 + 3 + 1 + 2  # clean, 3 attacks × 3 ε, 3 at the largest ε, ε=1, 2 L2
 ABLATION_RECORDS = 1 + 2 * 3  # clean, FGSM and PGD at 3 ε
 N_MAIN = 2 * 3 * 2  # datasets × methods × seeds
-N_RUNS = N_MAIN + 2  # plus the two off-default β points
+N_RUNS = N_MAIN + fr.OFF_DEFAULT_RUNS  # plus the off-default β points and estimators
 
 
 def _render(root: Path, out: Path, sweep: bool) -> dict:
@@ -92,11 +92,11 @@ def _load(built: dict) -> results.Results:
 def test_load_gives_one_row_per_record(built: dict) -> None:
     res = _load(built)
     assert len(res.training) == len(res.saliency) == len(res.runs) == N_RUNS
-    assert len(res.records) == N_MAIN * RECORDS_PER_RUN + 2 * ABLATION_RECORDS
-    assert len(res.worst_case) == N_MAIN * 4 + 2 * 3  # the 3 budgets and ε = 1 (main runs)
+    assert len(res.records) == N_MAIN * RECORDS_PER_RUN + fr.OFF_DEFAULT_RUNS * ABLATION_RECORDS
+    assert len(res.worst_case) == N_MAIN * 4 + fr.OFF_DEFAULT_RUNS * 3  # 3 budgets and ε = 1 (main runs)
     assert len(res.masking) == N_RUNS * len(fr.CHECKS)
     assert len(res.jobs) == N_RUNS * 3
-    assert len(res.sweeps) == len(fr.BETA_SWEEP)
+    assert len(res.sweeps) == len(fr.BETA_SWEEP) + len(fr.SEEDS) * len(fr.ESTIMATOR_SWEEP)
     assert len(res.correct) == N_RUNS
     rob = res.records
     # PGD-AT's training eps lives in hp_eps and never overwrites the attack's eps
@@ -227,7 +227,8 @@ def test_failed_masking_check_is_flagged_next_to_its_method(built: dict) -> None
     # in the masking section the failed cell is styled red, and its dataset is expanded
     masking = html[html.index('id="masking"') : html.index('id="saliency"')]
     cell = re.search(r'<td id="(T_masking_mnist_row\d+_col\d+)"[^>]*>fail</td>', masking)
-    assert cell and re.search(rf"#{cell.group(1)}\s*{{[^}}]*#b00020", masking)
+    # (pandas writes one CSS rule for every cell with the same style: "#a, #b { … }")
+    assert cell and re.search(rf"#{cell.group(1)}\b[^{{}}]*{{[^}}]*#b00020", masking)
     assert "<details open>" in masking
     assert "$^{\\dagger}$" in built["tex"]
 
@@ -285,12 +286,71 @@ def test_write_tables_writes_csv_summaries(built: dict) -> None:
         "claims",
         "ablation_summary",
         "cost",
+        "cost_noise",
     } <= names
+    cost = pd.read_csv(built["out"] / "summary" / "cost.csv")
+    # plain columns: what each row was measured on, the reference file for a committed one
+    assert set(cost["arch"]) == {"small_cnn", "preact_resnet18"}
+    assert set(cost.loc[cost["arch"] == "preact_resnet18", "reference"]) == {fr.REFERENCE_FILE}
+    assert cost.loc[cost["arch"] == "small_cnn", "reference"].isna().all()  # "" in the JSON
+
+
+def _cost_tables(html: str) -> dict[str, str]:
+    """The cost section's step tables by their heading (architecture · device · threads · batch)."""
+    section = html[html.index('id="cost"') : html.index("</section>", html.index('id="cost"'))]
+    parts = re.split(r'<h4 id="cost-\d+">', section)[1:]
+    return {p[: p.index("</h4>")]: p[: p.index("</table>")] for p in parts}
+
+
+def test_cost_section_shows_one_ratio_table_per_architecture_and_device(built: dict) -> None:
+    bench = fr.fake_benchmark()
+    tables = _cost_tables(built["html"])
+    assert list(tables) == [
+        "small CNN · CPU · cpu (x86_64, 1 threads) · 1 thread(s) · batch 128",
+        "PreActResNet-18 · GPU · cuda:NVIDIA H200 · 1 thread(s) · batch 128",
+    ]
+    for (heading, fragment), arch in zip(tables.items(), ["small_cnn", "preact_resnet18"], strict=True):
+        rows = [r for r in bench["rows"] if r["arch"] == arch]
+        cells = re.findall(r"<tr>(.*?)</tr>", fragment, flags=re.S)[1:]  # the header row first
+        assert len(cells) == len(rows), heading
+        for r in rows:  # every variant's ratio with its IQR, in its own architecture's table only
+            q1, q3 = r["ratio_iqr"]
+            row = next(c for c in cells if f">{r['variant'] or P.MISSING}<" in c)
+            assert f">{r['ratio_to_standard']:.2f}<" in row and f">{q1:.2f}–{q3:.2f}<" in row
+    assert "6.28" in tables[list(tables)[1]] and "6.28" not in tables[list(tables)[0]]
+    for heading in ("small CNN, CPU", "PreActResNet-18, GPU"):
+        assert f"\\subsection{{Step cost: {heading}" in built["tex"]
+
+
+def test_cost_rows_from_a_reference_file_say_so(built: dict) -> None:
+    own, ref = _cost_tables(built["html"]).values()
+    assert "Source: this run." in own and fr.REFERENCE_FILE not in own
+    assert (
+        f"Source: <b>reference file {fr.REFERENCE_FILE} (measured at commit {fr.REFERENCE_COMMIT[:8]}" in ref
+    )
+    assert "uncommitted changes" in ref  # the reference was measured on a dirty tree: said, not hidden
+    tex = built["tex"].replace("\\_", "_")
+    assert f"\\textbf{{reference file {fr.REFERENCE_FILE}" in tex
+
+
+def test_noise_table_shows_each_estimator_per_draw_sd_and_its_draws(built: dict) -> None:
+    html = built["html"]
+    noise = html[html.index('id="cost-noise"') : html.index("</table>", html.index('id="cost-noise"'))]
+    rows = re.findall(r"<tr>(.*?)</tr>", noise, flags=re.S)[1:]
+    expected = fr.fake_benchmark()["noise"]
+    assert len(rows) == len(expected) == 4
+    for r, row in zip(expected, rows, strict=True):
+        q1, q3 = r["rel_sd_per_draw_iqr"]
+        assert f">{L.estimator_label(r['estimator'])}<" in row
+        assert f">{r['rel_sd_per_draw_median']:.3f} [{q1:.3f}, {q3:.3f}]<" in row
+        assert f">{r['draws']}<" in row  # n draws
+        assert (fr.REFERENCE_FILE in row) == (r["arch"] == "preact_resnet18")
+    assert "Noise of one estimator draw" in built["tex"]
 
 
 def test_ablation_uses_one_suite_on_the_same_points_for_every_point(built: dict) -> None:
     points = S.ablation_points(_load(built))
-    worst = points[points["metric"] == L.WORST]
+    worst = points[(points["metric"] == L.WORST) & (points["param"] == "beta")]
     assert sorted(worst["value"]) == fr.BETA_SWEEP  # the default point (a main run) included
     # the default point ran the full suite, the others only the ablation attacks: all are
     # scored with the attacks every point ran, on the same points
@@ -352,7 +412,7 @@ def test_masking_p_values_and_reference_autoattack_are_shown(built: dict) -> Non
         for r in re.findall(r"<tr>(.*?)</tr>", _tables(built["html"], "masking")[0], flags=re.S)
         if fr.CHECKS["blackbox_not_stronger"] in r
     ]
-    assert len(rows) == 2 * len(fr.METHODS) + len(fr.BETA_SWEEP) - 1  # off-default β too
+    assert len(rows) == 2 * len(fr.METHODS) + fr.OFF_DEFAULT_RUNS  # off-default sweep points too
     assert all(re.search(r">0\.2[56]<", r) and ">0.05<" in r and ">200<" in r for r in rows)
     ref = masking[masking.index('id="reference"') :]
     assert "1 model(s) differ" in ref
@@ -415,3 +475,71 @@ def test_worst_case_per_point_over_a_cascade_keeps_points_broken_earlier() -> No
     # a prefix subset counts a point only where every attack ran on it
     w = S.worst_points(res, "d", "r", "linf", 0.3, ["fgsm", "sq"])
     np.testing.assert_array_equal(w, [1, 0, np.nan, np.nan])
+
+
+def _worst_over_ablation_suite(seed: int, eps_index: int, estimator: str) -> float:
+    """The fake worst case of SAGR on MNIST over FGSM and PGD, the attacks every sweep run ran."""
+    return min(fr.accuracy("mnist", "sagr", seed, a, eps_index, estimator=estimator) for a in ("fgsm", "pgd"))
+
+
+def test_estimator_check_puts_each_eps_worst_case_against_the_projection_interval(built: dict) -> None:
+    check = S.estimator_check(_load(built))
+    eps = fr.DATASETS["mnist"]["eps"]
+    assert len(check) == len(eps) * len(fr.ESTIMATOR_SWEEP)
+    assert set(check["default"]) == {"projection"}  # the main runs' estimator: the config's default
+    assert (
+        set(check["suite"]) == {"fgsm,pgd"} and set(check["n"]) == {fr.N_EVAL} and set(check["seeds"]) == {2}
+    )
+    for i, e in enumerate(eps):
+        at = check[np.isclose(check["eps"], e)].set_index("estimator")
+        for estimator in fr.ESTIMATOR_SWEEP:
+            mean = statistics.mean(_worst_over_ablation_suite(s, i, estimator) for s in fr.SEEDS)
+            assert at.loc[estimator, "mean"] == pytest.approx(mean)
+        lo, hi = stats.clopper_pearson(at.loc["projection", "mean"] * fr.N_EVAL, fr.N_EVAL)
+        assert (at.loc["jvp", "base_low"], at.loc["jvp", "base_high"]) == pytest.approx((lo, hi))
+        assert at.loc["jvp", "within"] == (lo <= at.loc["jvp", "mean"] <= hi)
+        assert pd.isna(at.loc["projection", "within"])
+    # the fake's jvp falls outside projection's interval at the middle ε only
+    jvp = check[check["estimator"] == "jvp"].sort_values("eps")
+    assert list(jvp["within"]) == [True, False, True]
+
+
+def test_report_states_the_default_estimator_and_where_jvp_leaves_the_interval(
+    built: dict, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    html = built["html"]
+    part = html[
+        html.index('id="cost-estimator"') : html.index("</section>", html.index('id="cost-estimator"'))
+    ]
+    projection, jvp = L.estimator_label("projection"), L.estimator_label("jvp")
+    assert f"default estimator is\n  <b>{projection}</b>" in part
+    assert f'{jvp}: <span class="fail">outside</span> the {projection} interval at ε = 0.2.' in part
+    row = _row(part[part.index("<tbody") :], "MNIST")  # the table: ε, estimator, worst case, verdict
+    assert ">0.1<" in row and f">{projection} (default)<" in row
+    assert f"\\textbf{{outside}} the {projection} interval at $\\varepsilon$ = 0.2." in built["tex"]
+    # The statement follows the result files: with jvp's worst case equal to projection's, it is inside.
+    monkeypatch.setattr(fr, "JVP_SHIFT", [0.0, 0.0, 0.0])
+    same = _render(tmp_path / "results", tmp_path / "report", sweep=True)["html"]
+    assert (
+        f'{jvp}: <span class="ok">inside</span> the {projection} interval at every ε (0.1, 0.2, 0.3).' in same
+    )
+
+
+def test_estimator_check_takes_each_runs_own_worst_case_when_all_ran_the_same_attacks(tmp_path: Path) -> None:
+    manifest = fr.fake_manifest(sweep=True)
+    for entry in manifest:
+        entry["full_suite"] = entry["hparams"].get("estimator") == "jvp"  # the jvp runs: every attack too
+        fr.write_run(tmp_path, entry)
+    check = S.estimator_check(results.load(manifest, fr.input_files(tmp_path, manifest)))
+    eps = fr.DATASETS["mnist"]["eps"]
+    for i, e in enumerate(eps):
+        attacks = fr.LINF_ALL_EPS + (fr.LINF_LARGEST if i == len(eps) - 1 else [])
+        at = check[np.isclose(check["eps"], e)].set_index("estimator")
+        assert set(at["suite"]) == {",".join(sorted(attacks))}  # the runs' own worst case, not FGSM+PGD
+        assert set(at["n"]) == {fr.N_SUBSET if i == len(eps) - 1 else fr.N_EVAL}
+        for estimator in fr.ESTIMATOR_SWEEP:
+            expected = statistics.mean(
+                min(fr.accuracy("mnist", "sagr", s, a, i, estimator=estimator) for a in attacks)
+                for s in fr.SEEDS
+            )
+            assert at.loc[estimator, "mean"] == pytest.approx(expected)

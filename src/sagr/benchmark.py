@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import statistics
 import time
+from collections.abc import Mapping
 from typing import Any
 
 import torch
@@ -150,6 +151,29 @@ def estimator_noise(
             }
         )
     return out
+
+
+def measured_on(result: Mapping[str, Any], reference: str = "") -> tuple[list[dict], list[dict]]:
+    """The rows and noise rows of one benchmark result, each carrying what it was measured on.
+
+    ``result`` has the shape bench_methods.py writes (arch, device, device_type, threads,
+    batch_size, rows, noise, provenance). Plain columns added to every row: arch, device (type),
+    device_name, threads, batch_size, reference (the committed file it came from; "" for this
+    run's own measurement), commit and commit_dirty (the code that measured it).
+    """
+    prov = result.get("provenance") or {}
+    where = {
+        "arch": result["arch"],
+        "device": result["device_type"],
+        "device_name": result["device"],
+        "threads": result["threads"],
+        "reference": str(reference),
+        "commit": prov.get("git_commit", ""),
+        "commit_dirty": bool(prov.get("git_dirty", False)),
+    }
+    rows = [{"batch_size": result["batch_size"], **r, **where} for r in result["rows"]]
+    noise = [{**r, **where} for r in result.get("noise", [])]
+    return rows, noise
 
 
 def format_table(rows: list[dict[str, Any]]) -> str:

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +15,7 @@ from . import cache, divergence, models
 from .checkpoint import remove as remove_checkpoint
 from .config import method_hparams, stage_settings
 from .files import atomic_path, read_json, write_json
-from .provenance import provenance, resolve_device
+from .provenance import device_name, provenance, resolve_device
 from .runs import decode_run
 from .subsets import subset_indices
 from .train import CheckpointPolicy, Validation, accuracy, fit
@@ -394,9 +394,15 @@ def redirect_log(path: str | Path, stage: str | None = None, context: dict[str, 
     sys.excepthook = hook
 
 
-def benchmark_job(config: dict[str, Any], out_json: Path) -> dict[str, Any]:
-    """Time a training step of every configured method on the benchmark dataset's model."""
-    from .benchmark import benchmark, estimator_noise, format_noise, format_table
+def benchmark_job(
+    config: dict[str, Any], out_json: Path, reference: Sequence[str | Path] = ()
+) -> dict[str, Any]:
+    """Time a training step of every configured method on the benchmark dataset's model.
+
+    ``reference``: committed benchmarks/bench_methods.py results (other architectures or
+    devices), shown beside this run's measurement; each of their rows names its file.
+    """
+    from .benchmark import benchmark, estimator_noise, format_noise, format_table, measured_on
 
     started = time.time()
     bcfg = config["benchmark"]
@@ -424,26 +430,35 @@ def benchmark_job(config: dict[str, Any], out_json: Path) -> dict[str, Any]:
     )
     if noise:
         log.info("noise of one draw of each random estimator:\n%s", format_noise(noise))
-    here = {"arch": dcfg["arch"], "device": device.type, "source": "this run"}
-    rows = [{**r, "batch_size": len(x), **here} for r in rows]
-    noise = [{**r, **here} for r in noise]
-    for path in bcfg.get("reference", []):  # committed bench_methods.py results: other archs / devices
-        ref = json.loads(Path(path).read_text())
-        source = f"{path} ({ref['device']}, commit {ref['provenance']['git_commit'][:8]})"
-        rows += [{**r, "source": source} for r in ref["rows"]]
-        noise += [{**r, "device": ref.get("device_type", ""), "source": source} for r in ref.get("noise", [])]
-    result = {
+    own = {
         "dataset": dataset,
         "arch": dcfg["arch"],
+        "device": device_name(device),
+        "device_type": device.type,
         "batch_size": len(x),
         "threads": torch.get_num_threads(),
-        "rows": rows,
-        "noise": noise,
+        "steps": bcfg["steps"],
+        "warmup": bcfg["warmup"],
         "goals": {f"{r['method']}/{r['variant']}": r["goal"] for r in rows if isinstance(r["goal"], float)},
         "provenance": provenance("benchmark_cost", config, 0, device, started, time.time()),
     }
+    rows, noise = measured_on({**own, "rows": rows, "noise": noise})
+    for path in reference:
+        more_rows, more_noise = measured_on(read_json(Path(path)), _repo_relative(Path(path)))
+        rows += more_rows
+        noise += more_noise
+    result = {**own, "rows": rows, "noise": noise}
     write_json(out_json, result)
     return result
+
+
+def _repo_relative(path: Path) -> str:
+    """A committed file's path relative to the checkout (as the config names it), else as given."""
+    repo = Path(__file__).resolve().parents[2]
+    try:
+        return path.resolve().relative_to(repo).as_posix()
+    except ValueError:
+        return str(path)
 
 
 def report_job(

@@ -67,6 +67,18 @@ PARAM_LABELS = {
     "n_proj": "projections",
 }
 NORM_LABELS = {"linf": "L∞", "l2": "L2", "none": "–"}
+ARCH_LABELS = {
+    "small_cnn": "small CNN",
+    "small_cnn_wide": "small CNN (wide)",
+    "preact_resnet18": "PreActResNet-18",
+    "preact_resnet18_tiny": "PreActResNet-18 (tiny)",
+}
+DEVICE_LABELS = {"cpu": "CPU", "cuda": "GPU"}
+ESTIMATOR_LABELS = {
+    "exact": "exact (C VJPs)",
+    "projection": "projection (output-space probes)",
+    "jvp": "JVP (forward mode, input-space probes)",
+}
 
 
 def dataset_label(name: str) -> str:
@@ -93,6 +105,16 @@ def metric_label(name: str) -> str:
 def param_label(name: str) -> str:
     """Greek letter or name of a swept hyper-parameter."""
     return PARAM_LABELS.get(name, name)
+
+
+def arch_label(name: str) -> str:
+    """Human name of a model architecture key."""
+    return ARCH_LABELS.get(name, name)
+
+
+def estimator_label(name: str) -> str:
+    """Human name of a Jacobian-norm estimator key."""
+    return ESTIMATOR_LABELS.get(name, name)
 
 
 def _rank(order: list[str]) -> Callable[[str], tuple[int, str]]:

@@ -16,13 +16,16 @@ import pandas as pd
 
 from sagr.labels import (
     CLEAN,
+    DEVICE_LABELS,
     NORM_LABELS,
     SALIENCY_METRICS,
     WORST,
+    arch_label,
     attack_label,
     attack_rank,
     check_rank,
     dataset_label,
+    estimator_label,
     method_label,
     method_rank,
     metric_label,
@@ -317,25 +320,136 @@ def ablation_table(summary: pd.DataFrame, param: str, datasets: list[str]) -> pd
     return df.sort_values("_k").drop(columns="_k").fillna(MISSING).reset_index(drop=True)
 
 
+def estimator_table(check: pd.DataFrame, datasets: list[str]) -> pd.DataFrame:
+    """Rows = dataset × method × ε × estimator: worst case [interval], n, seeds, and whether it lies
+    inside the base estimator's interval; the config's default estimator is marked."""
+    if check.empty:
+        return pd.DataFrame()
+    c = check.assign(_d=check["dataset"].map(datasets.index), _m=check["method"].map(method_rank))
+    c = c.sort_values(["_d", "_m", "eps"], kind="stable")
+    return pd.DataFrame(
+        {
+            "Dataset": c["dataset"].map(dataset_label),
+            "Method": c["method"].map(method_label),
+            "ε": c["eps"].map(fmt_eps),
+            "Estimator": [
+                estimator_label(e) + (" (default)" if e == d else "")
+                for e, d in zip(c["estimator"], c["default"], strict=True)
+            ],
+            "Worst case (%)": [
+                fmt_estimate(r.mean, r.sd, r.seeds, r.ci_low, r.ci_high) for r in c.itertuples()
+            ],
+            "n": c["n"].astype(int),
+            "Seeds": c["seeds"].astype(int),
+            f"Inside the {estimator_label(c['base'].iloc[0])} interval": [
+                MISSING if _nan(w) else ("yes" if w else f"no {FLAG}") for w in c["within"]
+            ],
+        }
+    ).reset_index(drop=True)
+
+
 # ---------------------------------------------------------------- cost, set-up, provenance
 
 
-def cost_table(benchmark: dict) -> pd.DataFrame:
-    """The benchmark rows: ms/step, ratio to standard and the spec's goal ratio."""
+def _where(row: dict, benchmark: dict) -> dict:
+    """What a cost row was measured on; rows of older cost.json files take the file's own."""
+    prov = benchmark.get("provenance") or {}
+    return {
+        "arch": row.get("arch", benchmark.get("arch")),
+        "device": row.get("device", benchmark.get("device_type")),
+        "device_name": row.get("device_name", benchmark.get("device", prov.get("device"))),
+        "threads": row.get("threads", benchmark.get("threads")),
+        "reference": row.get("reference", ""),
+        "commit": row.get("commit", prov.get("git_commit", "")),
+        "commit_dirty": bool(row.get("commit_dirty", prov.get("git_dirty", False))),
+    }
+
+
+def source_label(where: dict) -> str:
+    """Where a cost row comes from: this run's benchmark job, or a committed reference file."""
+    if not where["reference"]:
+        return "this run"
+    dirty = " with uncommitted changes" if where["commit_dirty"] else ""
+    return f"reference file {where['reference']} (measured at commit {str(where['commit'])[:8]}{dirty})"
+
+
+def device_text(where: dict) -> str:
+    """'GPU · cuda:NVIDIA H200': the device kind and the machine's own name for it."""
+    kind = DEVICE_LABELS.get(where["device"], where["device"] or MISSING)
+    return f"{kind} · {where['device_name']}" if where["device_name"] else kind
+
+
+def _goal(goal: object) -> str:
+    """A numeric goal is a bound on the ratio; a text goal (≈6, K+1) is shown as written."""
+    if goal is None or _nan(goal):
+        return MISSING
+    return f"≤ {goal:g}" if isinstance(goal, (int, float)) else str(goal)
+
+
+def cost_tables(benchmark: dict) -> list[tuple[dict, pd.DataFrame]]:
+    """One step-cost table per (architecture, device, source), this run's first.
+
+    Each comes with what it was measured on (labels: architecture, device, threads, batch size,
+    source, and whether it is a committed reference) and lists every method and estimator
+    variant: ms per step, the median ratio to a standard step of the same round, that ratio's
+    interquartile range over rounds, the number of timed rounds and the goal.
+    """
     goals = benchmark.get("goals") or {}
+    groups: dict[tuple, list[dict]] = {}
+    for r in benchmark.get("rows", []):
+        where = _where(r, benchmark)
+        key = tuple(where.values()) + (r.get("batch_size", benchmark.get("batch_size")),)
+        groups.setdefault(key, []).append(r)
+    out = []
+    for key, rows in groups.items():
+        where = _where(rows[0], benchmark)
+        table = []
+        for r in sorted(rows, key=lambda r: method_rank(r["method"])):  # stable: variants keep their order
+            fallback = goals.get(r["method"] + (f"/{r['variant']}" if r.get("variant") else ""))
+            iqr = r.get("ratio_iqr")
+            table.append(
+                {
+                    "Method": method_label(r["method"]),
+                    "Variant": r.get("variant") or MISSING,
+                    "ms / step": f"{r['ms_per_step']:.1f}",
+                    "× standard": f"{r['ratio_to_standard']:.2f}",
+                    "IQR (×)": f"{iqr[0]:.2f}–{iqr[1]:.2f}" if iqr else MISSING,
+                    "Rounds": r.get("n_steps", MISSING),
+                    "Goal (×)": _goal(r.get("goal", fallback)),
+                }
+            )
+        meta = {
+            "arch": arch_label(where["arch"]) if where["arch"] else MISSING,
+            "device": device_text(where),
+            "threads": where["threads"] if where["threads"] is not None else MISSING,
+            "batch": key[-1] if key[-1] is not None else MISSING,
+            "source": source_label(where),
+            "reference": bool(where["reference"]),
+        }
+        out.append((meta, pd.DataFrame(table)))
+    return out
+
+
+def noise_table(benchmark: dict) -> pd.DataFrame:
+    """Per architecture, device and random estimator: the noise of one draw relative to exact.
+
+    The standard deviation of a single draw (n_proj = 1) over ``draws`` draws, relative to the
+    exact penalty, per example; median and interquartile range over the batch's examples.
+    """
     rows = []
-    for r in sorted(benchmark.get("rows", []), key=lambda r: method_rank(r["method"])):
-        key = r["method"] + (f"/{r['variant']}" if r.get("variant") else "")
-        goal = goals.get(key, goals.get(r["method"], MISSING))
+    for r in benchmark.get("noise", []):
+        where = _where(r, benchmark)
+        q1, q3 = r["rel_sd_per_draw_iqr"]
         rows.append(
             {
-                "Method": method_label(r["method"]),
-                "Variant": r.get("variant") or MISSING,
-                "ms / step": f"{r['ms_per_step']:.1f}",
-                "× standard": f"{r['ratio_to_standard']:.2f}",
-                "Goal (×)": f"≤ {goal}" if goal != MISSING else MISSING,
-                "Batch": r.get("batch_size", MISSING),
-                "Architecture": r.get("arch", MISSING),
+                "Architecture": arch_label(where["arch"]) if where["arch"] else MISSING,
+                "Device": device_text(where),
+                "Estimator": estimator_label(r["estimator"]),
+                "sd / exact, one draw": f"{r['rel_sd_per_draw_median']:.3f} [{q1:.3f}, {q3:.3f}]",
+                "var / exact²": f"{r['rel_var_per_draw_median']:.3f}",
+                "Draws (n)": int(r["draws"]),
+                "Examples": int(r["n_examples"]),
+                "Source": source_label(where),
             }
         )
     return pd.DataFrame(rows)

@@ -26,7 +26,7 @@ from sagr import figures, latex
 from sagr import presentation as P
 from sagr import summaries as S
 from sagr.files import read_json, read_npz
-from sagr.labels import dataset_label, method_label, param_label, param_rank, sorted_methods
+from sagr.labels import dataset_label, estimator_label, method_label, param_label, param_rank, sorted_methods
 from sagr.results import Results, load, provenance_row, write_tables
 from sagr.stats import LEVEL
 
@@ -130,6 +130,7 @@ class Summaries:
     ablation_points: pd.DataFrame
     ablation: pd.DataFrame
     claims: pd.DataFrame
+    estimators: pd.DataFrame
 
     def tables(self) -> dict[str, pd.DataFrame]:
         """CSV name → table."""
@@ -140,6 +141,7 @@ class Summaries:
             "ablation_points": self.ablation_points,
             "ablation_summary": self.ablation,
             "claims": self.claims,
+            "estimator_check": self.estimators,
         }
 
 
@@ -155,6 +157,7 @@ def summarize(res: Results) -> Summaries:
         ablation_points=points,
         ablation=S.ablation_summary(points),
         claims=C.evaluate(res),
+        estimators=S.estimator_check(res),
     )
 
 
@@ -316,6 +319,36 @@ def _paired_section(res: Results, summ: Summaries) -> list[dict]:
     return out
 
 
+def _estimator_section(res: Results, summ: Summaries) -> list[dict]:
+    """Per dataset × method with an estimator sweep: the config's default estimator, and for each
+    other estimator the budgets where its worst case falls outside the base estimator's interval."""
+    check = summ.estimators
+    out = []
+    if check.empty:
+        return out
+    for (dataset, method), g in check.groupby(["dataset", "method"], sort=False):
+        others = []
+        for estimator, h in g[g["estimator"] != g["base"]].groupby("estimator", sort=False):
+            outside = [
+                P.fmt_eps(e) for e, w in zip(h["eps"], h["within"], strict=True) if not pd.isna(w) and not w
+            ]
+            others.append({"label": estimator_label(estimator), "outside": outside})
+        default = g["default"].iloc[0]
+        df = P.estimator_table(g, res.datasets())
+        out.append(
+            {
+                "dataset": dataset_label(dataset),
+                "method": method_label(method),
+                "default": estimator_label(default) if default else None,
+                "base": estimator_label(g["base"].iloc[0]),
+                "eps": [P.fmt_eps(e) for e in sorted(g["eps"].unique())],
+                "others": others,
+                "table": table(df, f"estimators_{dataset}_{method}", column_format="lllllrrl"),
+            }
+        )
+    return out
+
+
 def _claims_section(summ: Summaries) -> dict | None:
     """The claims table and a count of verdicts."""
     if summ.claims.empty:
@@ -349,6 +382,19 @@ def _setup_section(res: Results) -> dict:
         "table": table(df, "setup", numeric=False, column_format="lllllp{1.5cm}p{4cm}p{4cm}", long=True),
         "autoattack": texts,
         "sizes": sizes,
+    }
+
+
+def _cost_section(benchmark: dict) -> dict:
+    """One step-cost table per architecture × device × source, and the estimators' noise."""
+    tables = [
+        {**meta, "table": table(df, f"cost_{i}", column_format="llrrrrl")}
+        for i, (meta, df) in enumerate(P.cost_tables(benchmark))
+    ]
+    noise = P.noise_table(benchmark)
+    return {
+        "tables": tables,
+        "noise": table(noise, "noise", column_format="lllrrrrp{4cm}") if not noise.empty else None,
     }
 
 
@@ -403,7 +449,6 @@ def build_context(
     date: str | None = None,
 ) -> dict:
     """Everything the HTML and LaTeX templates show."""
-    cost = P.cost_table(benchmark) if benchmark else None
     failed = P.failed_runs_table(res)
     runs = res.runs
     return {
@@ -426,7 +471,8 @@ def build_context(
         "ablation": _ablation_section(res, summ, figs),
         "failed_runs": table(failed, "failed", numeric=False) if not failed.empty else None,
         "n_failed": len(failed),
-        "cost": table(cost, "cost", column_format="llrrrrl") if cost is not None else None,
+        "cost": _cost_section(benchmark) if benchmark else None,
+        "estimators": _estimator_section(res, summ),
         "training": table(P.training_table(res), "training", long=True, column_format="llp{4.5cm}lrrrrr"),
         "setup": _setup_section(res),
         "departures": list(departures),
@@ -521,7 +567,9 @@ def build_report(
     summ = summarize(res)
     bench = load_benchmark(benchmark) if benchmark else None
     if summary_dir is not None:
-        extra = {**summ.tables(), **({"cost": pd.DataFrame(bench["rows"])} if bench else {})}
+        extra = summ.tables()
+        if bench:
+            extra.update(cost=pd.DataFrame(bench["rows"]), cost_noise=pd.DataFrame(bench.get("noise", [])))
         write_tables(res, Path(summary_dir), extra)
     fig_dir = Path(out_html).parent / "figures"
     figs = write_figures(res, summ, load_maps(res), fig_dir)

@@ -356,8 +356,8 @@ def paired_differences(res: Results, pairs: Sequence[tuple[str, str]] = PAIRS) -
 # ---------------------------------------------------------------- ablation
 
 
-def ablation_suite(res: Results, dataset: str, runs: Sequence[str]) -> tuple[float | None, list[str]]:
-    """The largest L∞ budget every run ran an attack at, and the attacks all of them ran there."""
+def common_suites(res: Results, dataset: str, runs: Sequence[str]) -> dict[float, list[str]]:
+    """ε → the attacks every run ran at that L∞ budget (budgets < 1 that all runs were attacked at)."""
     rec = res.records
     r = rec[
         (rec["dataset"] == dataset) & rec["run"].isin(list(runs)) & (rec["norm"] == "linf") & (rec["eps"] < 1)
@@ -368,6 +368,12 @@ def ablation_suite(res: Results, dataset: str, runs: Sequence[str]) -> tuple[flo
             attacks = set.intersection(*[set(h["attack"]) for _, h in f.groupby("run")])
             if attacks:
                 common[float(e)] = sorted(attacks)
+    return common
+
+
+def ablation_suite(res: Results, dataset: str, runs: Sequence[str]) -> tuple[float | None, list[str]]:
+    """The largest L∞ budget every run ran an attack at, and the attacks all of them ran there."""
+    common = common_suites(res, dataset, runs)
     if not common:
         return None, []
     eps = max(common)
@@ -494,3 +500,114 @@ def sweep_runs(res: Results, dataset: str, param: str) -> dict[object, dict[int,
     for r in sw.itertuples():
         out.setdefault(r.value, {})[int(r.seed)] = r.run
     return out
+
+
+# ---------------------------------------------------------------- choice of the estimator
+
+# Issue 12's rule for the default estimator: the fastest one whose worst case at every ε lies inside
+# the confidence interval of this one's (the estimator the paper's method uses).
+BASE_ESTIMATOR = "projection"
+
+
+def _estimator_suites(res: Results, dataset: str, runs: Sequence[str]) -> list[tuple[float, list[str], bool]]:
+    """(ε, attacks, own) per L∞ budget < 1: with ``own``, every run's worst case ran these same attacks
+    (its stored per-point worst case is used as it is); else the attacks all of them ran there."""
+    wc = res.worst_case
+    wc = wc[
+        (wc["dataset"] == dataset) & wc["run"].isin(list(runs)) & (wc["norm"] == "linf") & (wc["eps"] < 1)
+    ]
+    out = []
+    for eps, attacks in sorted(common_suites(res, dataset, runs).items()):
+        at = wc[np.isclose(wc["eps"], eps)]
+        suites = {frozenset(str(a).split(",")) for a in at["attacks"]}
+        own = at["run"].nunique() == len(set(runs)) and len(suites) == 1
+        out.append((eps, sorted(next(iter(suites))) if own else attacks, own))
+    return out
+
+
+def estimator_check(res: Results, base: str = BASE_ESTIMATOR) -> pd.DataFrame:
+    """Worst case at every ε of each estimator of an ``estimator`` sweep, against the base's interval.
+
+    Per dataset and method with an estimator sweep, on the seeds every estimator has: at each L∞
+    budget ε < 1, each run's own worst case where all the sweep's runs ran the same attacks there,
+    else the worst case over the attacks all of them ran (as the ablation scores its points), on
+    the points all of them evaluated, as mean over seeds with the 95 %
+    Clopper–Pearson interval of the seed-mean count. ``within``: the estimate lies inside the base
+    estimator's interval (NaN for the base); ``default``: the estimator the method's main runs
+    trained with (the config's default; "" if none says). Columns: dataset, method, estimator, eps, mean, sd, seeds, n,
+    ci_low, ci_high, suite, base, base_low, base_high, within, default.
+    """
+    sw = res.sweeps
+    sw = sw[(sw["param"] == "estimator") & sw["run"].isin(set(res.ok_runs()["run"]))]
+    rows = []
+    for (dataset, method), g in sw.groupby(["dataset", "method"], sort=False):
+        by_value = {v: set(h["seed"]) for v, h in g.groupby("value", sort=False)}
+        if base not in by_value or len(by_value) < 2:
+            continue
+        seeds = set.intersection(*by_value.values())
+        g = g[g["seed"].isin(seeds)]
+        for eps, attacks, own in _estimator_suites(res, dataset, list(g["run"])):
+            worst = {
+                run: worst_points(res, dataset, run, "linf", eps, None if own else attacks)
+                for run in g["run"]
+            }
+            if any(v is None for v in worst.values()):
+                continue
+            shared = ~np.isnan(np.vstack(list(worst.values()))).any(axis=0)
+            if not shared.any():
+                continue
+            for row in g.itertuples():
+                w = worst[row.run][shared]
+                rows.append(
+                    dict(
+                        dataset=dataset,
+                        method=method,
+                        estimator=row.value,
+                        eps=eps,
+                        seed=row.seed,
+                        accuracy=float(w.mean()),
+                        n=int(shared.sum()),
+                        n_correct=int(w.sum()),
+                        n_eval=int(shared.sum()),
+                        points="all",
+                        suite=",".join(attacks),
+                    )
+                )
+    if not rows:
+        return pd.DataFrame()
+    out = proportion_summary(pd.DataFrame(rows), ["dataset", "method", "estimator", "eps", "suite"])
+    ref = out[out["estimator"] == base].set_index(["dataset", "method", "eps"])
+    key = pd.MultiIndex.from_frame(out[["dataset", "method", "eps"]])
+    out["base"] = base
+    out["base_low"] = ref["ci_low"].reindex(key).to_numpy()
+    out["base_high"] = ref["ci_high"].reindex(key).to_numpy()
+    inside = (out["mean"] >= out["base_low"]) & (out["mean"] <= out["base_high"])
+    out["within"] = [np.nan if e == base else bool(i) for e, i in zip(out["estimator"], inside, strict=True)]
+    main = res.ok_runs()
+    main = main[main["main"].astype(bool)]
+    defaults = (
+        main.dropna(subset=["hp_estimator"]).groupby(["dataset", "method"])["hp_estimator"].first()
+        if "hp_estimator" in main
+        else pd.Series(dtype=object)
+    )
+    out["default"] = [defaults.get((d, m), "") for d, m in zip(out["dataset"], out["method"], strict=True)]
+    return out[
+        [
+            "dataset",
+            "method",
+            "estimator",
+            "eps",
+            "mean",
+            "sd",
+            "seeds",
+            "n",
+            "ci_low",
+            "ci_high",
+            "suite",
+            "base",
+            "base_low",
+            "base_high",
+            "within",
+            "default",
+        ]
+    ]

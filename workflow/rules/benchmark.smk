@@ -2,7 +2,11 @@ rule benchmark_cost:
     input:
         data=f"results/data/{config['benchmark'].get('dataset', 'mnist')}.json",
         cache=f"{config['data']['root']}/cache/{config['benchmark'].get('dataset', 'mnist')}-train.pt",
-        reference=config["benchmark"].get("reference", []),
+        # committed files, named relative to the checkout: the same files from any working directory
+        reference=[
+            str(Path(workflow.basedir) / p)
+            for p in config["benchmark"].get("reference", [])
+        ],
     output:
         "results/benchmark/cost.json",
     log:
