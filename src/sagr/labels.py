@@ -74,11 +74,7 @@ ARCH_LABELS = {
     "preact_resnet18_tiny": "PreActResNet-18 (tiny)",
 }
 DEVICE_LABELS = {"cpu": "CPU", "cuda": "GPU"}
-ESTIMATOR_LABELS = {
-    "exact": "exact (C VJPs)",
-    "projection": "projection (output-space probes)",
-    "jvp": "JVP (forward mode, input-space probes)",
-}
+ESTIMATOR_LABELS = {"exact": "exact", "projection": "projection", "jvp": "JVP"}
 
 
 def dataset_label(name: str) -> str:
