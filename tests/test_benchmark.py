@@ -97,3 +97,33 @@ def test_committed_reference_benchmarks_cover_both_architectures(name):
         assert {r["estimator"] for r in noise} == {"projection", "jvp"}
         archs.add(ref["arch"])
     assert archs == {"small_cnn", "preact_resnet18"}
+
+
+def test_benchmark_job_merges_committed_references_each_naming_its_file(smoke_config, tmp_path, monkeypatch):
+    from sagr import jobs
+
+    torch.manual_seed(0)
+    monkeypatch.setattr(jobs, "_build", lambda config, dataset, arch: tiny())
+    monkeypatch.setattr(jobs.cache, "load", lambda root, dataset, train: data(8))
+    config = {
+        **smoke_config,
+        "device": "cpu",
+        "methods": {"standard": {}, "jr": {"lam": 1.0, "estimator": "projection", "n_proj": 1}},
+        "benchmark": {"dataset": "mnist", "batch_size": 8, "steps": 2, "warmup": 0, "noise_draws": 3},
+    }
+    committed = REPO / "benchmarks" / "reference" / "cost_preact_resnet18_cuda.json"  # as the rule passes it
+    out = jobs.benchmark_job(config, tmp_path / "cost.json", [committed])
+    ref = yaml.safe_load(committed.read_text())
+    own = [r for r in out["rows"] if not r["reference"]]
+    merged = [r for r in out["rows"] if r["reference"]]
+    assert {r["arch"] for r in own} == {smoke_config["datasets"]["mnist"]["arch"]}
+    assert {(r["device"], r["threads"]) for r in own} == {("cpu", torch.get_num_threads())}
+    # the reference's rows unchanged, each naming its file (relative to the checkout) and commit
+    assert [r["ratio_to_standard"] for r in merged] == [r["ratio_to_standard"] for r in ref["rows"]]
+    assert {r["reference"] for r in merged} == {"benchmarks/reference/cost_preact_resnet18_cuda.json"}
+    assert {(r["arch"], r["device_name"], r["commit"]) for r in merged} == {
+        ("preact_resnet18", ref["device"], ref["provenance"]["git_commit"])
+    }
+    assert len([n for n in out["noise"] if n["reference"]]) == len(ref["noise"])
+    assert set(out["goals"]) == {"jr/projection", "jr/jvp", "jr/exact"}  # this run's goals only
+    assert out["goals"]["jr/exact"] == next(r["goal"] for r in own if r["variant"] == "exact")
