@@ -531,11 +531,11 @@ def estimator_check(res: Results, base: str = BASE_ESTIMATOR) -> pd.DataFrame:
     Per dataset and method with an estimator sweep, on the seeds every estimator has: at each L∞
     budget ε < 1, each run's own worst case where all the sweep's runs ran the same attacks there,
     else the worst case over the attacks all of them ran (as the ablation scores its points), on
-    the points all of them evaluated, as mean over seeds with the 95 %
-    Clopper–Pearson interval of the seed-mean count. ``within``: the estimate lies inside the base
-    estimator's interval (NaN for the base); ``default``: the estimator the method's main runs
-    trained with (the config's default; "" if none says). Columns: dataset, method, estimator, eps, mean, sd, seeds, n,
-    ci_low, ci_high, suite, base, base_low, base_high, within, default.
+    the points all of them evaluated; mean over seeds with the 95 % Clopper–Pearson interval of the
+    seed-mean count. ``within``: the estimate lies inside the base estimator's interval (NaN for the
+    base); ``default``: the estimator the method's main runs trained with (the config's default; ""
+    if none says). Columns: dataset, method, estimator, eps, mean, sd, seeds, n, ci_low, ci_high,
+    suite, base, base_low, base_high, within, default.
     """
     sw = res.sweeps
     sw = sw[(sw["param"] == "estimator") & sw["run"].isin(set(res.ok_runs()["run"]))]
