@@ -344,7 +344,9 @@ def test_noise_table_shows_each_estimator_per_draw_sd_and_its_draws(built: dict)
         assert f">{L.estimator_label(r['estimator'])}<" in row
         assert f">{r['rel_sd_per_draw_median']:.3f} [{q1:.3f}, {q3:.3f}]<" in row
         assert f">{r['draws']}<" in row  # n draws
-        assert (fr.REFERENCE_FILE in row) == (r["arch"] == "preact_resnet18")
+        name = fr.REFERENCE_FILE.rsplit("/", 1)[-1]
+        assert (f">reference {name}<" in row) == (r["arch"] == "preact_resnet18")
+        assert (">this run<" in row) == (r["arch"] == "small_cnn")
     assert "Noise of one estimator draw" in built["tex"]
 
 

@@ -449,7 +449,10 @@ def noise_table(benchmark: dict) -> pd.DataFrame:
                 "var / exact²": f"{r['rel_var_per_draw_median']:.3f}",
                 "Draws (n)": int(r["draws"]),
                 "Examples": int(r["n_examples"]),
-                "Source": source_label(where),
+                # the step table of the same architecture and device names the file in full
+                "Source": f"reference {where['reference'].rsplit('/', 1)[-1]}"
+                if where["reference"]
+                else "this run",
             }
         )
     return pd.DataFrame(rows)

@@ -394,7 +394,7 @@ def _cost_section(benchmark: dict) -> dict:
     noise = P.noise_table(benchmark)
     return {
         "tables": tables,
-        "noise": table(noise, "noise", column_format="lllrrrrp{4cm}") if not noise.empty else None,
+        "noise": table(noise, "noise", column_format="lllrrrrl") if not noise.empty else None,
     }
 
 
