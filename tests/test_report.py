@@ -449,6 +449,7 @@ def test_worst_case_per_point_over_a_cascade_keeps_points_broken_earlier() -> No
             "attack": ["fgsm", "apgd", "sq"],
             "eps": 0.3,
             "points": ["all", "cascade", "subset"],
+            "role": ["baseline", "strong", "blackbox"],
         }
     )
     empty = pd.DataFrame()
@@ -477,6 +478,44 @@ def test_worst_case_per_point_over_a_cascade_keeps_points_broken_earlier() -> No
     # a prefix subset counts a point only where every attack ran on it
     w = S.worst_points(res, "d", "r", "linf", 0.3, ["fgsm", "sq"])
     np.testing.assert_array_equal(w, [1, 0, np.nan, np.nan])
+
+
+def test_a_reference_cross_check_on_a_prefix_of_the_pool_leaves_the_other_points_counted() -> None:
+    # The reference runs on the first points of the cascade's pool only (as the evaluation's own
+    # worst case counts it): a point beyond that prefix is not "not evaluated".
+    recs = pd.DataFrame(
+        {
+            "dataset": "d",
+            "run": "r",
+            "attack": ["pgd", "ref", "apgd"],
+            "eps": 0.3,
+            "points": ["all", "cascade", "cascade"],
+            "role": ["baseline", "reference", "strong"],
+        }
+    )
+    empty = pd.DataFrame()
+    res = results.Results(
+        runs=empty,
+        records=recs,
+        worst_case=empty,
+        masking=empty,
+        reference=empty,
+        saliency=empty,
+        training=empty,
+        evaluation=empty,
+        jobs=empty,
+        sweeps=empty,
+        correct={
+            ("d", "r"): {
+                "pgd@0.3": np.array([1, 0, 1, 1, 1], np.int8),
+                "ref@0.3": np.array([1, -1, 0, -1, -1], np.int8),  # its prefix: points 0 and 2
+                "apgd@0.3": np.array([1, -1, 1, 1, -1], np.int8),
+            }
+        },
+    )
+    w = S.worst_points(res, "d", "r", "linf", 0.3, ["pgd", "ref", "apgd"])
+    # point 3: beyond the reference's prefix, APGD ran on it: robust; point 4: APGD never reached it
+    np.testing.assert_array_equal(w, [1, 0, 0, 1, np.nan])
 
 
 def _worst_over_ablation_suite(seed: int, eps_index: int, estimator: str) -> float:

@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from sagr import stats
+from sagr.attack_kinds import Role
 from sagr.labels import CLEAN, SALIENCY_METRICS, WORST
 from sagr.results import Results, correct_key
 
@@ -216,14 +217,13 @@ def worst_points(
         return None
     stack = np.vstack(arrays)
     broken = (stack == 0).any(axis=0)
-    missing = np.isnan(stack).any(axis=0)
     rec = res.records
-    cascade = rec[
-        (rec["dataset"] == dataset)
-        & (rec["run"] == run)
-        & rec["attack"].isin(attacks)
-        & (rec["points"] == "cascade")
-    ]
+    mine = rec[(rec["dataset"] == dataset) & (rec["run"] == run) & rec["attack"].isin(attacks)]
+    # A reference-role cross-check runs on a prefix of the cascade's pool; the points beyond it count
+    # as the evaluation's own worst case counts them (not broken by it), not as "not evaluated".
+    checks = set(mine.loc[mine["role"] == Role.REFERENCE.value, "attack"])
+    missing = np.isnan(stack[[a not in checks for a in attacks]]).any(axis=0)
+    cascade = mine[mine["points"] == "cascade"]
     if cascade.empty:  # prefix subsets: a point counts only where every attack ran on it
         out = np.where(broken, 0.0, 1.0)
         out[missing] = np.nan
