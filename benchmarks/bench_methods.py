@@ -23,8 +23,6 @@ import sys
 import time
 from pathlib import Path
 
-import yaml
-
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
 
@@ -32,7 +30,7 @@ import torch  # noqa: E402
 
 from sagr import models  # noqa: E402
 from sagr.benchmark import benchmark, estimator_noise, format_noise, format_table  # noqa: E402
-from sagr.config import method_hparams  # noqa: E402
+from sagr.config import load, method_hparams  # noqa: E402
 from sagr.files import write_json  # noqa: E402
 from sagr.provenance import device_name, provenance, resolve_device  # noqa: E402
 
@@ -47,10 +45,10 @@ def load_batch(config: dict, dataset: str, channels: int, side: int, n: int, use
     """(x, y, description): a real training batch when the dataset is available, else synthetic."""
     from sagr import cache, data  # torchvision only where real data is used
 
-    root = Path(config.get("data", {}).get("root", "data"))
+    root = Path(config["data"]["root"])
     if use_mirror:
         try:
-            data.prepare_dataset(dataset, root, data.mirror_from_env(config.get("data", {}).get("mirror")))
+            data.prepare_dataset(dataset, root, data.mirror_from_env(config["data"]["mirror"]))
             if not cache.split_path(root, dataset, "train").exists():
                 cache.write_cache(root, dataset)
         except Exception as err:  # offline without a mirror of this dataset: synthetic below
@@ -93,7 +91,7 @@ def main() -> None:
     args = parser.parse_args()
 
     started = time.time()
-    config = yaml.safe_load(args.config.read_text())
+    config = load(args.config)  # schema defaults and cross-key checks, as the Snakefile reads it
     torch.set_num_threads(args.threads)
     device = resolve_device(args.device)
     if device.type == "cuda":
@@ -109,7 +107,9 @@ def main() -> None:
     if unknown:
         parser.error(f"--methods {unknown} not in {args.config}'s methods {list(config['methods'])}")
     methods = {
-        m: method_hparams(config, eps_dataset, m, config["methods"][m]) for m in selected if m != "standard"
+        m: method_hparams(config["datasets"][eps_dataset], m, config["methods"][m])
+        for m in selected
+        if m != "standard"
     }
 
     def build():

@@ -103,16 +103,17 @@ def test_benchmark_job_merges_committed_references_each_naming_its_file(smoke_co
     from sagr import jobs
 
     torch.manual_seed(0)
-    monkeypatch.setattr(jobs, "_build", lambda config, dataset, arch: tiny())
+    from sagr.config import benchmark_settings, execution, load, read_settings
+
+    monkeypatch.setattr(jobs, "_build", lambda root, dataset, arch: tiny())
     monkeypatch.setattr(jobs.cache, "load", lambda root, dataset, train: data(8))
-    config = {
-        **smoke_config,
-        "device": "cpu",
-        "methods": {"standard": {}, "jr": {"lam": 1.0, "estimator": "projection", "n_proj": 1}},
-        "benchmark": {"dataset": "mnist", "batch_size": 8, "steps": 2, "warmup": 0, "noise_draws": 3},
-    }
+    config = load(smoke_config)
+    config["device"] = "cpu"
+    config["methods"] = {"standard": {}, "jr": {"lam": 1.0, "estimator": "projection", "n_proj": 1}}
+    config["benchmark"].update(dataset="mnist", batch_size=8, steps=2, warmup=0, noise_draws=3)
     committed = REPO / "benchmarks" / "reference" / "cost_preact_resnet18_cuda.json"  # as the rule passes it
-    out = jobs.benchmark_job(config, tmp_path / "cost.json", [committed])
+    settings = read_settings(benchmark_settings(config))  # as the rule passes them
+    out = jobs.benchmark_job(settings, execution(config), tmp_path / "cost.json", [committed])
     ref = yaml.safe_load(committed.read_text())
     own = [r for r in out["rows"] if not r["reference"]]
     merged = [r for r in out["rows"] if r["reference"]]

@@ -45,7 +45,7 @@ def test_every_run_trained_with_a_validation_split_and_records_its_best_epoch(ci
             assert [v["epoch"] for v in r["val_history"]] == list(range(1, dcfg["epochs"] + 1))
             best = max(r["val_history"], key=lambda v: (v["pgd_accuracy"], v["clean_accuracy"], -v["epoch"]))
             assert r["best_epoch"] == best["epoch"]
-            assert r["provenance"]["config"]["datasets"][dataset]["augment"] == dcfg["augment"]
+            assert r["provenance"]["config"]["settings"]["augment"] == dcfg["augment"]
 
 
 def test_finished_runs_leave_no_checkpoint_and_the_report_states_the_departures(cifar_run):

@@ -84,7 +84,7 @@ def tiny_config(tmp_path: Path) -> dict:
         pytest.skip(data_unavailable_reason())
     config = yaml.safe_load((REPO / "config" / "smoke.yaml").read_text())
     config["data"] = {"root": str(tmp_path / "data"), "mirror": str(mirror_dir())}
-    config["datasets"]["mnist"].update(eval_subset=24, eval_batch_size=24)
+    config["datasets"]["mnist"].update(eval_subset=24, eval_batch_size=24, saliency_images=24)
     return config
 
 
@@ -94,11 +94,11 @@ def test_python_api_evaluates_any_module_on_the_pipeline_points(tiny_config: dic
     torch.manual_seed(0)
     model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(28 * 28, 10))  # not a sagr model
     config = evaluation.load_config(REPO / "config" / "smoke.yaml") | {"data": tiny_config["data"]}
-    config["datasets"]["mnist"].update(eval_subset=24, eval_batch_size=24)
+    config["datasets"]["mnist"].update(eval_subset=24, eval_batch_size=24, saliency_images=24)
     result = evaluation.evaluate(
         model, "mnist", config, tmp_path / "out", attacks=["fgsm", "pgd"], name="linear"
     )
-    x, y, idx = jobs.eval_points(config, "mnist")
+    x, y, idx = jobs.eval_points(config["datasets"]["mnist"], config["data"]["root"], "mnist")
     n_right = int((model(x).argmax(1) == y).sum())
     clean = next(r for r in result["records"] if r["attack"] == "clean")
     assert clean["n"] == 24 and round(clean["accuracy"] * 24) == n_right

@@ -4,11 +4,19 @@ import json
 import math
 
 from sagr import jobs
-from sagr.divergence import DIVERGED, diverged_record, divergence_reason
+from sagr.config import attack_suite, execution, job_settings, load, schema
+from sagr.divergence import DIVERGED, diverged_record
+from sagr.divergence import divergence_reason as _reason
 from sagr.files import read_json, read_npz
 from sagr.runs import encode_run
 
 LN10 = math.log(10)
+# The thresholds a config gets when it sets none: the schema's defaults.
+SCHEMA_DEFAULTS = {k: v["default"] for k, v in schema()["properties"]["divergence"]["properties"].items()}
+
+
+def divergence_reason(*args, **thresholds):
+    return _reason(*args, **{**SCHEMA_DEFAULTS, **thresholds})
 
 
 def hist(*losses):
@@ -50,11 +58,12 @@ def test_evaluation_of_a_diverged_model_writes_a_record_not_numbers(tmp_path, sm
         json.dumps({"status": DIVERGED, "diverged_reason": "mnist jr-seed0: boom"})
     )
     (run_dir / "model.pt").write_bytes(b"never read: the run diverged")
+    config = load(smoke_config)
     rec = jobs.evaluate_job(
-        smoke_config,
+        job_settings(config, "mnist", "evaluate", suite=attack_suite(config, ["pgd"])),
+        execution(config),
         "mnist",
         run,
-        ["pgd"],
         run_dir / "model.pt",
         tmp_path / "robustness.json",
         tmp_path / "correct.npz",
@@ -68,7 +77,13 @@ def test_evaluation_of_a_diverged_model_writes_a_record_not_numbers(tmp_path, sm
     assert read_json(tmp_path / "robustness.json")["diverged_reason"] == "mnist jr-seed0: boom"
     assert read_npz(tmp_path / "correct.npz")["indices"].size == 0
     sal = jobs.saliency_job(
-        smoke_config, "mnist", run, run_dir / "model.pt", tmp_path / "saliency.json", tmp_path / "maps.npz"
+        job_settings(config, "mnist", "saliency"),
+        execution(config),
+        "mnist",
+        run,
+        run_dir / "model.pt",
+        tmp_path / "saliency.json",
+        tmp_path / "maps.npz",
     )
     assert sal["status"] == DIVERGED and sal["metrics"] == {}
 

@@ -75,11 +75,15 @@ def prepared_root(root: Path, mirror: Path) -> Path:
 
 
 def train_fingerprint(config: dict, run_name: str, workdir: Path) -> dict:
-    """Train one smoke run through the train job, as the train_model rule calls it."""
+    """Train one smoke run through the train job, given what the train_model rule passes it."""
     from sagr import jobs
+    from sagr.config import execution, job_settings
 
     out = workdir / run_name
-    record = jobs.train_job(config, "mnist", run_name, out / "model.pt", out / "train.json")
+    settings = job_settings(config, "mnist", "train")
+    record = jobs.train_job(
+        settings, execution(config), "mnist", run_name, out / "model.pt", out / "train.json"
+    )
     return fingerprint(record, out / "model.pt")
 
 

@@ -222,7 +222,8 @@ def test_a_new_sweep_value_reruns_only_what_depends_on_it(smoke_run, tmp_path):
     workdir, config = smoke_run
     config["ablation"]["sweeps"]["sagr"]["beta"].append(1.0)
     changed = tmp_path / "changed.yaml"
-    changed.write_text(yaml.safe_dump(config))
+    # sort_keys=False: the attacks keep their order, which is what they run in (a reorder reruns them).
+    changed.write_text(yaml.safe_dump(config, sort_keys=False))
     out = snakemake(workdir, "-n", configfile=changed)
     pdf = {"render_pdf": 1} if shutil.which("latexmk") else {}
     assert planned_jobs(out) == {

@@ -80,7 +80,7 @@ def test_dataset_registry_matches_the_data_module():
 
 def test_only_methods_that_train_on_eps_get_the_dataset_budget(smoke_config):
     for name, method in registry.methods().items():
-        hp = method_hparams(smoke_config, "mnist", name, example_hparams(method))
+        hp = method_hparams(smoke_config["datasets"]["mnist"], name, example_hparams(method))
         assert ("eps" in hp) == method.trains_on_eps
         if method.trains_on_eps:
             assert hp["eps"] == smoke_config["datasets"]["mnist"]["train_eps"]

@@ -158,14 +158,16 @@ def check_config(config: dict[str, Any]) -> None:
         )
 
 
-def method_hparams(config: dict[str, Any], dataset: str, method: str, hp: dict[str, Any]) -> dict[str, Any]:
-    """A run's hyper-parameters plus what the dataset fixes (the training ε)."""
+def method_hparams(settings: Mapping[str, Any], method: str, hp: Mapping[str, Any]) -> dict[str, Any]:
+    """A run's hyper-parameters plus what its dataset's ``settings`` fix (the training ε)."""
     if registry.method(method).trains_on_eps:
-        return {**hp, "eps": config["datasets"][dataset]["train_eps"]}
+        return {**hp, "eps": settings["train_eps"]}
     return dict(hp)
 
 
-# Which dataset keys each stage reads: a stage reruns only when its own keys change.
+# What each stage's job reads: keys of its dataset's section, then whole top-level sections.
+# The rule passes exactly these as its params (the rerun trigger) and the job is given nothing
+# else of the config, so what triggers a rerun is what the job uses (tests/test_dataflow.py).
 STAGE_KEYS: dict[str, tuple[str, ...]] = {
     "train": (
         "arch",
@@ -178,17 +180,69 @@ STAGE_KEYS: dict[str, tuple[str, ...]] = {
         "augment",
         "crop_padding",
         "validation",
+        "eval_batch_size",  # test and training accuracy after training
     ),
     "evaluate": ("eps", "eps_l2", "eval_subset", "eval_seed", "eval_batch_size"),
-    "saliency": ("eval_subset", "eval_seed", "saliency_images", "figure_images"),
+    "saliency": ("eval_subset", "eval_seed", "eval_batch_size", "saliency_images", "figure_images"),
+    "benchmark": ("arch", "train_eps"),
+}
+STAGE_SECTIONS: dict[str, tuple[str, ...]] = {
+    "train": ("divergence",),  # decides train.json's status
+    "evaluate": (),
+    "saliency": (),
+    "benchmark": ("benchmark", "methods"),
 }
 
 
-def stage_settings(config: dict[str, Any], dataset: str, stage: str, **extra: Any) -> str:
-    """Canonical JSON of what `stage` reads for `dataset`: a Snakemake params rerun trigger
-    that ignores key order and the settings of other stages."""
+def stage_settings(config: Mapping[str, Any], dataset: str, stage: str, **extra: Any) -> str:
+    """Canonical JSON of what `stage`'s job reads for `dataset` (a rule's params): order-free at
+    the top level, so a rule reruns only when its own settings change; lists keep their order."""
     dcfg = config["datasets"][dataset]
-    return json.dumps({**{k: dcfg.get(k) for k in STAGE_KEYS[stage]}, **extra}, sort_keys=True)
+    # Every key has a schema default but `validation` (absent: none): a config that was not
+    # loaded fails here rather than run with a default of its own.
+    settings = {k: dcfg.get(k) if k == "validation" else dcfg[k] for k in STAGE_KEYS[stage]}
+    settings.update({k: config[k] for k in STAGE_SECTIONS[stage]})
+    return json.dumps({**settings, **extra}, sort_keys=True)
+
+
+def benchmark_settings(config: Mapping[str, Any]) -> str:
+    """What the cost benchmark reads: its section, the methods, and its dataset's model and ε."""
+    return stage_settings(config, config["benchmark"]["dataset"], "benchmark")
+
+
+def attack_suite(config: Mapping[str, Any], names: Any = None) -> list[list[Any]]:
+    """``[name, spec]`` of the attacks ``names`` (default: all) in config order: a list, because
+    the evaluate job runs them in this order (cheap to expensive, as written)."""
+    chosen = set(config["attacks"] if names is None else names)
+    unknown = sorted(chosen - set(config["attacks"]))
+    if unknown:
+        raise ValueError(
+            f"attacks {unknown} are not in the config's attacks section {sorted(config['attacks'])}"
+        )
+    return [[name, spec] for name, spec in config["attacks"].items() if name in chosen]
+
+
+def read_settings(text: str) -> dict[str, Any]:
+    """The settings a rule passed as params (inverse of :func:`stage_settings`)."""
+    return json.loads(text)
+
+
+def job_settings(config: Mapping[str, Any], dataset: str, stage: str, **extra: Any) -> dict[str, Any]:
+    """What `stage`'s rule passes its job, for callers outside Snakemake (CLI, benchmarks, tests)."""
+    return read_settings(stage_settings(config, dataset, stage, **extra))
+
+
+def execution(config: Mapping[str, Any]) -> dict[str, Any]:
+    """How jobs run: device, threads, progress bars, data root, GPU speed settings, checkpoints.
+    No result depends on these beyond floating-point noise, so they are no rerun trigger."""
+    return {
+        "device": config["device"],
+        "threads": config["threads"],
+        "progress": config["progress"],
+        "data_root": config["data"]["root"],
+        "cuda": config["cuda"],
+        "checkpoint": config["checkpoint"],
+    }
 
 
 _GLOBAL_RESOURCE = {

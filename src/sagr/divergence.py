@@ -6,7 +6,8 @@ strength, and chance accuracy must never be read as gradient masking. Such a run
 as ``status: "diverged"`` in train.json; the evaluation and saliency jobs write a record saying
 so instead of attacking it, and the report lists it under "Failed runs".
 
-Torch-free: the config checks import DEFAULTS at parse time.
+The thresholds are the config's ``divergence:`` section (workflow/schemas/config.schema.yaml
+documents each key and its default), passed to the train job as part of its settings.
 """
 
 from __future__ import annotations
@@ -14,25 +15,11 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
-# `divergence:` section of the config (workflow/schemas/config.schema.yaml documents each key).
-DEFAULTS: dict[str, float] = {
-    # Diverged when an epoch's mean loss exceeds this multiple of the loss at the start
-    # (the untrained model's cross-entropy, ~ln C, or the first epoch's mean loss if larger).
-    "max_loss_ratio": 100.0,
-    # Diverged when the final training accuracy is at most chance (1/C) plus this margin.
-    "chance_margin": 0.0,
-}
 DIVERGED = "diverged"
 log = logging.getLogger("sagr")
 OK = "ok"
-
-
-def settings(config: Mapping[str, Any]) -> dict[str, float]:
-    """The config's `divergence:` section over the defaults."""
-    return {**DEFAULTS, **(config.get("divergence") or {})}
 
 
 def divergence_reason(
@@ -41,8 +28,8 @@ def divergence_reason(
     train_accuracy: float,
     n_classes: int,
     where: str,
-    max_loss_ratio: float = DEFAULTS["max_loss_ratio"],
-    chance_margin: float = DEFAULTS["chance_margin"],
+    max_loss_ratio: float,
+    chance_margin: float,
 ) -> str | None:
     """Why the run diverged (a sentence naming ``where`` = "dataset run" and the epoch), or None.
 
@@ -68,9 +55,10 @@ def divergence_reason(
 
 
 def judge(
-    config: Mapping[str, Any],
-    dataset: str,
-    run_name: str,
+    options: Mapping[str, float],
+    n_classes: int,
+    batch_size: int,
+    where: str,
     history: Sequence[Mapping[str, float]],
     failure: str | None,
     model: Any,
@@ -78,21 +66,21 @@ def judge(
     y: Any,
     device: Any,
 ) -> dict[str, Any]:
-    """train.json's ``status``, ``diverged_reason`` and ``train_accuracy`` of a finished (or failed) run."""
-    from . import cache
+    """train.json's ``status``, ``diverged_reason`` and ``train_accuracy`` of a finished (or failed) run.
+
+    ``options``: the config's ``divergence:`` section; ``where``: "dataset run", for the reason.
+    """
     from .train import accuracy
 
-    n_classes = cache.facts(Path(config["data"]["root"]), dataset)["n_classes"]
-    train_acc = accuracy(model, x, y, config["datasets"][dataset].get("eval_batch_size", 250), device)
-    opts = settings(config)
+    train_acc = accuracy(model, x, y, batch_size, device)
     reason = failure or divergence_reason(
         history,
         math.log(n_classes),
         train_acc,
         n_classes,
-        f"{dataset} {run_name}",
-        opts["max_loss_ratio"],
-        opts["chance_margin"],
+        where,
+        options["max_loss_ratio"],
+        options["chance_margin"],
     )
     if reason:
         log.error("diverged: %s", reason)

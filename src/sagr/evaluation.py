@@ -8,6 +8,7 @@ the pipeline's, numbers included. ``sagr.evaluate(model, "mnist")`` in Python;
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +34,7 @@ def _ensure_data(config: dict[str, Any], dataset: str, out_dir: Path) -> None:
 
     root = Path(config["data"]["root"])
     if not (cache.info_path(root, dataset).is_file() and cache.split_path(root, dataset, "test").is_file()):
-        jobs.fetch_dataset_job(config, dataset, out_dir / f"data-{dataset}.json")
+        jobs.fetch_dataset_job(config["data"], dataset, out_dir / f"data-{dataset}.json")
 
 
 def evaluate(
@@ -55,15 +56,15 @@ def evaluate(
     Writes `out_dir/robustness.json` and `out_dir/correct.npz`; returns the robustness record.
     """
     from . import jobs, models
+    from .config import attack_suite, execution, job_settings, load
 
-    config = config if isinstance(config, dict) else load_config(config)
+    # A mapping is loaded too (a copy: the caller's stays as it was), so its defaults are the schema's.
+    config = load(copy.deepcopy(config)) if isinstance(config, dict) else load_config(config)
     if dataset not in config["datasets"]:
         raise ValueError(f"dataset {dataset!r} is not in the config's datasets {sorted(config['datasets'])}")
-    # Sorted, as the evaluate rule passes them: the same order gives the same records and worst case.
-    attacks = sorted(attacks) if attacks is not None else sorted(config["attacks"])
-    unknown = [a for a in attacks if a not in config["attacks"]]
-    if unknown:
-        raise ValueError(f"attack(s) {unknown} not in the config's attacks {sorted(config['attacks'])}")
+    # What the evaluate rule passes: the dataset's evaluation settings and the suite in config order,
+    # whatever order `attacks` lists them in, so the records and worst case are the pipeline's.
+    settings = job_settings(config, dataset, "evaluate", suite=attack_suite(config, attacks))
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     if isinstance(model, (str, Path)):
@@ -80,10 +81,10 @@ def evaluate(
         "checkpoint": checkpoint,
     }
     return jobs.evaluate_job(
-        config,
+        settings,
+        execution(config),
         dataset,
         name,
-        attacks,
         Path(checkpoint or "<module>"),
         out_dir / "robustness.json",
         out_dir / "correct.npz",

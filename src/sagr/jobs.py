@@ -1,7 +1,13 @@
-"""One function per pipeline job: config in, result files out. Workflow scripts only call these."""
+"""One function per pipeline job: its rule's settings in, result files out. Workflow scripts only call these.
+
+A job reads the settings its rule passes as params (``sagr.config.stage_settings``, the rerun
+trigger) and how to run (``sagr.config.execution``: device, threads, progress, data root, GPU and
+checkpoint settings), never the whole config: what triggers a rerun is what the job uses.
+"""
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections.abc import Sequence
@@ -13,7 +19,7 @@ import torch
 
 from . import cache, divergence, models
 from .checkpoint import remove as remove_checkpoint
-from .config import method_hparams, stage_settings
+from .config import method_hparams
 from .files import atomic_path, read_json, write_json
 from .provenance import device_name, provenance, resolve_device
 from .runs import decode_run
@@ -23,13 +29,13 @@ from .train import CheckpointPolicy, Validation, accuracy, fit
 log = logging.getLogger("sagr")
 
 
-def _setup(config: dict[str, Any], seed: int) -> torch.device:
-    torch.set_num_threads(int(config.get("threads", 1)))
+def _setup(execution: dict[str, Any], seed: int) -> torch.device:
+    torch.set_num_threads(execution["threads"])
     torch.manual_seed(seed)
     np.random.seed(seed)
-    device = resolve_device(config.get("device", "auto"))
+    device = resolve_device(execution["device"])
     if device.type == "cuda":
-        torch.backends.cudnn.benchmark = bool((config.get("cuda") or {}).get("cudnn_benchmark", True))
+        torch.backends.cudnn.benchmark = execution["cuda"]["cudnn_benchmark"]
     return device
 
 
@@ -38,13 +44,14 @@ def _identity(dataset: str, run_name: str) -> dict[str, Any]:
     return {"dataset": dataset, "run": run_name, "method": run.method, "seed": run.seed, "hparams": run.hp}
 
 
-def fetch_dataset_job(config: dict[str, Any], dataset: str, out_marker: Path) -> None:
-    """Make the dataset's raw files exist (download, or the MD5-checked mirror)."""
+def fetch_dataset_job(data_settings: dict[str, Any], dataset: str, out_marker: Path) -> None:
+    """Make the dataset's raw files exist (download, or the MD5-checked mirror); ``data_settings``
+    is the config's ``data`` section (root, mirror)."""
     from . import data
 
     started = time.time()
-    root = Path(config["data"]["root"])
-    source = data.prepare_dataset(dataset, root, data.mirror_from_env(config["data"].get("mirror")))
+    root = Path(data_settings["root"])
+    source = data.prepare_dataset(dataset, root, data.mirror_from_env(data_settings["mirror"]))
     files = cache.write_cache(root, dataset)  # fails here, not in 30 jobs, if the files are unreadable
     write_json(
         out_marker,
@@ -54,15 +61,15 @@ def fetch_dataset_job(config: dict[str, Any], dataset: str, out_marker: Path) ->
             "source": source,
             "cache": [str(f) for f in files],
             "provenance": provenance(
-                "fetch_dataset", config, None, torch.device("cpu"), started, time.time()
+                "fetch_dataset", {"data": data_settings}, None, torch.device("cpu"), started, time.time()
             ),
         },
     )
 
 
-def model_spec(config: dict[str, Any], dataset: str, arch: str) -> dict[str, Any]:
+def model_spec(root: str | Path, dataset: str, arch: str) -> dict[str, Any]:
     """What load_model needs to rebuild the network, plus the dataset it was trained on."""
-    info = cache.facts(_root(config), dataset)
+    info = cache.facts(Path(root), dataset)
     return {
         "arch": arch,
         "n_classes": info["n_classes"],
@@ -74,57 +81,67 @@ def model_spec(config: dict[str, Any], dataset: str, arch: str) -> dict[str, Any
     }
 
 
-def _build(config: dict[str, Any], dataset: str, arch: str) -> torch.nn.Module:
-    spec = model_spec(config, dataset, arch)
+def _build(root: str | Path, dataset: str, arch: str) -> torch.nn.Module:
+    spec = model_spec(root, dataset, arch)
     return models.build_model(
         arch, spec["n_classes"], spec["in_channels"], spec["image_size"], spec["mean"], spec["std"]
     )
 
 
-def _root(config: dict[str, Any]) -> Path:
-    return Path(config["data"]["root"])
+def _root(execution: dict[str, Any]) -> Path:
+    return Path(execution["data_root"])
+
+
+def _made_by(settings: dict[str, Any], execution: dict[str, Any]) -> dict[str, Any]:
+    """The provenance's ``config``: the settings the job read and how it ran."""
+    return {"settings": settings, "execution": execution}
 
 
 def train_job(
-    config: dict[str, Any], dataset: str, run_name: str, out_model: Path, out_json: Path
+    settings: dict[str, Any],
+    execution: dict[str, Any],
+    dataset: str,
+    run_name: str,
+    out_model: Path,
+    out_json: Path,
 ) -> dict[str, Any]:
-    """Train one (dataset, run) and save the weights and the training record.
+    """Train one (dataset, run) with the dataset's training ``settings``; save the weights and the record.
 
     Resumes from the run's checkpoint (``checkpoint.dir``, outside the declared outputs so that
     Snakemake never deletes it as an incomplete output) when an earlier attempt was interrupted.
     """
     started = time.time()
     ident = _identity(dataset, run_name)
-    device = _setup(config, ident["seed"])
-    dcfg = config["datasets"][dataset]
-    x, y = cache.load(_root(config), dataset, train=True)
+    device = _setup(execution, ident["seed"])
+    root = _root(execution)
+    x, y = cache.load(root, dataset, train=True)
     val = None
-    vcfg = dcfg.get("validation")
+    vcfg = settings["validation"]
     if vcfg:
         # Held out before train_subset, with its own seed: the same images for every run and seed.
-        perm = subset_indices(len(x), None, seed=vcfg.get("seed", 0))
+        perm = subset_indices(len(x), None, seed=vcfg["seed"])
         held, rest = np.sort(perm[: vcfg["n"]]), np.sort(perm[vcfg["n"] :])
         xv, yv = x[held], y[held]
         x, y = x[rest], y[rest]
         val = Validation(
             xv,
             yv,
-            eps=vcfg.get("eps") or dcfg["train_eps"],
-            steps=vcfg.get("pgd_steps", 10),
-            alpha_over_eps=vcfg.get("pgd_alpha_over_eps", 0.25),
-            every=vcfg.get("every", 1),
-            seed=vcfg.get("seed", 0),
-            batch_size=dcfg.get("eval_batch_size", 250),
+            eps=settings["train_eps"] if vcfg["eps"] is None else vcfg["eps"],
+            steps=vcfg["pgd_steps"],
+            alpha_over_eps=vcfg["pgd_alpha_over_eps"],
+            every=vcfg["every"],
+            seed=vcfg["seed"],
+            batch_size=settings["eval_batch_size"],
         )
-    if dcfg.get("train_subset"):
-        idx = subset_indices(len(x), dcfg["train_subset"], seed=0)  # same data for every seed
+    if settings["train_subset"]:
+        idx = subset_indices(len(x), settings["train_subset"], seed=0)  # same data for every seed
         x, y = x[idx], y[idx]
     torch.manual_seed(ident["seed"])
-    model = _build(config, dataset, dcfg["arch"])
-    if device.type == "cuda" and (config.get("cuda") or {}).get("channels_last", True):
+    model = _build(root, dataset, settings["arch"])
+    if device.type == "cuda" and execution["cuda"]["channels_last"]:
         model = model.to(memory_format=torch.channels_last)
-    hp = method_hparams(config, dataset, ident["method"], ident["hparams"])
-    ckpt = checkpoint_policy(config, dataset, run_name)
+    hp = method_hparams(settings, ident["method"], ident["hparams"])
+    ckpt = checkpoint_policy(settings, execution, dataset, run_name)
     t0 = time.perf_counter()
     try:
         result = fit(
@@ -133,103 +150,116 @@ def train_job(
             y,
             ident["method"],
             hp,
-            dcfg["epochs"],
-            dcfg["batch_size"],
-            dcfg["optimizer"],
+            settings["epochs"],
+            settings["batch_size"],
+            settings["optimizer"],
             ident["seed"],
             device,
-            progress=config.get("progress", True),
-            eps_ramp=dcfg.get("eps_ramp", 0.0),
-            augment=tuple(dcfg.get("augment", ())),
-            crop_padding=dcfg.get("crop_padding", 4),
+            progress=execution["progress"],
+            eps_ramp=settings["eps_ramp"],
+            augment=tuple(settings["augment"]),
+            crop_padding=settings["crop_padding"],
             validation=val,
             checkpoint=ckpt,
-            data_on_device=_data_on_device(config, device),
+            # The whole training set on the GPU once (CIFAR-10 float32: 600 MB), when asked.
+            data_on_device=device.type == "cuda" and execution["cuda"]["data_on_device"],
         )
         history, failure = result.history, None
     except FloatingPointError as err:  # non-finite loss: keep the record, mark the run diverged
         result, history, failure = None, [], f"{dataset} {run_name}: {err}"
     train_time = time.perf_counter() - t0
-    status = divergence.judge(config, dataset, run_name, history, failure, model, x, y, device)
-    xt, yt = cache.load(_root(config), dataset, train=False)
-    test_acc = accuracy(model, xt, yt, dcfg.get("eval_batch_size", 250), device)
+    status = divergence.judge(
+        settings["divergence"],
+        cache.facts(root, dataset)["n_classes"],
+        settings["eval_batch_size"],
+        f"{dataset} {run_name}",
+        history,
+        failure,
+        model,
+        x,
+        y,
+        device,
+    )
+    xt, yt = cache.load(root, dataset, train=False)
+    test_acc = accuracy(model, xt, yt, settings["eval_batch_size"], device)
     log.info("%s %s: test accuracy %.4f after %.1fs", dataset, run_name, test_acc, train_time)
-    models.save_model(out_model, model.cpu(), model_spec(config, dataset, dcfg["arch"]))
+    models.save_model(out_model, model.cpu(), model_spec(root, dataset, settings["arch"]))
     record = {
         **ident,
         "training_hparams": hp,
-        "epochs": dcfg["epochs"],
+        "epochs": settings["epochs"],
         "n_train": len(x),
         "history": history,
         "train_wall_time_s": round(train_time, 3),
         "test_accuracy": test_acc,
         **status,
-        "provenance": provenance("train_model", config, ident["seed"], device, started, time.time()),
+        "provenance": provenance(
+            "train_model", _made_by(settings, execution), ident["seed"], device, started, time.time()
+        ),
     }
     if val is not None and result is not None:
         record.update(n_val=len(val.x), val_history=result.val_history, best_epoch=result.best_epoch)
     if result is not None and result.resumed_from:
         record["resumed_from"] = result.resumed_from
     write_json(out_json, record)
-    if ckpt is not None and not config.get("checkpoint", {}).get("keep", False):
+    if ckpt is not None and not execution["checkpoint"]["keep"]:
         remove_checkpoint(ckpt.path)
     return record
 
 
-def checkpoint_policy(config: dict[str, Any], dataset: str, run_name: str) -> CheckpointPolicy | None:
+def checkpoint_policy(
+    settings: dict[str, Any], execution: dict[str, Any], dataset: str, run_name: str
+) -> CheckpointPolicy | None:
     """Where this run checkpoints and the identity a checkpoint must carry to be resumed from."""
-    ccfg = config.get("checkpoint") or {}
-    if not ccfg.get("enabled", True):
+    ccfg = execution["checkpoint"]
+    if not ccfg["enabled"]:
         return None
-    dcfg = config["datasets"][dataset]
     identity = {
         "dataset": dataset,
         "run": run_name,
-        "arch": dcfg["arch"],
-        "train_settings": stage_settings(config, dataset, "train"),
+        "arch": settings["arch"],
+        # The rule's params: a checkpoint made under other training settings is not resumed from.
+        "train_settings": json.dumps(settings, sort_keys=True),
     }
-    path = Path(ccfg.get("dir", "checkpoints")) / dataset / run_name / "train.pt"
+    path = Path(ccfg["dir"]) / dataset / run_name / "train.pt"
     return CheckpointPolicy(
-        path, identity, every_epochs=ccfg.get("every_epochs", 1), every_minutes=ccfg.get("every_minutes")
+        path, identity, every_epochs=ccfg["every_epochs"], every_minutes=ccfg["every_minutes"]
     )
 
 
-def _data_on_device(config: dict[str, Any], device: torch.device) -> bool:
-    """Keep the training set on the GPU when asked (CIFAR-10 is 600 MB as float32)."""
-    return device.type == "cuda" and bool((config.get("cuda") or {}).get("data_on_device", True))
-
-
-def eval_points(config: dict[str, Any], dataset: str) -> tuple[torch.Tensor, torch.Tensor, np.ndarray]:
+def eval_points(
+    settings: dict[str, Any], root: str | Path, dataset: str
+) -> tuple[torch.Tensor, torch.Tensor, np.ndarray]:
     """The fixed, seeded test subset every model of a dataset is evaluated on."""
-    dcfg = config["datasets"][dataset]
-    xt, yt = cache.load(_root(config), dataset, train=False)
-    idx = subset_indices(len(xt), dcfg.get("eval_subset"), seed=dcfg.get("eval_seed", 1234))
+    xt, yt = cache.load(Path(root), dataset, train=False)
+    idx = subset_indices(len(xt), settings["eval_subset"], seed=settings["eval_seed"])
     return xt[idx], yt[idx], idx
 
 
 def _trained_model_on_eval_points(
-    config: dict[str, Any],
+    settings: dict[str, Any],
+    execution: dict[str, Any],
     dataset: str,
     run_name: str,
     model_path: Path,
     model: torch.nn.Module | None = None,
     identity: dict[str, Any] | None = None,
 ):
-    """What evaluation and saliency jobs share: the run's identity, device, settings, model, points.
+    """What evaluation and saliency jobs share: the run's identity, device, model, points.
 
     `model` / `identity` replace the checkpoint and the run-name identity (`sagr evaluate` on any model).
     """
     ident = identity or _identity(dataset, run_name)
-    device = _setup(config, ident["seed"])
+    device = _setup(execution, ident["seed"])
     model = (model if model is not None else models.load_model(model_path)).to(device).eval()
-    return ident, device, config["datasets"][dataset], model, eval_points(config, dataset)
+    return ident, device, model, eval_points(settings, _root(execution), dataset)
 
 
 def evaluate_job(
-    config: dict[str, Any],
+    settings: dict[str, Any],
+    execution: dict[str, Any],
     dataset: str,
     run_name: str,
-    attack_names: list[str],
     model_path: Path,
     out_json: Path,
     out_correct: Path,
@@ -237,52 +267,51 @@ def evaluate_job(
     identity: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Run the attack suite on one model; save per-attack records, the per-ε worst case, the masking checks,
-    the torchattacks-vs-reference AutoAttack comparison and the per-example correctness (correct.npz)."""
+    the torchattacks-vs-reference AutoAttack comparison and the per-example correctness (correct.npz).
+
+    ``settings``: the dataset's evaluation settings and ``suite``, ``[name, spec]`` pairs in the
+    order the attacks run (``sagr.config.attack_suite``).
+    """
     import pandas as pd
 
     from .attacks import describe_suite, reference_comparison, run_suite, worst_case
     from .masking import masking_checks
 
     started = time.time()
+    made_by = _made_by(settings, execution)
     if model is None and _diverged(
-        config, dataset, run_name, model_path, "evaluate_model", out_json, out_correct
+        made_by, dataset, run_name, model_path, "evaluate_model", out_json, out_correct
     ):
         return read_json(out_json)
-    ident, device, dcfg, model, (x, y, idx) = _trained_model_on_eval_points(
-        config, dataset, run_name, model_path, model, identity
+    ident, device, model, (x, y, idx) = _trained_model_on_eval_points(
+        settings, execution, dataset, run_name, model_path, model, identity
     )
-    # Config order, whatever order the caller lists them in: the cascade runs cheap to expensive as written.
-    unknown = sorted(set(attack_names) - set(config["attacks"]))
-    if unknown:
-        raise ValueError(
-            f"attacks {unknown} are not in the config's attacks section {sorted(config['attacks'])}"
-        )
-    suite = {name: spec for name, spec in config["attacks"].items() if name in set(attack_names)}
-    n_classes = cache.facts(_root(config), dataset)["n_classes"]
+    suite = dict(settings["suite"])  # in run order: the cascade runs cheap to expensive as written
+    n_classes = cache.facts(_root(execution), dataset)["n_classes"]
     records, correct = run_suite(
         model,
         x,
         y,
         suite,
-        eps_linf=list(dcfg["eps"]),
-        eps_l2=list(dcfg.get("eps_l2", [])),
+        eps_linf=list(settings["eps"]),
+        eps_l2=list(settings["eps_l2"]),
         n_classes=n_classes,
-        batch_size=dcfg.get("eval_batch_size", 250),
-        seed=dcfg.get("eval_seed", 1234),
+        batch_size=settings["eval_batch_size"],
+        seed=settings["eval_seed"],
         device=device,
-        progress=config.get("progress", True),
+        progress=execution["progress"],
     )
     worst, worst_arrays = worst_case(correct, records)
     result = {
         **ident,
         "n_eval": len(x),
-        "eval_seed": dcfg.get("eval_seed", 1234),
+        "eval_seed": settings["eval_seed"],
         "records": records,
         "worst_case": worst,
         "masking": masking_checks(pd.DataFrame(records), correct, n_classes),
         "reference_autoattack": reference_comparison(correct, records),
         "autoattack_description": describe_suite(suite),
-        "provenance": provenance("evaluate_model", config, ident["seed"], device, started, time.time()),
+        "provenance": provenance("evaluate_model", made_by, ident["seed"], device, started, time.time()),
     }
     _save_npz(out_correct, indices=idx, **correct, **worst_arrays)
     write_json(out_json, result)
@@ -290,22 +319,29 @@ def evaluate_job(
 
 
 def saliency_job(
-    config: dict[str, Any], dataset: str, run_name: str, model_path: Path, out_json: Path, out_maps: Path
+    settings: dict[str, Any],
+    execution: dict[str, Any],
+    dataset: str,
+    run_name: str,
+    model_path: Path,
+    out_json: Path,
+    out_maps: Path,
 ) -> dict[str, Any]:
     """Saliency maps of one model on the evaluation subset, their metrics and the figure images."""
     from .saliency import input_gradients, saliency_map, saliency_metrics, summarize
 
     started = time.time()
-    if _diverged(config, dataset, run_name, model_path, "saliency_model", out_json, out_maps):
+    made_by = _made_by(settings, execution)
+    if _diverged(made_by, dataset, run_name, model_path, "saliency_model", out_json, out_maps):
         return read_json(out_json)
-    ident, device, dcfg, model, (x, y, idx) = _trained_model_on_eval_points(
-        config, dataset, run_name, model_path
+    ident, device, model, (x, y, idx) = _trained_model_on_eval_points(
+        settings, execution, dataset, run_name, model_path
     )
-    n = min(dcfg.get("saliency_images", 500), len(x))
+    n = min(settings["saliency_images"], len(x))
     x, y, idx = x[:n], y[:n], idx[:n]
-    grads = input_gradients(model, x, y, dcfg.get("eval_batch_size", 250), device)
-    values = saliency_metrics(x, grads, cache.facts(_root(config), dataset)["dark_background"])
-    k = min(dcfg.get("figure_images", 8), n)
+    grads = input_gradients(model, x, y, settings["eval_batch_size"], device)
+    values = saliency_metrics(x, grads, cache.facts(_root(execution), dataset)["dark_background"])
+    k = min(settings["figure_images"], n)
     _save_npz(
         out_maps,
         images=x[:k].numpy(),
@@ -317,14 +353,14 @@ def saliency_job(
         **ident,
         "n_images": n,
         "metrics": summarize(values),
-        "provenance": provenance("saliency_model", config, ident["seed"], device, started, time.time()),
+        "provenance": provenance("saliency_model", made_by, ident["seed"], device, started, time.time()),
     }
     write_json(out_json, result)
     return result
 
 
 def _diverged(
-    config: dict[str, Any],
+    made_by: dict[str, Any],
     dataset: str,
     run_name: str,
     model_path: Path,
@@ -353,7 +389,7 @@ def _diverged(
             "worst_case": [],
             "masking": [],
             "metrics": {},
-            "provenance": provenance(job, config, None, torch.device("cpu"), started, time.time()),
+            "provenance": provenance(job, made_by, None, torch.device("cpu"), started, time.time()),
         },
     )
     return True
@@ -395,31 +431,34 @@ def redirect_log(path: str | Path, stage: str | None = None, context: dict[str, 
 
 
 def benchmark_job(
-    config: dict[str, Any], out_json: Path, reference: Sequence[str | Path] = ()
+    settings: dict[str, Any],
+    execution: dict[str, Any],
+    out_json: Path,
+    reference: Sequence[str | Path] = (),
 ) -> dict[str, Any]:
-    """Time a training step of every configured method on the benchmark dataset's model.
+    """Time a training step of every configured method on the benchmark dataset's model
+    (``settings`` from ``sagr.config.benchmark_settings``).
 
     ``reference``: committed benchmarks/bench_methods.py results (other architectures or
-    devices), shown beside this run's measurement; each of their rows names its file.
+    devices; the rule's input files), shown beside this run's measurement; each of their rows
+    names its file.
     """
     from .benchmark import benchmark, estimator_noise, format_noise, format_table, measured_on
 
     started = time.time()
-    bcfg = config["benchmark"]
-    dataset = bcfg["dataset"]
-    dcfg = config["datasets"][dataset]
-    device = _setup(config, 0)
-    x, y = cache.load(_root(config), dataset, train=True)
+    bcfg = settings["benchmark"]
+    dataset, arch = bcfg["dataset"], settings["arch"]
+    device = _setup(execution, 0)
+    root = _root(execution)
+    x, y = cache.load(root, dataset, train=True)
     x, y = x[: bcfg["batch_size"]].to(device), y[: bcfg["batch_size"]].to(device)
-    methods = {m: method_hparams(config, dataset, m, hp) for m, hp in config["methods"].items()}
-    rows = benchmark(
-        lambda: _build(config, dataset, dcfg["arch"]), x, y, methods, bcfg["steps"], bcfg["warmup"]
-    )
-    log.info("step cost on %s (%s, batch %d):\n%s", dataset, dcfg["arch"], len(x), format_table(rows))
-    draws = int(bcfg.get("noise_draws", 20))
+    methods = {m: method_hparams(settings, m, hp) for m, hp in settings["methods"].items()}
+    rows = benchmark(lambda: _build(root, dataset, arch), x, y, methods, bcfg["steps"], bcfg["warmup"])
+    log.info("step cost on %s (%s, batch %d):\n%s", dataset, arch, len(x), format_table(rows))
+    draws = bcfg["noise_draws"]
     noise = (
         estimator_noise(
-            _build(config, dataset, dcfg["arch"]).to(device),
+            _build(root, dataset, arch).to(device),
             x,
             y,
             draws=draws,
@@ -432,7 +471,7 @@ def benchmark_job(
         log.info("noise of one draw of each random estimator:\n%s", format_noise(noise))
     own = {
         "dataset": dataset,
-        "arch": dcfg["arch"],
+        "arch": arch,
         "device": device_name(device),
         "device_type": device.type,
         "batch_size": len(x),
@@ -440,7 +479,9 @@ def benchmark_job(
         "steps": bcfg["steps"],
         "warmup": bcfg["warmup"],
         "goals": {f"{r['method']}/{r['variant']}": r["goal"] for r in rows if isinstance(r["goal"], float)},
-        "provenance": provenance("benchmark_cost", config, 0, device, started, time.time()),
+        "provenance": provenance(
+            "benchmark_cost", _made_by(settings, execution), 0, device, started, time.time()
+        ),
     }
     rows, noise = measured_on({**own, "rows": rows, "noise": noise})
     for path in reference:

@@ -1,11 +1,10 @@
 rule benchmark_cost:
     input:
-        data=f"results/data/{config['benchmark'].get('dataset', 'mnist')}.json",
-        cache=f"{config['data']['root']}/cache/{config['benchmark'].get('dataset', 'mnist')}-train.pt",
+        data=f"results/data/{config['benchmark']['dataset']}.json",
+        cache=f"{config['data']['root']}/cache/{config['benchmark']['dataset']}-train.pt",
         # committed files, named relative to the checkout: the same files from any working directory
         reference=[
-            str(Path(workflow.basedir) / p)
-            for p in config["benchmark"].get("reference", [])
+            str(Path(workflow.basedir) / p) for p in config["benchmark"]["reference"]
         ],
     output:
         "results/benchmark/cost.json",
@@ -17,15 +16,10 @@ rule benchmark_cost:
         "../../environment.yml"
     threads: config["threads"]
     resources:
-        mem_mb=stage_resource(
-            config, config["benchmark"].get("dataset"), "train", "mem_mb"
-        ),
+        mem_mb=stage_resource(config, config["benchmark"]["dataset"], "train", "mem_mb"),
         runtime=60,
         gpu=config.get("gpus_per_job", 0),
     params:
-        settings=json.dumps(
-            {"benchmark": config["benchmark"], "methods": config["methods"]},
-            sort_keys=True,
-        ),
+        settings=benchmark_settings(config),
     script:
         "../scripts/benchmark_cost.py"

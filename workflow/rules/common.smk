@@ -1,8 +1,6 @@
 # Targets and input functions, computed once from the validated config.
-import json
-
-from sagr.config import stage_resource, stage_settings
 from sagr.attack_kinds import suite_for_seed
+from sagr.config import attack_suite, benchmark_settings, stage_resource, stage_settings
 from sagr.runs import decode_run, manifest, result_paths
 
 MANIFEST = manifest(config)
@@ -20,7 +18,8 @@ def per_run(pattern):
 
 def attacks_for(wildcards):
     """The suite of one run: the same for every method and sweep point (the default one included); an
-    attack with `seeds` (a costly cross-check) runs only on the models of those seeds."""
+    attack with `seeds` (a costly cross-check) runs only on the models of those seeds.
+    """
     return suite_for_seed(config["attacks"], decode_run(wildcards.run).seed)
 
 

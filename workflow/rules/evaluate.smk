@@ -17,12 +17,9 @@ rule evaluate_model:
     resources:
         **job_resources("evaluate"),
     params:
-        attacks=lambda wc: sorted(attacks_for(wc)),  # order-free rerun trigger
+        # Rerun trigger and the job's input: the suite is a list, in the order the attacks run.
         settings=lambda wc: stage_settings(
-            config,
-            wc.dataset,
-            "evaluate",
-            suite={a: config["attacks"][a] for a in attacks_for(wc)},
+            config, wc.dataset, "evaluate", suite=attack_suite(config, attacks_for(wc))
         ),
     script:
         "../scripts/evaluate_model.py"

@@ -8,9 +8,7 @@ rule render_report:
         # So that a deleted model.pt reruns its training and everything computed from it.
         models=per_run("results/{dataset}/{run}/model.pt"),
         benchmark=(
-            ["results/benchmark/cost.json"]
-            if config["benchmark"].get("enabled")
-            else []
+            ["results/benchmark/cost.json"] if config["benchmark"]["enabled"] else []
         ),
     output:
         html=report(

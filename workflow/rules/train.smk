@@ -15,7 +15,7 @@ rule train_model:
     resources:
         **job_resources("train"),
     params:
-        # Rerun trigger: a change to the dataset's training settings retrains.
+        # Rerun trigger and the job's input: a change to what training reads retrains.
         settings=lambda wc: stage_settings(config, wc.dataset, "train"),
     script:
         "../scripts/train_model.py"
