@@ -20,8 +20,8 @@ from statistics import mean
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-import yaml  # noqa: E402
 
+from sagr.config import load  # noqa: E402
 from sagr.runs import manifest  # noqa: E402
 
 JOB_FILES = {"train": "train.json", "evaluate": "robustness.json", "saliency": "saliency.json"}
@@ -68,7 +68,7 @@ def main() -> None:
     ap.add_argument("--cores", type=int, default=2)
     ap.add_argument("--json", type=Path)
     args = ap.parse_args()
-    config = yaml.safe_load(args.config.read_text())
+    config = load(args.config)  # schema defaults filled, as the Snakefile reads it
     rows, tot = measure(config, args.results)
     print(
         f"{'job':9s} {'dataset':14s} {'method':9s} {'planned':>7s} {'measured':>8s} {'mean CPU s':>10s} {'total':>8s}"

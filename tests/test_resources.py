@@ -6,12 +6,10 @@
 import re
 import subprocess
 
-import yaml
-
 from conftest import REPO, snakemake_cmd
-from sagr.config import stage_resource
+from sagr.config import load, stage_resource
 
-PAPER = yaml.safe_load((REPO / "config" / "paper.yaml").read_text())
+PAPER = load(REPO / "config" / "paper.yaml")
 
 
 def test_lookup_order_dataset_then_stage_then_global_and_growth_per_retry():
@@ -19,10 +17,9 @@ def test_lookup_order_dataset_then_stage_then_global_and_growth_per_retry():
     assert stage_resource(PAPER, "cifar10", "train", "runtime_min") == 1440  # stage default
     assert stage_resource(PAPER, "cifar10", "saliency", "runtime_min") == 60
     assert stage_resource(PAPER, "mnist", "evaluate", "mem_mb") == 16000
-    assert (
-        stage_resource({"datasets": {"mnist": {}}, "mem_mb": 3000}, "mnist", "train", "mem_mb") == 3000
-    )  # global
-    assert stage_resource({"datasets": {"mnist": {}}}, "mnist", "train", "gpus") == 0
+    smoke = load(REPO / "config" / "smoke.yaml")  # sets no resources: the global value, then the schema's
+    assert stage_resource({**smoke, "mem_mb": 3000}, "mnist", "train", "mem_mb") == 3000
+    assert stage_resource(smoke, "mnist", "train", "gpus") == 0
     assert stage_resource(PAPER, "cifar10", "train", "runtime_min", attempt=2) == 2160  # x1.5
     assert stage_resource(PAPER, "cifar10", "train", "mem_mb", attempt=3) == 72000  # x1.5^2
     assert stage_resource(PAPER, "cifar10", "train", "gpus", attempt=3) == 1  # GPUs do not grow

@@ -2,6 +2,7 @@
 
 import pytest
 
+from sagr.config import load
 from sagr.runs import decode_run, encode_run, make_run, manifest
 
 
@@ -48,7 +49,7 @@ def test_bad_run_names_are_explained(name, fragment):
 
 
 def test_manifest_has_every_method_dataset_seed_and_sweep_point(default_config):
-    entries = manifest(default_config)
+    entries = manifest(load(default_config))
     main = [e for e in entries if e.main]
     assert len(main) == len(default_config["datasets"]) * len(default_config["methods"]) * len(
         default_config["seeds"]

@@ -2,9 +2,8 @@
 
 import subprocess
 
-import yaml
-
 from conftest import REPO, snakemake_cmd
+from sagr.config import load
 from sagr.runs import manifest
 
 
@@ -24,7 +23,7 @@ def test_workflow_passes_snakemake_lint(tmp_path):
 
 
 def test_paper_config_dry_run_lists_the_full_study(tmp_path):
-    config = yaml.safe_load((REPO / "config" / "paper.yaml").read_text())
+    config = load(REPO / "config" / "paper.yaml")
     rc, out = run_snakemake(
         "-n",
         "--cores",

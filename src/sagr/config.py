@@ -245,11 +245,8 @@ def execution(config: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-_GLOBAL_RESOURCE = {
-    "mem_mb": ("mem_mb", 4000),
-    "runtime_min": ("runtime_min", 60),
-    "gpus": ("gpus_per_job", 0),
-}
+# The top-level key each resource falls back to (its default is the schema's).
+_GLOBAL_RESOURCE = {"mem_mb": "mem_mb", "runtime_min": "runtime_min", "gpus": "gpus_per_job"}
 
 
 def stage_resource(
@@ -259,15 +256,15 @@ def stage_resource(
 
     Lookup: datasets.<d>.resources.<stage>.<key>, then resources.<stage>.<key>, then the global
     mem_mb / runtime_min / gpus_per_job. Memory and runtime grow by resources.retry_growth per retry:
-    a job killed for its time or memory limit asks for more the next time.
+    a job killed for its time or memory limit asks for more the next time. ``config``: loaded
+    (:func:`load`), so every default is the schema's.
     """
-    per_dataset = (
-        ((config["datasets"].get(dataset) or {}).get("resources") or {}).get(stage) or {} if dataset else {}
-    )
-    per_stage = (config.get("resources") or {}).get(stage) or {}
-    global_key, default = _GLOBAL_RESOURCE[key]
-    value = per_dataset.get(key, per_stage.get(key, config.get(global_key, default)))
+    dcfg = config["datasets"].get(dataset)  # None: the benchmark's dataset need not be studied
+    # Optional (the schema's default behind a $ref is not filled in): absent means none set.
+    per_dataset = dcfg.get("resources", {}).get(stage, {}) if dcfg else {}
+    per_stage = config["resources"].get(stage, {})
+    value = per_dataset.get(key, per_stage.get(key, config[_GLOBAL_RESOURCE[key]]))
     if key == "gpus":
         return int(value)
-    growth = float((config.get("resources") or {}).get("retry_growth", 1.5))
+    growth = float(config["resources"]["retry_growth"])
     return int(round(value * growth ** (max(1, attempt) - 1)))

@@ -129,7 +129,7 @@ class ManifestEntry:
 
 
 def manifest(config: dict) -> list[ManifestEntry]:
-    """Every (dataset, run) the config asks for: main comparison and ablation sweeps."""
+    """Every (dataset, run) the (loaded) config asks for: main comparison and ablation sweeps."""
     entries: dict[tuple[str, str], ManifestEntry] = {}
 
     def add(dataset: str, run: Run) -> ManifestEntry:
@@ -140,12 +140,12 @@ def manifest(config: dict) -> list[ManifestEntry]:
         for method, hp in methods.items():
             for seed in config["seeds"]:
                 add(dataset, make_run(method, hp, seed)).main = True
-    ablation = config.get("ablation") or {}
-    for dataset in ablation.get("datasets", []):
-        for method, sweeps in (ablation.get("sweeps") or {}).items():
+    ablation = config["ablation"]
+    for dataset in ablation["datasets"]:
+        for method, sweeps in ablation["sweeps"].items():
             for param, values in sweeps.items():
                 for value in values:
-                    for seed in ablation.get("seeds", [config["seeds"][0]]):
+                    for seed in ablation["seeds"]:
                         run = make_run(method, {**methods[method], param: value}, seed)
                         add(dataset, run).sweeps.append({"param": param, "value": run.hp[param]})
     return list(entries.values())

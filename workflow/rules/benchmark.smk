@@ -18,7 +18,7 @@ rule benchmark_cost:
     resources:
         mem_mb=stage_resource(config, config["benchmark"]["dataset"], "train", "mem_mb"),
         runtime=60,
-        gpu=config.get("gpus_per_job", 0),
+        gpu=config["gpus_per_job"],
     params:
         settings=benchmark_settings(config),
     script:
