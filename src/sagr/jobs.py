@@ -509,8 +509,9 @@ def report_job(
     out_html: Path,
     out_tex: Path,
     summary_dir: Path,
+    fig_dir: Path,
 ) -> None:
-    """Tables (CSV), figures, report/index.html and report/report.tex from the rule's input files."""
+    """Tables (CSV), figures, report/index.html and report/report.tex: every path the rule's."""
     from .departures import departures
     from .report import build_report
 
@@ -522,6 +523,7 @@ def report_job(
         Path(out_html),
         Path(out_tex),
         summary_dir=Path(summary_dir),
+        fig_dir=Path(fig_dir),
         departures=departures(config),
         benchmark=Path(benchmark[0]) if benchmark else None,
     )

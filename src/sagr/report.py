@@ -553,13 +553,15 @@ def build_report(
     out_html: Path,
     out_tex: Path,
     summary_dir: Path | None = None,
+    fig_dir: Path | None = None,
     departures: Sequence[str] = (),
     benchmark: Path | None = None,
     date: str | None = None,
 ) -> None:
     """Load the rule's input files, summarize, write CSVs and figures, render HTML and LaTeX.
 
-    ``inputs`` maps train / robustness / saliency / correct / maps to the rule's file lists.
+    ``inputs`` maps train / robustness / saliency / correct / maps to the rule's file lists;
+    ``fig_dir`` is where the figures go (the rule's output; default: ``figures/`` beside the HTML).
     ``benchmark`` is the cost.json to show, or None: a stale file from an earlier run with the
     benchmark enabled is never picked up on its own.
     """
@@ -571,7 +573,7 @@ def build_report(
         if bench:
             extra.update(cost=pd.DataFrame(bench["rows"]), cost_noise=pd.DataFrame(bench.get("noise", [])))
         write_tables(res, Path(summary_dir), extra)
-    fig_dir = Path(out_html).parent / "figures"
+    fig_dir = Path(fig_dir) if fig_dir is not None else Path(out_html).parent / "figures"
     figs = write_figures(res, summ, load_maps(res), fig_dir)
     context = build_context(res, summ, figs, config=config, benchmark=bench, departures=departures, date=date)
     render_report(context, out_html, out_tex, fig_dir)

@@ -15,4 +15,5 @@ jobs.report_job(
     snakemake.output.html,
     snakemake.output.tex,
     snakemake.output.summary,
+    snakemake.output.figures,
 )
