@@ -18,6 +18,7 @@ from sagr.files import (
     PREVIOUS_DIR,
     ArtefactError,
     atomic_path,
+    plain,
     read_json,
     read_npz,
     sidecar,
@@ -188,3 +189,28 @@ def test_mirror_vouching_for_a_bad_file_gets_the_right_advice(tmp_path):
 def test_a_missing_file_is_still_a_file_not_found_error(tmp_path):
     with pytest.raises(FileNotFoundError, match="nope.pt: file is missing"):
         models.load_model(tmp_path / "nope.pt")
+
+
+def test_plain_turns_any_mapping_and_numpy_scalars_into_yaml_data_and_names_what_is_not():
+    from collections.abc import Mapping
+
+    import yaml
+
+    class Config(Mapping):  # a mapping that is not a dict, as Snakemake's config is not
+        def __init__(self, d):
+            self.d = d
+
+        def __getitem__(self, k):
+            return self.d[k]
+
+        def __iter__(self):
+            return iter(self.d)
+
+        def __len__(self):
+            return len(self.d)
+
+    value = plain(Config({"eps": (np.float64(0.3), 1), "ok": True, "n": np.int64(3)}), "config")
+    assert value == {"eps": [0.3, 1], "ok": True, "n": 3} and type(value["n"]) is int
+    assert yaml.safe_load(yaml.safe_dump(value)) == value
+    with pytest.raises(TypeError, match=r"config\.eps\[1\]: PosixPath"):
+        plain({"eps": [0.1, Path("x")]}, "config")

@@ -32,6 +32,7 @@ from .attack_kinds import (  # noqa: F401  (re-exported: the registry lives in a
     validate_suite,
     worst_key,
 )
+from .models import predict
 
 log = logging.getLogger("sagr")
 
@@ -451,13 +452,6 @@ def _n_target_text(n: int) -> str:
 # ---------------------------------------------------------------------------
 
 
-@torch.no_grad()
-def _predict(model: nn.Module, x: torch.Tensor, batch_size: int, device: torch.device | str) -> np.ndarray:
-    """Predicted labels of x, batched, as a numpy array."""
-    out = [model(x[i : i + batch_size].to(device)).argmax(1).cpu() for i in range(0, len(x), batch_size)]
-    return torch.cat(out).numpy() if out else np.zeros(0, dtype=np.int64)
-
-
 def _check_adv(adv: torch.Tensor, x: torch.Tensor, eps: float | None, name: str) -> None:
     """Fail loudly if an adversarial batch is not finite, leaves [0,1], or (L∞) leaves the ε-ball."""
     if adv.shape != x.shape or not torch.isfinite(adv).all():
@@ -537,7 +531,7 @@ def run_suite(
     y_np = y.numpy()
 
     t0 = time.perf_counter()
-    clean_ok = _predict(model, x, batch_size, device) == y_np
+    clean_ok = predict(model, x, batch_size, device).numpy() == y_np
     records: list[dict] = [
         {
             "attack": "clean",

@@ -14,7 +14,7 @@ import os
 import pickle
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -53,6 +53,28 @@ def write_json(path: str | Path, obj: Any) -> None:
     """Write ``obj`` as JSON atomically (numpy/torch scalars and arrays, Paths allowed)."""
     with atomic_path(path) as tmp, open(tmp, "w") as fh:
         json.dump(obj, fh, indent=1, default=_to_builtin)
+
+
+def plain(obj: Any, where: str = "value") -> Any:
+    """``obj`` as plain data (dict with str keys, list, str, int, float, bool, None): what YAML, JSON
+    and ``torch.load(weights_only=True)`` read back as written. Any mapping (Snakemake's config
+    included) becomes a dict, a tuple a list, a numpy scalar a number; anything else is a TypeError
+    naming ``where`` inside ``obj``."""
+    if (
+        hasattr(obj, "item") and getattr(obj, "ndim", None) == 0
+    ):  # numpy / torch scalar (np.float64 is a float)
+        return obj.item()
+    if obj is None or isinstance(obj, (str, int, float, bool)):
+        return obj
+    if isinstance(obj, Mapping):
+        if not all(isinstance(k, str) for k in obj):
+            raise TypeError(f"{where}: mapping keys must be str")
+        return {k: plain(v, f"{where}.{k}") for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [plain(v, f"{where}[{i}]") for i, v in enumerate(obj)]
+    raise TypeError(
+        f"{where}: {type(obj).__name__} is not plain data (str, int, float, bool, None, list, dict)"
+    )
 
 
 def _to_builtin(obj: Any) -> Any:

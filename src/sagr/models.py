@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .files import load_torch, save_torch
+from .files import load_torch, plain, save_torch
 
 # Activations are never in-place: the regularisers double-backpropagate through the network and
 # torch.func transforms it, both of which are safer without in-place ops.
@@ -222,17 +222,15 @@ def build_model(
     return nn.Sequential(OrderedDict(normalize=Normalize(mean, std), net=net))
 
 
-def _plain(value: Any, where: str) -> Any:
-    """Check a spec value holds only str/int/float/bool/None/list/dict (tuples become lists) for weights_only."""
-    if value is None or isinstance(value, (str, int, float, bool)):
-        return value
-    if isinstance(value, (list, tuple)):
-        return [_plain(v, f"{where}[{i}]") for i, v in enumerate(value)]
-    if isinstance(value, dict):
-        if not all(isinstance(k, str) for k in value):
-            raise TypeError(f"spec{where}: dict keys must be str")
-        return {k: _plain(v, f"{where}.{k}") for k, v in value.items()}
-    raise TypeError(f"spec{where}: {type(value).__name__} is not a plain str/int/float/list/dict value")
+@torch.no_grad()
+def predict(model: nn.Module, x: torch.Tensor, batch_size: int, device: torch.device | str) -> torch.Tensor:
+    """Predicted labels of ``x`` (on the CPU), ``batch_size`` inputs at a time on ``device``.
+
+    ``x`` may live on the CPU or on the device already (the whole dataset on the GPU).
+    The caller sets the model's mode.
+    """
+    out = [model(x[i : i + batch_size].to(device)).argmax(1).cpu() for i in range(0, len(x), batch_size)]
+    return torch.cat(out) if out else torch.zeros(0, dtype=torch.long)
 
 
 def save_model(path: Path, model: nn.Module, spec: dict) -> None:
@@ -240,7 +238,7 @@ def save_model(path: Path, model: nn.Module, spec: dict) -> None:
     missing = [k for k in SPEC_KEYS if k not in spec]
     if missing:
         raise ValueError(f"spec lacks {missing} (needs {list(SPEC_KEYS)})")
-    spec = _plain(dict(spec), "")
+    spec = plain(spec, "spec")  # weights_only loading accepts nothing else
     state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
     save_torch({"spec": spec, "state_dict": state}, path)
 

@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
-import numpy as np
 import pandas as pd
 import yaml
 from markupsafe import Markup
@@ -25,7 +24,7 @@ from sagr import claims as C
 from sagr import figures, latex
 from sagr import presentation as P
 from sagr import summaries as S
-from sagr.files import read_json, read_npz
+from sagr.files import plain, read_json, read_npz
 from sagr.labels import dataset_label, estimator_label, method_label, param_label, param_rank, sorted_methods
 from sagr.results import Results, load, provenance_row, write_tables
 from sagr.stats import LEVEL
@@ -412,21 +411,9 @@ def _provenance_section(res: Results, config: Mapping, benchmark: dict | None) -
         "hosts": P.distinct(jobs, "host"),
         "commits": P.distinct(jobs, "git_commit"),
         "dirty": dirty,
-        "config_yaml": yaml.safe_dump(_plain(config), sort_keys=False, allow_unicode=True),
+        # Snakemake hands over its own mapping types: plain dicts for YAML.
+        "config_yaml": yaml.safe_dump(plain(config, "config"), sort_keys=False, allow_unicode=True),
     }
-
-
-def _plain(obj: Any) -> Any:
-    """Config as plain dicts/lists/scalars (Snakemake hands over its own mapping types)."""
-    if isinstance(obj, Mapping):
-        return {str(k): _plain(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_plain(v) for v in obj]
-    if isinstance(obj, (np.generic,)):
-        return obj.item()
-    if isinstance(obj, Path):
-        return str(obj)
-    return obj
 
 
 def _howto(res: Results) -> dict:

@@ -17,6 +17,7 @@ from tqdm import tqdm
 from .augment import augment_batch
 from .checkpoint import load_latest, write_checkpoint
 from .methods import get_objective
+from .models import predict
 
 log = logging.getLogger("sagr")
 # Training accuracy in the per-epoch log line: clean, eval mode, on this many training points.
@@ -362,13 +363,8 @@ def _ramped(hp: Mapping[str, Any], step: int, ramp_steps: float) -> Mapping[str,
     return {**hp, "eps": hp["eps"] * (step + 1) / ramp_steps}
 
 
-@torch.no_grad()
 def accuracy(model: nn.Module, x: Tensor, y: Tensor, batch_size: int, device: torch.device) -> float:
     """Clean accuracy of ``model`` (eval mode) on (x, y)."""
     model.eval()
-    correct = 0
-    for i in range(0, len(x), batch_size):
-        # x and y may live on the device already (whole dataset on the GPU) or on the CPU.
-        pred = model(x[i : i + batch_size].to(device)).argmax(1)
-        correct += (pred == y[i : i + batch_size].to(pred.device)).sum().item()
+    correct = (predict(model, x, batch_size, device) == y.cpu()).sum().item()
     return correct / max(1, len(x))
