@@ -111,3 +111,30 @@ def test_benchmark_times_every_configured_method_and_sagr_estimators():
 def test_unknown_method_is_named_with_the_known_ones():
     with pytest.raises(ValueError, match="unknown method 'sgar'.*'sagr'"):
         registry.method("sgar")
+
+
+def test_attack_labels_come_from_the_kind_and_role_never_the_config_name(smoke_config):
+    from sagr.attack_kinds import ATTACK_REGISTRY
+    from sagr.labels import CLEAN, SPECIAL_ATTACKS, WORST, attack_labels, attack_rank
+
+    suite = {name: (s["kind"], s.get("role")) for name, s in smoke_config["attacks"].items()}
+    labels = attack_labels(suite)
+    assert labels["pgd"] == ATTACK_REGISTRY["pgd"].label and labels["fgsm"] == ATTACK_REGISTRY["fgsm"].label
+    assert (
+        labels["pgd_strong"] == "PGD (strong)" and labels["square"] == "Square"
+    )  # square: black-box by default
+    assert labels[CLEAN] == SPECIAL_ATTACKS[CLEAN] and labels[WORST] == SPECIAL_ATTACKS[WORST]
+    # A renamed entry keeps its label; two entries of one kind and role are told apart by name.
+    renamed = attack_labels(
+        {"my_attack": ("pgd", "strong"), "other": ("pgd", "strong"), "old": ("pgd", None)}
+    )
+    assert renamed == {
+        "my_attack": "PGD (strong) [my_attack]",
+        "other": "PGD (strong) [other]",
+        "old": "PGD",  # a file from before roles: the kind's default role
+        **SPECIAL_ATTACKS,
+    }
+    order = sorted([*suite, CLEAN, WORST], key=attack_rank(suite))
+    assert order[:4] == [CLEAN, WORST, "fgsm", "pgd"]  # baselines in registry order first
+    assert order.index("pgd_strong") < order.index("square") < order.index("pgd_unbounded")
+    assert order[-1] == "autoattack_ref"  # the reference cross-check last

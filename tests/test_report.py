@@ -126,7 +126,7 @@ def test_mean_and_std_over_seeds_match_known_numbers(built: dict) -> None:
     assert row["seeds"] == 2 and row["n"] == fr.N_EVAL
     lo, hi = stats.clopper_pearson(0.57 * fr.N_EVAL, fr.N_EVAL)
     assert (row["ci_low"], row["ci_high"]) == pytest.approx((lo, hi))
-    table = P.main_table(summary, "mnist")
+    table = P.main_table(summary, "mnist", _load(built).suite())
     assert table.loc["SAGR", ("PGD", "ε=0.1 · n=500")] == (f"57.0 ± 2.8 [{100 * lo:.1f}, {100 * hi:.1f}]")
     assert not any(c[1].startswith("ε=1 ") for c in table.columns if c[0] == "Worst case")
     aa = _cell(summary, dataset="mnist", method="pgd_at", attack="autoattack", eps=0.3)
@@ -426,7 +426,7 @@ def test_masking_p_values_and_reference_autoattack_are_shown(built: dict) -> Non
 
 def test_worst_case_without_apgd_is_marked(built: dict, tmp_path: Path) -> None:
     summary = S.robustness_summary(_load(built))
-    worst = [c[1] for c in P.main_table(summary, "mnist").columns if c[0] == "Worst case"]
+    worst = [c[1] for c in P.main_table(summary, "mnist", {}).columns if c[0] == "Worst case"]
     # the fake suite runs AutoAttack at the largest ε only: below it the worst case is PGD-strength
     assert [P.PGD_ONLY in c for c in worst] == [True, True, False]
     # a file that states `apgd_strength` is believed over the attack kinds
@@ -438,7 +438,7 @@ def test_worst_case_without_apgd_is_marked(built: dict, tmp_path: Path) -> None:
             w["apgd_strength"] = True
         path.write_text(json.dumps(rob))
     summary = S.robustness_summary(results.load(manifest, fr.input_files(tmp_path, manifest)))
-    assert not any(P.PGD_ONLY in c[1] for c in P.main_table(summary, "mnist").columns)
+    assert not any(P.PGD_ONLY in c[1] for c in P.main_table(summary, "mnist", {}).columns)
 
 
 def test_worst_case_per_point_over_a_cascade_keeps_points_broken_earlier() -> None:

@@ -41,6 +41,14 @@ class Role(str, Enum):
 
 
 ROLES: tuple[str, ...] = tuple(r.value for r in Role)
+#: How a role qualifies its kind's label when the role is not the kind's default ("PGD (strong)").
+ROLE_LABELS: dict[Role, str] = {
+    Role.BASELINE: "baseline",
+    Role.STRONG: "strong",
+    Role.BLACKBOX: "black-box",
+    Role.UNBOUNDED: "unbounded",
+    Role.REFERENCE: "reference",
+}
 
 
 def _is_int(v: Any) -> bool:

@@ -23,8 +23,8 @@ from matplotlib.ticker import FixedLocator, NullLocator  # noqa: E402
 from sagr.labels import (  # noqa: E402
     CLEAN,
     METHOD_ORDER,
+    SPECIAL_ATTACKS,
     WORST,
-    attack_label,
     dataset_label,
     method_label,
     metric_label,
@@ -184,7 +184,7 @@ def ablation(summary: pd.DataFrame, param: str, datasets: Sequence[str], out_dir
                     title = metric_label("gini")
                 else:
                     eps = "" if metric == CLEAN else f" ε={fmt_eps(m['eps'].iloc[0])}"
-                    title = f"{attack_label(metric)}{eps} (%)"
+                    title = f"{SPECIAL_ATTACKS[metric]}{eps} (%)"
                 ax.set_title(f"{dataset_label(dataset)}: {title}, {fmt_n(m['n'])}", fontsize=9)
                 ax.set_xlabel(param_label(param))
         fig.tight_layout()

@@ -2,15 +2,18 @@
 
 Logic never keys on these strings: tables and figures carry the keys (method ``"sagr"``, attack
 ``"pgd"``) and map them to labels only when they are displayed. Methods and datasets take their
-labels and order from `sagr.registry`; attacks keep theirs here until the attack-kind registry
-(issue 7) lands, the one place to switch.
+labels and order from `sagr.registry`; an attack of the suite takes its label from its kind's
+entry in `sagr.attack_kinds` (and its role's, when that is not the kind's default), never from
+the name a config gave it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping
 
 from sagr import registry
+from sagr.attack_kinds import ATTACK_REGISTRY, ROLE_LABELS, Role
 
 WORST = "worst_case"  # the attack key of the per-point worst case over every attack at one ε
 CLEAN = "clean"
@@ -19,37 +22,13 @@ CLEAN = "clean"
 DATASET_LABELS = {name: d.label for name, d in registry.DATASETS.items()}
 METHOD_ORDER = registry.method_order()
 METHOD_LABELS = {name: m.label for name, m in registry.methods().items()}
-# The worst case comes right after clean: it is the headline number, and wide tables scroll.
-ATTACK_ORDER = [
-    CLEAN,
-    WORST,
-    "fgsm",
-    "pgd",
-    "pgd_strong",
-    "cw_inf",
-    "apgd_ce",
-    "apgd_t",
-    "autoattack",
-    "square",
-    "reference_autoattack",
-    "pgd_unbounded",
-    "cw_l2",
-]
-ATTACK_LABELS = {
-    CLEAN: "Clean",
-    WORST: "Worst case",
-    "fgsm": "FGSM",
-    "pgd": "PGD",
-    "pgd_strong": "PGD (strong)",
-    "cw_inf": "CW-∞",
-    "cw_l2": "CW-L2",
-    "apgd_ce": "APGD-CE",
-    "apgd_t": "APGD-T",
-    "autoattack": "AutoAttack",
-    "square": "Square",
-    "pgd_unbounded": "PGD unbounded",
-    "reference_autoattack": "AutoAttack (reference)",
-}
+# The rows of a robustness table that are no attack of the suite; the worst case comes right
+# after clean: it is the headline number, and wide tables scroll.
+SPECIAL_ATTACKS = {CLEAN: "Clean", WORST: "Worst case"}
+_ROLE_ORDER = list(Role)
+_KIND_ORDER = list(ATTACK_REGISTRY)
+# A suite: attack name -> (kind, role) as its records state them (sagr.results.Results.suite).
+Suite = Mapping[str, tuple[str, "str | None"]]
 CHECK_ORDER = ["monotone_eps", "unbounded_zero", "blackbox_not_stronger", "more_steps_no_gain"]
 # Saliency metrics: label and the direction that means "sharper" (+1: higher is sharper).
 SALIENCY_METRICS = {
@@ -87,9 +66,46 @@ def method_label(name: str) -> str:
     return METHOD_LABELS.get(name, name)
 
 
-def attack_label(name: str) -> str:
-    """Human name of an attack key (the name of an entry of the config's suite)."""
-    return ATTACK_LABELS.get(name, name)
+def _kind_role(name: str, suite: Suite):
+    """The registry entry and role of a suite's attack (None, None for an unknown kind)."""
+    kind, role = suite.get(name, (None, None))
+    entry = ATTACK_REGISTRY.get(kind)
+    if entry is None:
+        return None, None
+    return entry, Role(role) if isinstance(role, str) else entry.default_role  # older files: no role
+
+
+def attack_labels(suite: Suite) -> dict[str, str]:
+    """Display name of every attack of ``suite`` (and of clean and the worst case): its kind's label,
+    qualified by its role when that is not the kind's default ("PGD (strong)"); the config name is
+    added where two attacks would share a label, and stands alone for a kind the registry lacks."""
+    labels = {}
+    for name in suite:
+        entry, role = _kind_role(name, suite)
+        if entry is None:
+            labels[name] = name
+            continue
+        qualifier = "" if role is entry.default_role else f" ({ROLE_LABELS[role]})"
+        labels[name] = entry.label + qualifier
+    shared = Counter(labels.values())
+    labels = {n: label if shared[label] == 1 else f"{label} [{n}]" for n, label in labels.items()}
+    return {**labels, **SPECIAL_ATTACKS}
+
+
+def attack_rank(suite: Suite) -> Callable[[str], tuple]:
+    """Sort key of a suite's attacks: clean, the worst case, then by role (baselines first) and by
+    kind in registry order; kinds the registry lacks last, by name."""
+    special = list(SPECIAL_ATTACKS)
+
+    def key(name: str) -> tuple:
+        if name in special:
+            return (0, special.index(name), 0, name)
+        entry, role = _kind_role(name, suite)
+        if entry is None:
+            return (2, 0, 0, str(name))
+        return (1, _ROLE_ORDER.index(role), _KIND_ORDER.index(entry.name), name)
+
+    return key
 
 
 def metric_label(name: str) -> str:
@@ -119,7 +135,6 @@ def _rank(order: list[str]) -> Callable[[str], tuple[int, str]]:
 
 
 method_rank = _rank(METHOD_ORDER)
-attack_rank = _rank(ATTACK_ORDER)
 check_rank = _rank(CHECK_ORDER)
 param_rank = _rank(list(PARAM_LABELS))
 

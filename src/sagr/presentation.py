@@ -19,9 +19,11 @@ from sagr.labels import (
     DEVICE_LABELS,
     NORM_LABELS,
     SALIENCY_METRICS,
+    SPECIAL_ATTACKS,
     WORST,
+    Suite,
     arch_label,
-    attack_label,
+    attack_labels,
     attack_rank,
     check_rank,
     dataset_label,
@@ -97,15 +99,20 @@ def _column_cells(rows: pd.DataFrame, cell: callable) -> tuple[str, dict]:
     return fmt_n(list(rows["n"]) + list(rows["n_max"])), cells
 
 
-def main_table(summary: pd.DataFrame, dataset: str, flagged: Iterable[str] = ()) -> pd.DataFrame:
+def main_table(
+    summary: pd.DataFrame, dataset: str, suite: Suite, flagged: Iterable[str] = ()
+) -> pd.DataFrame:
     """Rows = methods; columns = (attack, 'ε=… · n=…'); cells 'mean ± sd [low, high]' in %.
+
+    ``suite`` (attack name -> kind, role) gives the attacks' labels and order (`sagr.labels`).
 
     Columns whose numbers were measured on fewer points than the evaluation set say so
     ("subset" for a prefix subset, "cascade" for points left robust by cheaper attacks), and a
     worst case without an APGD-strength attack says "no APGD".
     """
     s = summary[summary["dataset"] == dataset]
-    s = s.assign(_rank=s["attack"].map(attack_rank)).sort_values(["_rank", "norm", "eps"])
+    labels, rank = attack_labels(suite), attack_rank(suite)
+    s = s.assign(_rank=s["attack"].map(rank)).sort_values(["_rank", "norm", "eps"])
     flagged = set(flagged)
     columns, cells = [], {}
     for (attack, norm, eps), rows in s.groupby(["attack", "norm", "eps"], sort=False):
@@ -119,7 +126,7 @@ def main_table(summary: pd.DataFrame, dataset: str, flagged: Iterable[str] = ())
         sub = n_text + mark if attack == CLEAN else f"ε={fmt_eps(eps)} · {n_text}{mark}"
         if norm == "l2":
             sub = f"L2 {sub}"
-        col = (attack_label(attack), sub)
+        col = (labels.get(attack, attack), sub)
         columns.append(col)
         cells.update({(m, col): v for m, v in col_cells.items()})
     methods = sorted_methods(s["method"])
@@ -312,7 +319,7 @@ def ablation_table(summary: pd.DataFrame, param: str, datasets: list[str]) -> pd
                 row[col] = fmt_estimate(r.mean, r.sd, r.seeds, r.ci_low, r.ci_high, 1.0, 3)
             else:
                 eps = "" if r.metric == CLEAN else f" ε={fmt_eps(r.eps)}"
-                col = f"{attack_label(r.metric)}{eps} (%) · n={int(r.n)}"
+                col = f"{SPECIAL_ATTACKS[r.metric]}{eps} (%) · n={int(r.n)}"
                 row[col] = fmt_estimate(r.mean, r.sd, r.seeds, r.ci_low, r.ci_high)
             row["Seeds"] = int(r.seeds)
         rows.append(row)
@@ -487,7 +494,9 @@ def attack_setup_table(res: Results) -> pd.DataFrame:
     """Every attack with all its parameters, its budgets and points, and one example repr."""
     rob = res.records
     rob = rob[rob["attack"] != CLEAN]
-    rob = rob.assign(_d=rob["dataset"].map(res.datasets().index), _a=rob["attack"].map(attack_rank))
+    suite = res.suite()
+    labels = attack_labels(suite)
+    rob = rob.assign(_d=rob["dataset"].map(res.datasets().index), _a=rob["attack"].map(attack_rank(suite)))
     rows = []
     for (_, dataset, _, attack, norm), g in rob.groupby(["_d", "dataset", "_a", "attack", "norm"], sort=True):
         # parameters other than ε are shared over the budgets; group by them to stay honest
@@ -499,7 +508,7 @@ def attack_setup_table(res: Results) -> pd.DataFrame:
             rows.append(
                 {
                     "Dataset": dataset_label(dataset),
-                    "Attack": attack_label(attack),
+                    "Attack": labels[attack],
                     "Norm": NORM_LABELS.get(norm, norm),
                     "ε": ", ".join(fmt_eps(e) for e in sorted(h["eps"].unique())),
                     "n": ", ".join(str(int(v)) for v in sorted(h["n"].unique())),

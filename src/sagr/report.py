@@ -210,7 +210,7 @@ def _main_sections(res: Results, summ: Summaries) -> list[dict]:
         if ds.empty:
             continue
         failures = P.masking_failures(res, dataset)
-        main = P.main_table(summary, dataset, flagged=failures)
+        main = P.main_table(summary, dataset, res.suite(), flagged=failures)
         df = _flat(main)
         # The PDF shows it transposed (rows = attack x eps, columns = methods): it fits a page.
         df_t = main.T.reset_index()

@@ -130,6 +130,18 @@ class Results:
         """The tidy tables by name (what `write_tables` saves as CSV)."""
         return {name: getattr(self, name) for name in TABLES}
 
+    def suite(self) -> dict[str, tuple[str, str | None]]:
+        """Each attack's kind and role as its records state them (attack name -> (kind, role)), from
+        which `sagr.labels` derives labels and order. Role None: a file from before roles."""
+        if self.records.empty:
+            return {}
+        first = self.records.drop_duplicates("attack")
+        roles = first["role"] if "role" in first else [None] * len(first)
+        return {
+            a: (k, r if isinstance(r, str) else None)
+            for a, k, r in zip(first["attack"], first["kind"], roles, strict=True)
+        }
+
     def datasets(self) -> list[str]:
         """Datasets in manifest (config) order, so every table and figure lists them alike."""
         return list(dict.fromkeys(self.runs["dataset"]))
