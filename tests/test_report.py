@@ -441,6 +441,26 @@ def test_worst_case_without_apgd_is_marked(built: dict, tmp_path: Path) -> None:
     assert not any(P.PGD_ONLY in c[1] for c in P.main_table(summary, "mnist", {}).columns)
 
 
+def _points_only(records: pd.DataFrame, correct: dict) -> results.Results:
+    """Results holding only attack records and per-point correctness (what worst_points reads)."""
+    empty = pd.DataFrame()
+    tables = dict.fromkeys(
+        (
+            "runs",
+            "worst_case",
+            "masking",
+            "reference",
+            "saliency",
+            "training",
+            "evaluation",
+            "jobs",
+            "sweeps",
+        ),
+        empty,
+    )
+    return results.Results(records=records, correct=correct, **tables)
+
+
 def test_worst_case_per_point_over_a_cascade_keeps_points_broken_earlier() -> None:
     recs = pd.DataFrame(
         {
@@ -452,19 +472,9 @@ def test_worst_case_per_point_over_a_cascade_keeps_points_broken_earlier() -> No
             "role": ["baseline", "strong", "blackbox"],
         }
     )
-    empty = pd.DataFrame()
-    res = results.Results(
-        runs=empty,
-        records=recs,
-        worst_case=empty,
-        masking=empty,
-        reference=empty,
-        saliency=empty,
-        training=empty,
-        evaluation=empty,
-        jobs=empty,
-        sweeps=empty,
-        correct={
+    res = _points_only(
+        recs,
+        {
             ("d", "r"): {
                 "fgsm@0.3": np.array([1, 0, 1, 1], np.int8),
                 "apgd@0.3": np.array([1, -1, 0, -1], np.int8),
@@ -493,19 +503,9 @@ def test_a_reference_cross_check_on_a_prefix_of_the_pool_leaves_the_other_points
             "role": ["baseline", "reference", "strong"],
         }
     )
-    empty = pd.DataFrame()
-    res = results.Results(
-        runs=empty,
-        records=recs,
-        worst_case=empty,
-        masking=empty,
-        reference=empty,
-        saliency=empty,
-        training=empty,
-        evaluation=empty,
-        jobs=empty,
-        sweeps=empty,
-        correct={
+    res = _points_only(
+        recs,
+        {
             ("d", "r"): {
                 "pgd@0.3": np.array([1, 0, 1, 1, 1], np.int8),
                 "ref@0.3": np.array([1, -1, 0, -1, -1], np.int8),  # its prefix: points 0 and 2
