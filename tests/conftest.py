@@ -2,6 +2,7 @@
 
 import copy
 import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -16,6 +17,14 @@ SCHEMA = REPO / "workflow" / "schemas" / "config.schema.yaml"
 def snakemake_cmd(*args: str) -> list[str]:
     """Command line of one Snakemake run of this workflow (in this interpreter), `args` appended."""
     return [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), *args]
+
+
+def sagr_cli(*args: str, cwd: Path = REPO, env: dict | None = None) -> subprocess.CompletedProcess:
+    """Run the `sagr` command (this checkout's source, this interpreter); output captured as text."""
+    env = {**os.environ, **(env or {}), "PYTHONPATH": str(REPO / "src")}
+    return subprocess.run(
+        [sys.executable, "-m", "sagr.cli", *args], cwd=cwd, env=env, capture_output=True, text=True
+    )
 
 
 def mirror_dir() -> Path:

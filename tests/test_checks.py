@@ -1,7 +1,6 @@
 """Every bad config value stops with a ConfigError naming its key path, before any job (sagr.checks)."""
 
 import copy
-import os
 import shutil
 import subprocess
 import sys
@@ -9,7 +8,7 @@ import sys
 import pytest
 import yaml
 
-from conftest import REPO
+from conftest import REPO, sagr_cli, snakemake_cmd
 from sagr.checks import ConfigError, read_config_file, split_sizes
 from sagr.config import load
 
@@ -145,17 +144,7 @@ def test_snakemake_stops_before_any_job_with_the_key_in_the_first_lines(tmp_path
         ).stdout
     )
     proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "snakemake",
-            "--cores",
-            "1",
-            "--configfile",
-            str(bad),
-            "-d",
-            str(tmp_path / "wd"),
-        ],
+        snakemake_cmd("--cores", "1", "--configfile", str(bad), "-d", str(tmp_path / "wd")),
         cwd=REPO,
         capture_output=True,
         text=True,
@@ -167,13 +156,7 @@ def test_snakemake_stops_before_any_job_with_the_key_in_the_first_lines(tmp_path
 
 
 def _check_config(*files):
-    return subprocess.run(
-        [sys.executable, "-m", "sagr.cli", "check-config", *map(str, files)],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        env={**os.environ, "PYTHONPATH": str(REPO / "src")},
-    )
+    return sagr_cli("check-config", *map(str, files))
 
 
 def test_check_config_merges_files_as_snakemake_does_and_names_the_first_problem(tmp_path):

@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import tomllib
 from pathlib import Path
 
@@ -14,15 +11,8 @@ import pytest
 import torch
 
 import fake_results as fr
-from conftest import REPO, data_unavailable_reason, mirror_dir
+from conftest import REPO, data_unavailable_reason, mirror_dir, sagr_cli
 from sagr import export
-
-
-def _cli(*args: str, cwd: Path = REPO) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
-    return subprocess.run(
-        [sys.executable, "-m", "sagr.cli", *args], cwd=cwd, env=env, capture_output=True, text=True
-    )
 
 
 def test_console_entry_point_and_help_of_every_command() -> None:
@@ -33,14 +23,14 @@ def test_console_entry_point_and_help_of_every_command() -> None:
         (["evaluate", "--help"], ["CHECKPOINT", "--dataset", "--config", "--out"]),
         (["export", "--help"], ["--results", "--out", "RobustBench"]),
     ):
-        proc = _cli(*args)
+        proc = sagr_cli(*args)
         assert proc.returncode == 0, proc.stderr
         for word in words:
             assert word in proc.stdout, (args, word)
 
 
 def test_evaluate_names_a_missing_checkpoint(tmp_path: Path) -> None:
-    proc = _cli(
+    proc = sagr_cli(
         "evaluate",
         str(tmp_path / "nope.pt"),
         "--dataset",
@@ -56,7 +46,9 @@ def test_evaluate_names_a_missing_checkpoint(tmp_path: Path) -> None:
 
 def test_export_writes_robustbench_model_info_per_model(tmp_path: Path) -> None:
     manifest = fr.write_fake_results(tmp_path / "results", sweep=False)
-    proc = _cli("export", "--results", str(tmp_path / "results"), "--out", str(tmp_path / "rb"), cwd=tmp_path)
+    proc = sagr_cli(
+        "export", "--results", str(tmp_path / "results"), "--out", str(tmp_path / "rb"), cwd=tmp_path
+    )
     assert proc.returncode == 0, proc.stderr
     files = sorted((tmp_path / "rb").glob("*/*.json"))
     assert len(files) == len(manifest)

@@ -2,12 +2,11 @@
 
 import copy
 import subprocess
-import sys
 
 import pytest
 import yaml
 
-from conftest import REPO
+from conftest import REPO, snakemake_cmd
 from sagr.config import ConfigError, load
 
 
@@ -81,18 +80,7 @@ def test_snakemake_stops_before_any_job_with_the_key_named(tmp_path, smoke_confi
     bad = tmp_path / "bad.yaml"
     bad.write_text(yaml.safe_dump(smoke_config))
     proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "snakemake",
-            "-n",
-            "--cores",
-            "1",
-            "--configfile",
-            str(bad),
-            "-d",
-            str(tmp_path / "wd"),
-        ],
+        snakemake_cmd("-n", "--cores", "1", "--configfile", str(bad), "-d", str(tmp_path / "wd")),
         cwd=REPO,
         capture_output=True,
         text=True,

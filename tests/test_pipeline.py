@@ -5,14 +5,13 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 
 import pandas as pd
 import pytest
 import yaml
 
 import sagr
-from conftest import REPO, data_unavailable_reason, mirror_dir, snakemake_cmd
+from conftest import REPO, data_unavailable_reason, mirror_dir, sagr_cli, snakemake_cmd
 from sagr.attacks import resolve_budgets
 from sagr.files import PREVIOUS_DIR, read_json, sha256, sidecar
 from sagr.presentation import fmt_estimate
@@ -101,27 +100,19 @@ def test_smoke_pdf_opens_with_the_main_table(smoke_run):
 def test_sagr_evaluate_reproduces_the_pipeline_numbers_on_a_saved_model(smoke_run):
     workdir, config = smoke_run
     run = encode_run("sagr", config["methods"]["sagr"], 0)
-    env = {**os.environ, "SAGR_DATA_MIRROR": str(mirror_dir()), "PYTHONPATH": str(REPO / "src")}
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "sagr.cli",
-            "evaluate",
-            f"results/mnist/{run}/model.pt",
-            "--dataset",
-            "mnist",
-            "--config",
-            str(REPO / "config" / "smoke.yaml"),
-            "--out",
-            "evaluation/cli",
-            "--seed",
-            "0",
-        ],
+    proc = sagr_cli(
+        "evaluate",
+        f"results/mnist/{run}/model.pt",
+        "--dataset",
+        "mnist",
+        "--config",
+        str(REPO / "config" / "smoke.yaml"),
+        "--out",
+        "evaluation/cli",
+        "--seed",
+        "0",
         cwd=workdir,
-        env=env,
-        capture_output=True,
-        text=True,
+        env={"SAGR_DATA_MIRROR": str(mirror_dir())},
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     ours = json.loads((workdir / "evaluation" / "cli" / "robustness.json").read_text())

@@ -60,11 +60,10 @@ STUDY_SEEDS = 3
 def scope_departures(config: dict[str, Any]) -> list[str]:
     """What this run leaves out of METHOD.md's study: datasets, and seeds below STUDY_SEEDS."""
     out = []
-    here = [d for d in registry.DATASETS.values() if d.name in config["datasets"]]
     left = [d.label for d in registry.DATASETS.values() if d.in_study and d.name not in config["datasets"]]
     if left:
         out.append(
-            f"This run covers {_join([d.label for d in here] or list(config['datasets']))}, not "
+            f"This run covers {_join([registry.dataset_label(d) for d in config['datasets']])}, not "
             f"{_join(left)} of METHOD.md's datasets, to fit its time budget; every table, figure and claim "
             "verdict holds for the datasets shown only (the other configs in config/ add the rest)."
         )
