@@ -45,6 +45,16 @@ def _with_roles(records: pd.DataFrame) -> pd.DataFrame:
     return df
 
 
+def _discordant(a: np.ndarray, b: np.ndarray) -> tuple[int, int, int]:
+    """Points both arrays evaluated, and the discordant pairs there: (n, correct only in a, correct only in b)."""
+    shared = (a != -1) & (b != -1)
+    return (
+        int(shared.sum()),
+        int((shared & (a == 1) & (b == 0)).sum()),
+        int((shared & (a == 0) & (b == 1)).sum()),
+    )
+
+
 def _arr(correct: Mapping[str, np.ndarray], attack: str, eps: float) -> np.ndarray:
     """Per-point results of one (attack, ε): 1 correct, 0 broken, -1 not evaluated."""
     return np.asarray(correct[correct_key(attack, eps)])
@@ -98,15 +108,12 @@ def check_monotone_eps(df: pd.DataFrame, correct: Mapping[str, np.ndarray]) -> d
         eps = sorted(set(g["eps"].astype(float)))
         for i, lo in enumerate(eps):
             for hi in eps[i + 1 :]:
-                a, b = _arr(correct, name, lo), _arr(correct, name, hi)
-                shared = (a != -1) & (b != -1)
-                rises = int((shared & (a == 0) & (b == 1)).sum())
-                falls = int((shared & (a == 1) & (b == 0)).sum())
+                n, rises, falls = _discordant(_arr(correct, name, hi), _arr(correct, name, lo))
                 worst.add(
                     one_sided_p(rises, rises + falls),
-                    f"{name} ε {lo:g}→{hi:g} on {int(shared.sum())} shared points: {rises} correct only at "
+                    f"{name} ε {lo:g}→{hi:g} on {n} shared points: {rises} correct only at "
                     f"the larger ε, {falls} only at the smaller",
-                    int(shared.sum()),
+                    n,
                 )
     if not worst.m:
         return _na(res, "no L∞ attack was run at two or more ε")
@@ -191,15 +198,14 @@ def check_more_steps_no_gain(df: pd.DataFrame, correct: Mapping[str, np.ndarray]
     base_all = df[(df["role"] == Role.BASELINE.value) & (df["points"] != "cascade")]
     for _, s in strong.iterrows():
         for _, b in base_all[(base_all["kind"] == s["kind"]) & (base_all["eps_r"] == s["eps_r"])].iterrows():
-            sa, ba = _arr(correct, s["attack"], s["eps"]), _arr(correct, b["attack"], b["eps"])
-            shared = (sa != -1) & (ba != -1)
-            rises = int((shared & (sa == 1) & (ba == 0)).sum())
-            falls = int((shared & (sa == 0) & (ba == 1)).sum())
+            n, rises, falls = _discordant(
+                _arr(correct, s["attack"], s["eps"]), _arr(correct, b["attack"], b["eps"])
+            )
             worst.add(
                 one_sided_p(rises, rises + falls),
-                f"ε {s['eps']:g}, {b['attack']} vs {s['attack']} ({_varied(b, s)}) on {int(shared.sum())} "
+                f"ε {s['eps']:g}, {b['attack']} vs {s['attack']} ({_varied(b, s)}) on {n} "
                 f"shared points: {rises} broken only by the baseline, {falls} only by the strong attack",
-                int(shared.sum()),
+                n,
             )
     if not worst.m:
         return _na(
