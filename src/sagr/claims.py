@@ -6,10 +6,17 @@ with the sign the claim predicts. Its verdict per dataset, computed from the res
 - *contradicted*: some comparison's interval lies entirely on the wrong side of 0;
 - *supported*: every comparison's interval (and every premise's) lies on the predicted side;
 - *inconclusive at this scale*: neither (an interval contains 0);
+- *uninformative (at the floor)*: every comparison that would decide sits at the floor;
 - *not tested*: the runs a comparison needs are missing.
 
-The intervals of one claim are Bonferroni-adjusted (level 1 − 0.05/k for its k comparisons), so
-each verdict holds at a family-wise 5 % error rate.
+Comparisons that cannot show a difference do not decide: an accuracy comparison where both sides
+are below `FLOOR` (both models broken almost everywhere) is *at the floor*; a comparison whose
+premise (same `group`, e.g. the same ε) is not shown has *no premise*. Each comparison states what it
+could see: its minimum detectable effect at the claim's level and `stats.POWER`, and the points or
+seeds at which that would fall to its observed effect (`sagr.stats`).
+
+The intervals of one claim are Bonferroni-adjusted (level 1 − 0.05/k for its k comparisons not at
+the floor), so each verdict holds at a family-wise 5 % error rate.
 """
 
 from __future__ import annotations
@@ -23,7 +30,7 @@ import pandas as pd
 from sagr import stats
 from sagr.labels import WORST, method_label
 from sagr.results import Results
-from sagr.summaries import _main_runs, ablation_suite, compare_runs, compare_saliency, sweep_runs
+from sagr.summaries import _main_runs, common_suites, compare_runs, compare_saliency, sweep_runs
 
 SUPPORTED, CONTRADICTED, INCONCLUSIVE, NOT_TESTED = (
     "supported",
@@ -31,7 +38,13 @@ SUPPORTED, CONTRADICTED, INCONCLUSIVE, NOT_TESTED = (
     "inconclusive at this scale",
     "not tested",
 )
+UNINFORMATIVE = "uninformative (at the floor)"
 ALPHA = 0.05
+# Below 5 % worst-case accuracy a model is broken almost everywhere: two such models cannot differ by
+# more than a few points, whatever their defences do, so their difference says nothing about a claim.
+FLOOR = 0.05
+# A comparison's role in its claim's verdict.
+DECIDES, AT_FLOOR, NO_PREMISE = "decides", "at the floor", "premise not shown"
 SHARPNESS = "gini"  # the saliency metric that decides "sharper" (higher Gini = sharper map)
 
 
@@ -47,6 +60,7 @@ class Comparison:
     suite: tuple[str, ...] | None = None  # the ablation's common suite, None = run's own
     sign: int = +1  # the claim predicts sign(A − B) = sign
     premise: bool = False  # must hold for the claim to be testable, not the claim itself
+    group: object = None  # a premise gates the comparisons of its own group (e.g. its ε) only
 
 
 @dataclass(frozen=True)
@@ -76,16 +90,15 @@ def _paired_runs(res: Results, dataset: str, a: str, b: str) -> tuple[tuple, tup
 
 
 def _robust_at_each_eps(
-    a: str, b: str, largest_only: bool = False, premise: bool = False
+    a: str, b: str, premise: bool = False
 ) -> Callable[[Results, str], list[Comparison] | None]:
     def build(res: Results, dataset: str) -> list[Comparison] | None:
         runs, eps = _paired_runs(res, dataset, a, b), _worst_eps(res, dataset)
         if runs is None or not eps:
             return None
-        eps = eps[-1:] if largest_only else eps
         la, lb = method_label(a), method_label(b)
         return [
-            Comparison(f"{la} − {lb}, worst case ε={e:g}", "accuracy", *runs, eps=e, premise=premise)
+            Comparison(f"{la} − {lb}, worst case ε={e:g}", "accuracy", *runs, eps=e, premise=premise, group=e)
             for e in eps
         ]
 
@@ -106,13 +119,14 @@ def _sharper(pairs: list[tuple[str, str]]) -> Callable[[Results, str], list[Comp
 
 
 def _beta_positive(res: Results, dataset: str) -> list[Comparison] | None:
-    """Every β > 0 of the β sweep against β = 0, same seeds, the sweep's common suite."""
+    """Every β > 0 of the β sweep against β = 0, same seeds: the worst case at every ε all the
+    sweep's runs were attacked at (over the attacks all of them ran there), and Gini."""
     points = sweep_runs(res, dataset, "beta")
     zero = next((v for v in points if float(v) == 0.0), None)
     if zero is None or len(points) < 2:
         return None
     all_runs = [r for by_seed in points.values() for r in by_seed.values()]
-    eps, suite = ablation_suite(res, dataset, all_runs)
+    suites = common_suites(res, dataset, all_runs)
     out = []
     for value in sorted(v for v in points if float(v) > 0):
         seeds = sorted(set(points[value]) & set(points[zero]))
@@ -120,7 +134,7 @@ def _beta_positive(res: Results, dataset: str) -> list[Comparison] | None:
             continue
         ra = tuple(points[value][s] for s in seeds)
         rb = tuple(points[zero][s] for s in seeds)
-        if eps is not None:
+        for eps, suite in sorted(suites.items()):
             out.append(
                 Comparison(
                     f"β={value:g} − β=0, worst case ε={eps:g}",
@@ -136,8 +150,9 @@ def _beta_positive(res: Results, dataset: str) -> list[Comparison] | None:
 
 
 def _narrows_gap(res: Results, dataset: str) -> list[Comparison] | None:
-    gap = _robust_at_each_eps("pgd_at", "jr", largest_only=True, premise=True)(res, dataset)
-    closes = _robust_at_each_eps("sagr", "jr", largest_only=True)(res, dataset)
+    """At every ε: the gap PGD-AT − JR (premise) and SAGR − JR; an ε without a gap does not decide."""
+    gap = _robust_at_each_eps("pgd_at", "jr", premise=True)(res, dataset)
+    closes = _robust_at_each_eps("sagr", "jr")(res, dataset)
     return None if gap is None or closes is None else gap + closes
 
 
@@ -163,13 +178,13 @@ CLAIMS = [
     Claim(
         "C4",
         "β > 0 gives more robustness and sharper maps than β = 0.",
-        "β sweep, same suite and points: worst case at the largest ε and Gini, each β > 0 minus β = 0, > 0",
+        "β sweep, same suite and points: worst case at every ε and Gini, each β > 0 minus β = 0, > 0",
         _beta_positive,
     ),
     Claim(
         "C5",
         "SAGR narrows the gap to PGD-AT.",
-        "worst case at the largest ε: given a gap (PGD-AT − JR > 0, premise), SAGR − JR > 0",
+        "worst case at every ε where a gap shows (PGD-AT − JR > 0, premise): SAGR − JR > 0",
         _narrows_gap,
     ),
     Claim(
@@ -190,29 +205,79 @@ def _difference(res: Results, dataset: str, c: Comparison, level: float) -> stat
     return compare_saliency(res, dataset, c.runs_a, c.runs_b, SHARPNESS, level=level)
 
 
+def roles(outcomes: list[tuple[Comparison, stats.Difference | None]]) -> list[str]:
+    """Each comparison's role: `DECIDES`, `AT_FLOOR` (accuracy, both sides below `FLOOR`) or
+    `NO_PREMISE` (a premise of its group is at the floor or not shown on its predicted side)."""
+    out = [AT_FLOOR if at_floor(c, d) else DECIDES for c, d in outcomes]
+    unmet = {
+        c.group
+        for (c, d), role in zip(outcomes, out, strict=True)
+        if c.premise and (role == AT_FLOOR or d is None or d.significant * c.sign <= 0)
+    }
+    return [
+        NO_PREMISE if role == DECIDES and c.group in unmet and not c.premise else role
+        for (c, _), role in zip(outcomes, out, strict=True)
+    ]
+
+
+def at_floor(c: Comparison, d: stats.Difference | None) -> bool:
+    """Both sides of an accuracy comparison below `FLOOR` on the compared points."""
+    return c.kind == "accuracy" and d is not None and d.mean_a < FLOOR and d.mean_b < FLOOR
+
+
 def verdict(outcomes: list[tuple[Comparison, stats.Difference | None]]) -> str:
     """The claim's verdict from its comparisons' intervals (see the module docstring)."""
     if not outcomes or any(d is None or np.isnan(d.estimate) for _, d in outcomes):
         return NOT_TESTED
-    if any(d.significant * c.sign < 0 for c, d in outcomes if not c.premise):
+    role = roles(outcomes)
+    used = [(c, d) for (c, d), r in zip(outcomes, role, strict=True) if r == DECIDES]
+    if not any(not c.premise for c, _ in used):
+        # nothing left to decide: because of the floor, or because no premise was shown
+        return UNINFORMATIVE if AT_FLOOR in role and NO_PREMISE not in role else INCONCLUSIVE
+    if any(d.significant * c.sign < 0 for c, d in used if not c.premise):
         return CONTRADICTED
-    if all(d.significant * c.sign > 0 for c, d in outcomes):
+    if all(d.significant * c.sign > 0 for c, d in used if not c.premise):
         return SUPPORTED
     return INCONCLUSIVE
+
+
+def _outcomes(res: Results, dataset: str, comps: list[Comparison]) -> tuple[list, float]:
+    """Each comparison's difference at the claim's Bonferroni level, and that level.
+
+    The floor does not depend on the level (it reads the sides' means), so the comparisons at the
+    floor are found first and not counted in k."""
+    first = [(c, _difference(res, dataset, c, stats.LEVEL)) for c in comps]
+    k = sum(not at_floor(c, d) for c, d in first)
+    level = 1 - ALPHA / max(k, 1)
+    return [(c, _difference(res, dataset, c, level)) for c in comps], level
+
+
+def _power_columns(d: stats.Difference | None) -> dict:
+    """What the comparison could see: its MDE and the points/seeds that would decide its effect."""
+    if d is None or np.isnan(d.estimate):
+        return dict(mde=np.nan, n_needed=np.nan, seeds_needed=np.nan, power=stats.POWER)
+    return dict(
+        mde=stats.minimum_detectable_effect(d),
+        n_needed=stats.points_needed(d, d.estimate),
+        seeds_needed=stats.seeds_needed(d, d.estimate),
+        power=stats.POWER,
+    )
 
 
 def evaluate(res: Results, claims: list[Claim] = CLAIMS) -> pd.DataFrame:
     """One row per claim × dataset × comparison, with the claim's verdict on that dataset.
 
     Columns: claim, statement, decided_by, dataset, verdict, comparison, kind, premise, estimate,
-    low, high, level, n, seeds.
+    low, high, level, n, seeds, mean_a, mean_b, role (`DECIDES`, `AT_FLOOR`, `NO_PREMISE`), mde (the
+    minimum detectable effect at the claim's level and `stats.POWER`), n_needed and seeds_needed
+    (points per seed, or seeds, at which the MDE would fall to the observed estimate; inf: never,
+    NaN: not estimable), power.
     """
     rows = []
     for claim in claims:
         for dataset in res.datasets():
             comps = claim.comparisons(res, dataset) or []
-            level = 1 - ALPHA / max(len(comps), 1)
-            outcomes = [(c, _difference(res, dataset, c, level)) for c in comps]
+            outcomes, level = _outcomes(res, dataset, comps)
             v = verdict(outcomes)
             base = dict(
                 claim=claim.id,
@@ -234,9 +299,13 @@ def evaluate(res: Results, claims: list[Claim] = CLAIMS) -> pd.DataFrame:
                         level=np.nan,
                         n=0,
                         seeds=0,
+                        mean_a=np.nan,
+                        mean_b=np.nan,
+                        role="",
+                        **_power_columns(None),
                     )
                 )
-            for c, d in outcomes:
+            for (c, d), r in zip(outcomes, roles(outcomes), strict=True):
                 rows.append(
                     dict(
                         base,
@@ -249,6 +318,10 @@ def evaluate(res: Results, claims: list[Claim] = CLAIMS) -> pd.DataFrame:
                         level=level,
                         n=d.n if d else 0,
                         seeds=d.seeds if d else 0,
+                        mean_a=d.mean_a if d else np.nan,
+                        mean_b=d.mean_b if d else np.nan,
+                        role=r,
+                        **_power_columns(d),
                     )
                 )
     return pd.DataFrame(rows)

@@ -255,6 +255,7 @@ def claims_table(claims: pd.DataFrame) -> pd.DataFrame:
                 f" (n={r.n}, {r.seeds} seed{'s' if r.seeds != 1 else ''}"
                 + (", premise" if r.premise else "")
                 + ")"
+                + fmt_sight(r, scale, digits)
             )
         level = g["level"].dropna()
         rows.append(
@@ -270,6 +271,31 @@ def claims_table(claims: pd.DataFrame) -> pd.DataFrame:
         )
         seen.add(cid)
     return pd.DataFrame(rows)
+
+
+def fmt_sight(r: object, scale: float, digits: int) -> str:
+    """What a claim's comparison could see (`sagr.claims`): at the floor or without its premise it
+    did not decide; left undecided, its minimum detectable effect and the points or seeds that would
+    decide its observed effect (a decided or undecidable one adds nothing)."""
+    role = getattr(r, "role", "")
+    if role == "at the floor":
+        return f" — at the floor ({scale * r.mean_a:.{digits}f} vs {scale * r.mean_b:.{digits}f}), not used"
+    if role == "premise not shown":
+        return " — premise not shown at this ε, not used"
+    if _nan(getattr(r, "mde", float("nan"))) or r.low > 0 or r.high < 0:
+        return ""
+    unit = " pts" if scale == 100.0 else ""
+    counts = {"points": r.n_needed, "seeds": r.seeds_needed}
+    known = {k: v for k, v in counts.items() if not _nan(v)}
+    finite = [f"{int(v):,} {k}" for k, v in known.items() if not math.isinf(v)]
+    effect = f"{scale * r.estimate:+.{digits}f}{unit}"
+    if finite:
+        decide = f"; {' or '.join(finite)} would decide {effect}"
+    elif known:
+        decide = f"; no number of {' or of '.join(known)} alone would decide {effect}"
+    else:
+        decide = ""
+    return f" — MDE {scale * r.mde:.{digits}f}{unit} at {100 * r.power:.0f} % power{decide}"
 
 
 def saliency_table(sal: pd.DataFrame, datasets: list[str]) -> pd.DataFrame:

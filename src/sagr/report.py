@@ -27,7 +27,7 @@ from sagr import summaries as S
 from sagr.files import plain, read_json, read_npz
 from sagr.labels import dataset_label, estimator_label, method_label, param_label, param_rank, sorted_methods
 from sagr.results import Results, load, provenance_row, write_tables
-from sagr.stats import LEVEL
+from sagr.stats import LEVEL, POWER
 
 PAPER = (
     "Li, Hu, Lin, Wu & Shen, “Revisiting Gradient Regularization: Inject Robust "
@@ -364,6 +364,9 @@ def _claims_section(summ: Summaries) -> dict | None:
             subset=["Verdict"],
         ),
         "counts": df["Verdict"].value_counts().to_dict(),
+        "floor": f"{100 * C.FLOOR:g}",
+        "power": f"{100 * POWER:g}",
+        "uninformative": C.UNINFORMATIVE,
     }
 
 

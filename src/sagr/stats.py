@@ -10,17 +10,26 @@ Two sources of uncertainty are kept apart everywhere:
 A paired difference between two methods (same seeds, same points) combines both: the point part
 from the per-point differences averaged over seeds, the seed part from the spread of the per-seed
 differences, with Welch–Satterthwaite degrees of freedom (see `paired_difference`).
+
+What a comparison could see: its *minimum detectable effect* (`minimum_detectable_effect`) is the
+smallest true difference that its two-sided test at the interval's level would find with
+probability `POWER`, from the interval's own standard error and degrees of freedom:
+MDE = (t_{1−α/2, df} + t_{power, df}) · SE (Bloom, "Minimum detectable effects", Evaluation Review
+19, 1995). `points_needed` and `seeds_needed` give the n or seeds at which the MDE falls to an
+observed effect, the point part of the SE scaling as 1/√n and the seed part as 1/√seeds.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 from scipy import stats as sps
 
 LEVEL = 0.95  # every interval in the report is a 95 % interval unless a claim says otherwise
+POWER = 0.80  # power of the minimum detectable effect (the common convention in power analysis)
 
 
 def standard_error(p: float, n: float) -> float:
@@ -57,6 +66,8 @@ class Difference:
     n: int  # points shared by both methods in every seed
     seeds: int  # seeds both methods have
     level: float = LEVEL
+    mean_a: float = float("nan")  # A's and B's own means on the compared points and seeds (the floor
+    mean_b: float = float("nan")  # rule of `sagr.claims` reads them)
 
     @property
     def significant(self) -> int:
@@ -66,20 +77,33 @@ class Difference:
         return 1 if self.low > 0 else -1 if self.high < 0 else 0
 
 
-def _t_interval(
-    estimate: float, se_points: float, n: int, se_seeds: float, seeds: int, level: float
-) -> tuple[float, float, float]:
-    """estimate ± t·SE with SE² = se_points² + se_seeds², Welch–Satterthwaite df."""
+def _se_df(se_points: float, n: float, se_seeds: float, seeds: float) -> tuple[float, float]:
+    """SE = √(se_points² + se_seeds²) and its Welch–Satterthwaite degrees of freedom (inf if SE = 0).
+
+    The seed part counts only with more than one seed (one seed shows no seed spread)."""
     parts = [(se_points, n - 1)]
     if seeds > 1 and not math.isnan(se_seeds):
         parts.append((se_seeds, seeds - 1))
     var = sum(se**2 for se, _ in parts)
     if var == 0:
-        return estimate, estimate, float("inf")
+        return 0.0, float("inf")
     denom = sum(se**4 / d for se, d in parts if d > 0 and se > 0)
-    df = var**2 / denom if denom > 0 else float("inf")
-    q = float(sps.t.ppf(0.5 + level / 2, df)) if math.isfinite(df) else float(sps.norm.ppf(0.5 + level / 2))
-    half = q * math.sqrt(var)
+    return math.sqrt(var), var**2 / denom if denom > 0 else float("inf")
+
+
+def _quantile(p: float, df: float) -> float:
+    """The t quantile at df (the normal one at infinite df)."""
+    return float(sps.t.ppf(p, df)) if math.isfinite(df) else float(sps.norm.ppf(p))
+
+
+def _t_interval(
+    estimate: float, se_points: float, n: int, se_seeds: float, seeds: int, level: float
+) -> tuple[float, float, float]:
+    """estimate ± t·SE with SE² = se_points² + se_seeds², Welch–Satterthwaite df."""
+    se, df = _se_df(se_points, n, se_seeds, seeds)
+    if se == 0:
+        return estimate, estimate, df
+    half = _quantile(0.5 + level / 2, df) * se
     return estimate - half, estimate + half, df
 
 
@@ -103,6 +127,7 @@ def paired_difference(a: np.ndarray, b: np.ndarray, level: float = LEVEL) -> Dif
         nan = float("nan")
         return Difference(nan, nan, nan, nan, nan, nan, n, seeds, level)
     d = a[:, shared] - b[:, shared]
+    means = float(a[:, shared].mean()), float(b[:, shared].mean())
     per_seed = d.mean(axis=1)
     estimate = float(per_seed.mean())
     se_points = float(d.mean(axis=0).std(ddof=1) / math.sqrt(n)) if n > 1 else float("nan")
@@ -110,7 +135,7 @@ def paired_difference(a: np.ndarray, b: np.ndarray, level: float = LEVEL) -> Dif
     lo, hi, df = _t_interval(estimate, 0.0 if math.isnan(se_points) else se_points, n, se_seeds, seeds, level)
     if np.all(d == d.flat[0]):
         lo, hi = _unanimous_interval(float(d.flat[0]), d.size, level)
-    return Difference(estimate, lo, hi, se_points, se_seeds, df, n, seeds, level)
+    return Difference(estimate, lo, hi, se_points, se_seeds, df, n, seeds, level, *means)
 
 
 def _unanimous_interval(value: float, pairs: int, level: float) -> tuple[float, float]:
@@ -153,4 +178,82 @@ def summary_difference(
     se_points = float(np.sqrt(a_sds**2 + b_sds**2).mean() / math.sqrt(n))
     se_seeds = float(per_seed.std(ddof=1) / math.sqrt(seeds)) if seeds > 1 else float("nan")
     lo, hi, df = _t_interval(estimate, se_points, n, se_seeds, seeds, level)
-    return Difference(estimate, lo, hi, se_points, se_seeds, df, n, seeds, level)
+    means = float(a_means.mean()), float(b_means.mean())
+    return Difference(estimate, lo, hi, se_points, se_seeds, df, n, seeds, level, *means)
+
+
+# ---------------------------------------------------------------- what a comparison could see
+
+
+def _mde(se_points: float, n: float, se_seeds: float, seeds: float, level: float, power: float) -> float:
+    """(t_{1−α/2} + t_{power}) · SE at the Welch–Satterthwaite df of these parts (α = 1 − level)."""
+    se, df = _se_df(se_points, n, se_seeds, seeds)
+    return (_quantile(0.5 + level / 2, df) + _quantile(power, df)) * se
+
+
+def minimum_detectable_effect(d: Difference, power: float = POWER) -> float:
+    """The smallest |A − B| that a two-sided test at d's level detects with probability `power`.
+
+    From the same SE and df as d's interval. Where every pair agreed (SE 0; the interval is then
+    `_unanimous_interval`'s), the interval's half-width takes the SE's place: half-width ·
+    (z_{1−α/2} + z_{power}) / z_{1−α/2}. NaN when d has no estimate.
+    """
+    if math.isnan(d.estimate):
+        return float("nan")
+    se_p = 0.0 if math.isnan(d.se_points) else d.se_points
+    if _se_df(se_p, d.n, d.se_seeds, d.seeds)[0] == 0:
+        z = _quantile(0.5 + d.level / 2, math.inf)
+        return (d.high - d.low) / 2 * (z + _quantile(power, math.inf)) / z
+    return _mde(se_p, d.n, d.se_seeds, d.seeds, d.level, power)
+
+
+def _smallest(fits: Callable[[int], bool], start: int) -> float:
+    """The smallest integer m ≥ start with fits(m), by doubling then bisection (inf beyond 10⁹)."""
+    if fits(start):
+        return start
+    lo, hi = start, 2 * start
+    while not fits(hi):
+        if hi > 10**9:
+            return math.inf
+        lo, hi = hi, 2 * hi
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        lo, hi = (lo, mid) if fits(mid) else (mid, hi)
+    return hi
+
+
+def points_needed(d: Difference, effect: float, power: float = POWER) -> float:
+    """Points (per seed, at d's seeds) at which the MDE falls to |effect|; inf if the seed part alone
+    is larger, NaN without an effect or a point part. The per-point spread stays as observed (point
+    part √(n/n′)); the seed part, which also holds some point noise, is kept as is (conservative)."""
+    if math.isnan(d.estimate) or not effect or math.isnan(effect):
+        return float("nan")
+    if math.isnan(d.se_points) or d.se_points == 0:  # no per-point spread to scale
+        return float("nan")
+    sd = d.se_points * math.sqrt(d.n)  # sd over points of the per-point difference
+
+    def fits(m: int) -> bool:
+        return _mde(sd / math.sqrt(m), m, d.se_seeds, d.seeds, d.level, power) <= abs(effect)
+
+    if d.seeds > 1 and not math.isnan(d.se_seeds):
+        if _mde(0.0, math.inf, d.se_seeds, d.seeds, d.level, power) > abs(effect):
+            return math.inf
+    return _smallest(fits, 2)
+
+
+def seeds_needed(d: Difference, effect: float, power: float = POWER) -> float:
+    """Seeds (at d's n points) at which the MDE falls to |effect|: the seed part scales as √(s/s′).
+
+    NaN with one seed (no seed spread to scale) or without an effect; inf if the point part alone is
+    larger than |effect|."""
+    if math.isnan(d.estimate) or d.seeds < 2 or math.isnan(d.se_seeds) or not effect or math.isnan(effect):
+        return float("nan")
+    se_p = 0.0 if math.isnan(d.se_points) else d.se_points
+    if _mde(se_p, d.n, 0.0, 1, d.level, power) > abs(effect):
+        return math.inf
+    sd = d.se_seeds * math.sqrt(d.seeds)
+
+    def fits(m: int) -> bool:
+        return _mde(se_p, d.n, sd / math.sqrt(m), m, d.level, power) <= abs(effect)
+
+    return _smallest(fits, 2)
