@@ -99,7 +99,7 @@ PARAM_RULES: dict[str, Rule] = {
 
 #: Keys every attack spec has / may have besides its kind's parameters.
 COMMON_REQUIRED: tuple[str, ...] = ("kind", "budgets")
-COMMON_OPTIONAL: tuple[str, ...] = ("subset", "role", "cascade", "seeds")
+COMMON_OPTIONAL: tuple[str, ...] = ("subset", "role", "cascade", "seeds", "main_only")
 COMMON_RULES: dict[str, Rule] = {
     "subset": _POS_INT,
     "seeds": Rule(
@@ -113,6 +113,7 @@ COMMON_RULES: dict[str, Rule] = {
     ),
     "role": Rule(lambda v: v in ROLES, f"one of {list(ROLES)}"),
     "cascade": _BOOL,
+    "main_only": _BOOL,
 }
 BUDGET_KEYWORDS: frozenset[str] = frozenset({"all", "largest", "l2"})
 
@@ -339,14 +340,31 @@ def validate_suite(suite: dict) -> None:
             raise ValueError(f"attack {name!r}: only L∞ attacks can run in the cascade")
 
 
+def _budgets_text(spec: dict) -> str:
+    """Where an attack runs, in words: at every ε, at the largest, or at the listed ones."""
+    budgets = spec["budgets"]
+    if budgets == "all":
+        return "at every ε"
+    if budgets == "largest":
+        return "at the largest ε"
+    return f"at ε = {', '.join(f'{float(b):g}' for b in budgets)}" if isinstance(budgets, list) else ""
+
+
 def runs_on_seed(spec: dict, seed: int) -> bool:
     """Whether an attack runs on the models of this training seed (``seeds`` restricts costly cross-checks)."""
     return "seeds" not in spec or seed in spec["seeds"]
 
 
-def suite_for_seed(attacks: dict[str, dict], seed: int) -> list[str]:
-    """The attack names, in config order, that a model of this training seed is evaluated with."""
-    return [name for name, spec in attacks.items() if runs_on_seed(spec, seed)]
+def runs_on(spec: dict, seed: int, main: bool) -> bool:
+    """Whether an attack runs on a model of this seed that is (``main``) or is not in the main
+    comparison: ``main_only`` keeps costly cross-checks off the ablation's sweep points."""
+    return runs_on_seed(spec, seed) and (main or not spec.get("main_only", False))
+
+
+def suite_for_seed(attacks: dict[str, dict], seed: int, main: bool = True) -> list[str]:
+    """The attack names, in config order, that a model of this training seed is evaluated with
+    (``main``: the model is in the main comparison, not only an ablation sweep point)."""
+    return [name for name, spec in attacks.items() if runs_on(spec, seed, main)]
 
 
 def resolve_budgets(spec: dict, eps_linf: list[float], eps_l2: list[float]) -> list[float]:
@@ -424,7 +442,7 @@ def evaluation_departures(config: dict) -> list[str]:
         refs = [s for s in attacks.values() if role_of(s) == Role.REFERENCE.value]
         where = (
             f" FAB-T and Square run only inside the reference AutoAttack, on the still-robust points among the "
-            f"first {refs[0].get('subset', 'all')} points at the largest ε"
+            f"first {refs[0].get('subset', 'all')} points {_budgets_text(refs[0])}"
             + (f", of the models of seed {_seeds_text(refs[0]['seeds'])} only" if "seeds" in refs[0] else "")
             + "; a point they break counts in that model's worst case, and the reference-vs-torchattacks test "
             "flags a model where they break significantly more"
@@ -435,6 +453,13 @@ def evaluation_departures(config: dict) -> list[str]:
             "The per-ε worst case contains APGD-CE and APGD-T, not FAB-T and Square on every point."
             + where
             + "."
+        )
+    skipped = [name for name, s in attacks.items() if s.get("main_only")]
+    if skipped and config.get("ablation", {}).get("sweeps"):
+        out.append(
+            f"The ablation's sweep points (other than the main comparison's models) are evaluated without "
+            f"{', '.join(skipped)}: their worst case is the same cascade's as the main models', but they "
+            "have no masking checks and no reference cross-check."
         )
     n_seeds = len(config["seeds"])
     for name, s in attacks.items():

@@ -41,6 +41,8 @@ def _schema() -> dict[str, Any]:
         }
         for m in entries.values()
     }
+    recipes = schema["$defs"]["dataset"]["properties"]["recipes"]
+    recipes["propertyNames"] = {"enum": list(entries)}
     sweeps = props["ablation"]["properties"]["sweeps"]
     sweeps["propertyNames"] = {"enum": list(entries)}
     sweeps["properties"] = {
@@ -151,6 +153,17 @@ def check_config(config: dict[str, Any]) -> None:
                 f"datasets.{dataset}.augment: {bad} would change {dataset}'s labels "
                 f"(supported for {dataset}: {sorted(AUGMENT_SUPPORTED.get(dataset, []))})"
             )
+    for dataset, dcfg in config["datasets"].items():
+        for i, floor in enumerate(dcfg.get("floors", [])):
+            where = f"datasets.{dataset}.floors[{i}]"
+            if floor["method"] not in config["methods"]:
+                raise ConfigError(
+                    f"{where}.method: {floor['method']!r} is not in methods {sorted(config['methods'])}"
+                )
+            if "worst" in floor and not any(abs(floor["eps"] - e) < 1e-9 for e in dcfg["eps"]):
+                raise ConfigError(
+                    f"{where}.eps: {floor['eps']} is not one of datasets.{dataset}.eps {dcfg['eps']}"
+                )
     bench = config["benchmark"]
     if bench["enabled"] and bench["dataset"] not in config["datasets"]:
         raise ConfigError(
@@ -194,13 +207,43 @@ STAGE_SECTIONS: dict[str, tuple[str, ...]] = {
 }
 
 
-def stage_settings(config: Mapping[str, Any], dataset: str, stage: str, **extra: Any) -> str:
+# What a method's recipe (datasets.<d>.recipes.<method>) may override in its training settings.
+RECIPE_KEYS = ("epochs", "batch_size", "optimizer", "eps_ramp")
+
+
+def recipe(config: Mapping[str, Any], dataset: str, method: str) -> dict[str, Any]:
+    """The training keys of RECIPE_KEYS that ``method``'s runs on ``dataset`` use: its recipe's
+    where it has one, the dataset's otherwise (optimizer: the recipe's keys over the schema
+    defaults, never merged with the dataset's own optimizer)."""
+    dcfg = config["datasets"][dataset]
+    own = dcfg.get("recipes", {}).get(method, {})
+    chosen = {k: own.get(k, dcfg[k]) for k in RECIPE_KEYS}
+    if "optimizer" in own:
+        chosen["optimizer"] = _with_defaults(own["optimizer"], "optimizer")
+    return chosen
+
+
+def _with_defaults(value: Mapping[str, Any], definition: str) -> dict[str, Any]:
+    """``value`` with the schema defaults of ``$defs.<definition>`` filled in (a $ref's defaults
+    are not filled by validation)."""
+    props = _schema()["$defs"][definition]["properties"]
+    return {**{k: p["default"] for k, p in props.items() if "default" in p}, **value}
+
+
+def stage_settings(
+    config: Mapping[str, Any], dataset: str, stage: str, method: str | None = None, **extra: Any
+) -> str:
     """Canonical JSON of what `stage`'s job reads for `dataset` (a rule's params): order-free at
-    the top level, so a rule reruns only when its own settings change; lists keep their order."""
+    the top level, so a rule reruns only when its own settings change; lists keep their order.
+    ``method`` (train only): the settings of that method's runs, its recipe applied."""
     dcfg = config["datasets"][dataset]
     # Every key has a schema default but `validation` (absent: none): a config that was not
     # loaded fails here rather than run with a default of its own.
     settings = {k: dcfg.get(k) if k == "validation" else dcfg[k] for k in STAGE_KEYS[stage]}
+    if method is not None:
+        if stage != "train":
+            raise ValueError(f"a method's recipe applies to training only, not to {stage!r}")
+        settings.update(recipe(config, dataset, method))
     settings.update({k: config[k] for k in STAGE_SECTIONS[stage]})
     return json.dumps({**settings, **extra}, sort_keys=True)
 
@@ -227,9 +270,11 @@ def read_settings(text: str) -> dict[str, Any]:
     return json.loads(text)
 
 
-def job_settings(config: Mapping[str, Any], dataset: str, stage: str, **extra: Any) -> dict[str, Any]:
+def job_settings(
+    config: Mapping[str, Any], dataset: str, stage: str, method: str | None = None, **extra: Any
+) -> dict[str, Any]:
     """What `stage`'s rule passes its job, for callers outside Snakemake (CLI, benchmarks, tests)."""
-    return read_settings(stage_settings(config, dataset, stage, **extra))
+    return read_settings(stage_settings(config, dataset, stage, method, **extra))
 
 
 def execution(config: Mapping[str, Any]) -> dict[str, Any]:

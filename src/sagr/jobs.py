@@ -132,6 +132,7 @@ def train_job(
             every=vcfg["every"],
             seed=vcfg["seed"],
             batch_size=settings["eval_batch_size"],
+            select_best=vcfg["select"] == "best",
         )
     if settings["train_subset"]:
         idx = subset_indices(len(x), settings["train_subset"], seed=0)  # same data for every seed

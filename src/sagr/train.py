@@ -41,11 +41,18 @@ def make_optimizer(model: nn.Module, opt: Mapping[str, Any], epochs: int, steps_
         scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1.0)
     elif schedule == "cosine":
         scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=total)
+    elif schedule == "onecycle":
+        # Wong et al. 2020's cyclic schedule: linear from 0 to lr over `warmup` of the steps, then to 0.
+        up = max(1, round(opt["warmup"] * total))
+        scheduler = torch.optim.lr_scheduler.LambdaLR(
+            optimizer,
+            lambda step: (step + 1) / up if step < up else max(0.0, (total - step) / (total - up + 1)),
+        )
     elif schedule == "multistep":
         milestones = [int(m * steps_per_epoch) for m in opt["milestones"]]
         scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones=milestones, gamma=opt["gamma"])
     else:
-        raise ValueError(f"unknown schedule {schedule!r}; expected constant, cosine or multistep")
+        raise ValueError(f"unknown schedule {schedule!r}; expected constant, cosine, onecycle or multistep")
     return optimizer, scheduler
 
 
@@ -61,6 +68,7 @@ class Validation:
     every: int = 1
     seed: int = 0
     batch_size: int = 500
+    select_best: bool = True  # False: keep the last epoch's weights, record the curve only
 
 
 @dataclass
@@ -282,7 +290,8 @@ def fit(
             record = validate(model, validation, device)
             result.val_history.append({"epoch": epoch, **record})
             score = (record["pgd_accuracy"], record["clean_accuracy"])
-            if best_score is None or tuple(score) > tuple(best_score):  # ties keep the earlier epoch
+            better = best_score is None or tuple(score) > tuple(best_score)  # ties keep the earlier epoch
+            if better or (not validation.select_best and epoch == epochs):
                 best_score, result.best_epoch = list(score), epoch
                 best_state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
             log.info(

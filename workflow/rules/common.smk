@@ -4,6 +4,7 @@ from sagr.config import attack_suite, benchmark_settings, stage_resource, stage_
 from sagr.runs import decode_run, manifest, result_paths
 
 MANIFEST = manifest(config)
+MAIN_RUNS = {(e.dataset, e.run.name) for e in MANIFEST if e.main}
 
 
 wildcard_constraints:
@@ -18,9 +19,14 @@ def per_run(pattern):
 
 def attacks_for(wildcards):
     """The suite of one run: the same for every method and sweep point (the default one included); an
-    attack with `seeds` (a costly cross-check) runs only on the models of those seeds.
+    attack with `seeds` (a costly cross-check) runs only on the models of those seeds, one with
+    `main_only` only on the main comparison's models.
     """
-    return suite_for_seed(config["attacks"], decode_run(wildcards.run).seed)
+    return suite_for_seed(
+        config["attacks"],
+        decode_run(wildcards.run).seed,
+        (wildcards.dataset, wildcards.run) in MAIN_RUNS,
+    )
 
 
 def data_cache(split):

@@ -15,7 +15,10 @@ rule train_model:
     resources:
         **job_resources("train"),
     params:
-        # Rerun trigger and the job's input: a change to what training reads retrains.
-        settings=lambda wc: stage_settings(config, wc.dataset, "train"),
+        # Rerun trigger and the job's input: a change to what training reads retrains (a
+        # method's recipe: that method's runs only).
+        settings=lambda wc: stage_settings(
+            config, wc.dataset, "train", decode_run(wc.run).method
+        ),
     script:
         "../scripts/train_model.py"
