@@ -117,6 +117,17 @@ COMMON_RULES: dict[str, Rule] = {
 }
 BUDGET_KEYWORDS: frozenset[str] = frozenset({"all", "largest", "l2"})
 
+# Constants of the reference AutoAttack (fra31/auto-attack, version='standard') that the
+# config does not expose; passed explicitly so no torchattacks default is relied upon.
+AA_APGD_RHO: float = 0.75
+AA_EOT_ITER: int = 1
+AA_FAB_ALPHA_MAX: float = 0.1
+AA_FAB_ETA: float = 1.05
+AA_FAB_BETA: float = 0.9
+AA_SQUARE_P_INIT: float = 0.8
+AA_SQUARE_RESC_SCHEDULE: bool = False  # reference AutoAttack builds SquareAttack(resc_schedule=False)
+AA_SQUARE_LOSS: str = "margin"
+
 #: APGD iterations of the reference standard AutoAttack; fewer is not "AutoAttack strength".
 AA_STANDARD_ITER: int = 100
 
@@ -262,16 +273,6 @@ def attack_norm(kind: str) -> str:
 def is_cascade(spec: dict) -> bool:
     """True when the attack runs only on the points every non-cascade attack (and earlier cascade ones) left robust."""
     return bool(spec.get("cascade", False))
-
-
-def correct_key(attack: str, eps: float) -> str:
-    """Key of the per-example correctness array of one (attack, ε) in correct.npz."""
-    return f"{attack}@{eps:g}"
-
-
-def worst_key(norm: str, eps: float) -> str:
-    """Key of the per-example worst-case array at one (norm, ε) in correct.npz."""
-    return f"worst@{eps:g}" if norm == "linf" else f"worst_{norm}@{eps:g}"
 
 
 def _validate_budgets(name: str, kind: str, budgets: Any) -> None:

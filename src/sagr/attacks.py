@@ -3,17 +3,22 @@
 from __future__ import annotations
 
 import logging
-import sys
-import time
 
 import numpy as np
 import torch
 import torch.nn as nn
 import torchattacks
 from torchattacks.attack import Attack
-from tqdm.auto import tqdm
 
 from .attack_kinds import (  # noqa: F401  (re-exported: the registry lives in a torch-free module)
+    AA_APGD_RHO,
+    AA_EOT_ITER,
+    AA_FAB_ALPHA_MAX,
+    AA_FAB_BETA,
+    AA_FAB_ETA,
+    AA_SQUARE_LOSS,
+    AA_SQUARE_P_INIT,
+    AA_SQUARE_RESC_SCHEDULE,
     ATTACK_KINDS,
     ATTACK_REGISTRY,
     BUDGET_KEYWORDS,
@@ -24,28 +29,18 @@ from .attack_kinds import (  # noqa: F401  (re-exported: the registry lives in a
     Role,
     apgd_strength,
     attack_norm,
-    correct_key,
     is_cascade,
     kind_of,
     resolve_budgets,
     role_of,
     validate_suite,
-    worst_key,
 )
-from .models import predict
+from .robustness.describe import describe_autoattack, describe_suite  # noqa: F401  (re-exported)
+from .robustness.records import outcome_key as correct_key  # noqa: F401  (re-exported)
+from .robustness.records import worst_key
+from .robustness.table import REFERENCE_ALPHA, OutcomeTable, mcnemar_exact  # noqa: F401  (re-exported)
 
 log = logging.getLogger("sagr")
-
-# Constants of the reference AutoAttack (fra31/auto-attack, version='standard') that the
-# config does not expose; passed explicitly so no torchattacks default is relied upon.
-AA_APGD_RHO: float = 0.75
-AA_EOT_ITER: int = 1
-AA_FAB_ALPHA_MAX: float = 0.1
-AA_FAB_ETA: float = 1.05
-AA_FAB_BETA: float = 0.9
-AA_SQUARE_P_INIT: float = 0.8
-AA_SQUARE_RESC_SCHEDULE: bool = False  # reference AutoAttack builds SquareAttack(resc_schedule=False)
-AA_SQUARE_LOSS: str = "margin"
 
 # Slack for float round-off in the ε-ball / box checks.
 _BALL_TOL: float = 1e-5
@@ -367,86 +362,6 @@ def build_autoattack(spec: dict, model: nn.Module, eps: float, n_classes: int, s
     return torchattacks.MultiAttack(parts, verbose=False)
 
 
-def describe_autoattack(spec: dict) -> str:
-    """One paragraph for the report: the AutoAttack configuration actually run and how it differs from the reference."""
-    n_iter, n_restarts = int(spec["n_iter"]), int(spec["n_restarts"])
-    n_targets, n_queries = int(spec["n_target_classes"]), int(spec["n_queries"])
-    matches = n_iter == 100 and n_restarts == 1 and n_targets == 9 and n_queries == 5000
-    budget = (
-        ""
-        if matches
-        else " This run's budget is NOT the reference one (reference: 100 iterations, 1 restart, "
-        "9 target classes, 5000 queries), so its robust accuracy is a looser upper bound than "
-        "standard AutoAttack's."
-    )
-    return (
-        "AutoAttack, standard version, L∞, assembled from torchattacks 3.5.1 components in a MultiAttack "
-        "that runs each attack only on the points all earlier ones failed to fool (as the reference does): "
-        f"APGD-CE ({n_iter} iterations, {n_restarts} restart(s), ρ={AA_APGD_RHO}), "
-        f"APGD-T (targeted DLR loss, {n_iter} iterations, {_n_target_text(n_targets)}, {n_restarts} restart(s) each), "
-        f"FAB-T ({n_iter} iterations, {_n_target_text(n_targets)}, {n_restarts} restart(s) each, "
-        f"α_max={AA_FAB_ALPHA_MAX}, η={AA_FAB_ETA}, β={AA_FAB_BETA}) and Square ({n_queries} queries, "
-        f"p_init={AA_SQUARE_P_INIT}, margin loss, 1 restart, p schedule not rescaled), all with one fixed seed. "
-        "We do not use torchattacks.AutoAttack(version='standard') because it leaves APGD, APGD-T and FAB at "
-        "torchattacks' default of 10 iterations (the reference uses 100), targets n_classes−1 classes instead "
-        "of 9 (the same for 10-class data), and rescales Square's p schedule to the query budget (the reference "
-        "passes resc_schedule=False). Remaining differences from the reference implementation (fra31/auto-attack): "
-        "the component code is torchattacks' port of it (same algorithms and constants), and the reference's "
-        "sanity checks (randomised or non-logit outputs, dynamic models, a warning when Square alone lowers "
-        "the accuracy) are not run; the last one is covered by our gradient-masking check 3." + budget
-    )
-
-
-def _params_text(spec: dict) -> str:
-    """'n_iter=100, n_restarts=1, …' for one spec (its kind's parameters, in registry order)."""
-    return ", ".join(f"{k}={spec[k]}" for k in kind_of(spec).params)
-
-
-def describe_suite(suite: dict) -> str:
-    """One paragraph for the report: how the per-ε worst case is assembled (fixed attacks, then the
-    AutoAttack-style cascade) and how the reference AutoAttack is run, every parameter stated."""
-    fixed = [
-        f"{n} ({kind_of(s).label}, {role_of(s)}, on "
-        + (f"the first {s['subset']} points" if "subset" in s else "every point")
-        + ")"
-        for n, s in suite.items()
-        if not is_cascade(s)
-    ]
-    cascade = [
-        f"{n} ({kind_of(s).label}: {_params_text(s)}; budgets {s['budgets']})"
-        for n, s in suite.items()
-        if is_cascade(s) and role_of(s) != Role.REFERENCE.value
-    ]
-    refs = [
-        f"{n} ({_params_text(s)}; budgets {s['budgets']})"
-        for n, s in suite.items()
-        if role_of(s) == Role.REFERENCE.value
-    ]
-    text = "At each ε the attacks on fixed points run first: " + "; ".join(fixed) + ". "
-    if cascade:
-        text += (
-            "Then, as in AutoAttack's own cascade, each of the following torchattacks attacks runs only on the "
-            "points that every earlier attack at that ε left correctly classified, so the worst case is exact "
-            "on every evaluated point: " + "; ".join(cascade) + ". APGD ρ, EOT iterations, FAB α_max/η/β and "
-            "Square's p_init/loss are the reference values, set explicitly. "
-        )
-    if refs:
-        text += (
-            "The reference AutoAttack (Croce & Hein's code, PyPI package pyautoattack, standard version, its "
-            "components rebuilt with these explicit parameters) runs on the same points as torchattacks' "
-            "cascade: " + "; ".join(refs) + "; the two are compared with an exact McNemar test. "
-        )
-    return text + (
-        "A per-attack accuracy is measured on the points it ran on (n, and `points`: all, a prefix "
-        "subset, or the cascade's still-robust points); only the worst case is over all points."
-    )
-
-
-def _n_target_text(n: int) -> str:
-    """'9 target classes' with the right plural."""
-    return f"{n} target class" + ("" if n == 1 else "es")
-
-
 # ---------------------------------------------------------------------------
 # Running a suite
 # ---------------------------------------------------------------------------
@@ -467,7 +382,7 @@ def _check_adv(adv: torch.Tensor, x: torch.Tensor, eps: float | None, name: str)
             raise AssertionError(f"{name}: perturbation L∞ {linf:.6g} exceeds ε={eps:.6g}")
 
 
-def _run_attack(
+def run_attack(
     atk: Attack,
     model: nn.Module,
     x: torch.Tensor,
@@ -489,15 +404,6 @@ def _run_attack(
     return torch.cat(correct).numpy(), torch.cat(l2).numpy()
 
 
-def _order_at_eps(names: list[str], suite: dict) -> list[str]:
-    """Run order at one ε: attacks on fixed points (all or a prefix subset) first, in config order; then the
-    cascade: reference attacks (on the pool those left), then the others in config order (cheap to expensive)."""
-    fixed = [a for a in names if not is_cascade(suite[a])]
-    ref = [a for a in names if is_cascade(suite[a]) and role_of(suite[a]) == Role.REFERENCE.value]
-    rest = [a for a in names if is_cascade(suite[a]) and a not in ref]
-    return fixed + ref + rest
-
-
 def run_suite(
     model: nn.Module,
     x: torch.Tensor,
@@ -511,254 +417,30 @@ def run_suite(
     device: torch.device | str,
     progress: bool = True,
 ) -> tuple[list[dict], dict[str, np.ndarray]]:
-    """Run every (attack, ε) of the suite on (x, y) in [0,1]; return accuracy records and per-example correctness.
+    """`sagr.robustness.runner.run_suite` as the files spell it: the records (robustness.json's
+    ``records``) and the per-point outcomes by key (correct.npz; NOT_EVALUATED where not run)."""
+    from .robustness.runner import run_suite as run
 
-    At each ε, attacks without ``cascade`` run first, each on all points or on its ``subset`` prefix. Cascade
-    attacks then run, AutoAttack-style, only on the points still robust: reference-role ones on the pool the
-    fixed attacks left (so they see the same points as torchattacks' cascade), the others in config order,
-    each on what the previous ones left. Skipped points are -1 in ``correct``; the per-point worst case over
-    every attack is exact on all points, as if every attack had run on every point.
-    """
-    validate_suite(suite)
-    x = torch.as_tensor(x, dtype=torch.float32).cpu()  # batches are moved to `device` one at a time
-    y = torch.as_tensor(y, dtype=torch.long).cpu()
-    if len(x) != len(y):
-        raise ValueError(f"run_suite: {len(x)} inputs but {len(y)} labels")
-    if len(x) and (x.min() < 0 or x.max() > 1):
-        raise ValueError("run_suite expects inputs in [0,1] (normalisation belongs inside the model)")
-    model = model.to(device).eval()
-    n = len(x)
-    y_np = y.numpy()
+    table = run(model, x, y, suite, eps_linf, eps_l2, n_classes, batch_size, seed, device, progress)
+    return [r.to_json() for r in table.records], dict(table.arrays)
 
-    t0 = time.perf_counter()
-    clean_ok = predict(model, x, batch_size, device).numpy() == y_np
-    records: list[dict] = [
-        {
-            "attack": "clean",
-            "kind": "clean",
-            "role": "clean",
-            "norm": "none",
-            "eps": 0.0,
-            "accuracy": float(clean_ok.mean()) if n else float("nan"),
-            "n": n,
-            "n_correct": int(clean_ok.sum()),
-            "points": "all",
-            "params": {},
-            "repr": "clean",
-            "wall_time_s": time.perf_counter() - t0,
-            "cpu_time_s": None,
-        }
-    ]
-    correct: dict[str, np.ndarray] = {"clean": clean_ok.astype(np.int8)}
 
-    budgets = {name: resolve_budgets(spec, eps_linf, eps_l2) for name, spec in suite.items()}
-    # A progress bar only on a terminal; job logs get one line per attack x eps instead.
-    bar = tqdm(
-        total=sum(len(b) for b in budgets.values()),
-        desc="attacks",
-        disable=not (progress and sys.stderr.isatty()),
-    )
+def _table(correct: dict[str, np.ndarray], records: list[dict]) -> OutcomeTable:
+    import pandas as pd
 
-    def record(
-        name: str,
-        idx: np.ndarray,
-        eps: float,
-        ok: np.ndarray,
-        atk: Attack | None,
-        wall: tuple[float, float],
-        points: str,
-    ) -> np.ndarray:
-        """Store one (attack, ε) result measured on the points `idx`; clean-misclassified points count as wrong."""
-        spec = suite[name]
-        ok = ok & clean_ok[idx]
-        arr = np.full(n, -1, dtype=np.int8)
-        arr[idx] = ok
-        correct[correct_key(name, eps)] = arr
-        m = len(idx)
-        records.append(
-            {
-                "attack": name,
-                "kind": spec["kind"],
-                "role": role_of(spec),
-                "norm": attack_norm(spec["kind"]),
-                "eps": float(eps),
-                "accuracy": float(ok.mean()) if m else float("nan"),
-                "n": m,
-                "n_correct": int(ok.sum()),
-                "points": points,
-                "params": dict(spec),
-                "repr": repr(atk) if atk is not None else "not run (no point left)",
-                "wall_time_s": wall[0],
-                "cpu_time_s": wall[1],
-            }
-        )
-        log.info(
-            "attack %s eps=%g: accuracy %.4f (n=%d) in %.1fs", name, eps, records[-1]["accuracy"], m, wall[0]
-        )
-        bar.update(1)
-        return arr
-
-    def fixed_points(spec: dict) -> tuple[np.ndarray, str]:
-        m = min(int(spec.get("subset", n)), n)
-        return np.arange(m), ("all" if m == n else "subset")
-
-    def attack(
-        name: str, eps: float | None, idx: np.ndarray
-    ) -> tuple[np.ndarray, np.ndarray, Attack | None, tuple[float, float]]:
-        """Run one attack on the points idx (ε None: an L2 attack, which has no budget);
-        (still correct, ‖δ‖₂, the attack, (wall, CPU) seconds)."""
-        if len(idx) == 0:
-            return np.zeros(0, bool), np.zeros(0), None, (0.0, 0.0)
-        torch.manual_seed(seed)
-        atk = build_attack(suite[name], model, 0.0 if eps is None else eps, n_classes, seed)
-        t0, c0 = time.perf_counter(), time.process_time()
-        still, l2 = _run_attack(atk, model, x[idx], y[idx], batch_size, device, eps, name)
-        return still, l2, atk, (time.perf_counter() - t0, time.process_time() - c0)
-
-    for name, spec in suite.items():
-        if attack_norm(spec["kind"]) != "l2":
-            continue
-        # One C&W run serves every L2 budget: robust at ε iff the attack failed or ‖δ‖₂ > ε.
-        bar.set_postfix_str(f"{name} (L2, {len(budgets[name])} budgets)")
-        idx, points = fixed_points(spec)
-        still, l2, atk, wall = attack(name, None, idx)
-        for eps in budgets[name]:
-            record(name, idx, eps, still | (l2 > eps), atk, wall, points)  # wall is shared by all budgets
-
-    linf = [a for a in suite if attack_norm(suite[a]["kind"]) == "linf"]
-    for eps in sorted({e for a in linf for e in budgets[a]}):
-        alive = clean_ok.copy()  # not broken by any attack at this ε so far (torchattacks side)
-        pool: np.ndarray | None = None  # what the fixed attacks left: the points of the cascade
-        for name in _order_at_eps([a for a in linf if eps in budgets[a]], suite):
-            bar.set_postfix_str(f"{name} @ {eps:g}")
-            spec = suite[name]
-            if is_cascade(spec):
-                pool = alive.copy() if pool is None else pool
-                if role_of(spec) == Role.REFERENCE.value:  # a cross-check may take a prefix of the pool
-                    idx = np.flatnonzero(pool[: min(int(spec.get("subset", n)), n)])
-                else:
-                    idx = np.flatnonzero(alive)
-                points = "cascade"
-            else:
-                idx, points = fixed_points(spec)
-            still, _, atk, wall = attack(name, eps, idx)
-            arr = record(name, idx, eps, still, atk, wall, points)
-            # Cross-checks leave the cascade's points alone: the reference must see the same pool as
-            # torchattacks' cascade, and check 3 needs the white-box result on the points Square broke.
-            if role_of(spec) not in (Role.REFERENCE.value, Role.BLACKBOX.value):
-                alive &= arr != 0
-    bar.close()
-    return records, correct
+    return OutcomeTable.from_frame(pd.DataFrame(records), correct)
 
 
 def worst_case(
     correct: dict[str, np.ndarray], records: list[dict]
 ) -> tuple[list[dict], dict[str, np.ndarray]]:
-    """Per (norm, ε): a point is robust iff it is classified correctly and no attack run at that ε broke it.
-
-    Measured on every point that some non-cascade attack evaluated (all n_eval points whenever one attack
-    covers them all; a prefix where only subset attacks ran, e.g. at ε = 1). Cascade attacks skip only points
-    already broken, so the result equals running every attack on every point. Returns the entries
-    {norm, eps, accuracy, n, n_correct, attacks, apgd_strength} and the per-point arrays (worst_key).
-    """
-    clean = np.asarray(correct["clean"]).astype(bool)
-    groups: dict[tuple[str, float], list[dict]] = {}
-    for r in records:
-        if r["norm"] in ("linf", "l2"):
-            groups.setdefault((r["norm"], float(r["eps"])), []).append(r)
-    out, arrays = [], {}
-    for (norm, eps), recs in sorted(groups.items()):
-        arrs = {r["attack"]: np.asarray(correct[correct_key(r["attack"], eps)]) for r in recs}
-        fixed = [arrs[r["attack"]] for r in recs if r.get("points", "all") != "cascade"]
-        measured = np.stack([a != -1 for a in fixed]).any(axis=0) if fixed else np.ones_like(clean)
-        broken = np.stack([a == 0 for a in arrs.values()]).any(axis=0)
-        robust = clean & ~broken & measured
-        arr = np.where(measured, robust, -1).astype(np.int8)
-        arrays[worst_key(norm, eps)] = arr
-        n_pts = int(measured.sum())
-        full = [r["params"] for r in recs if r.get("params") and r.get("points", "all") != "subset"]
-        out.append(
-            {
-                "norm": norm,
-                "eps": eps,
-                "accuracy": float(robust.sum() / n_pts) if n_pts else float("nan"),
-                "n": n_pts,
-                "n_correct": int(robust.sum()),
-                "attacks": list(arrs),
-                "apgd_strength": bool(norm == "linf" and apgd_strength(full)),
-            }
-        )
-    return out, arrays
-
-
-#: Significance level of the torchattacks-vs-reference AutoAttack comparison (two-sided exact McNemar).
-REFERENCE_ALPHA: float = 0.05
-
-
-def mcnemar_exact(b: int, c: int) -> float:
-    """Two-sided exact McNemar p-value from the discordant counts b and c (1.0 when there are none)."""
-    from scipy.stats import binomtest
-
-    return float(binomtest(b, b + c, 0.5).pvalue) if b + c else 1.0
+    """`OutcomeTable.worst_case` on records and arrays as the files spell them: the entries
+    {norm, eps, accuracy, n, n_correct, attacks, apgd_strength} and the per-point arrays (worst_key)."""
+    pairs = _table(correct, records).worst_case()
+    return [w.to_json() for w, _ in pairs], {worst_key(w.norm, w.eps): arr for w, arr in pairs}
 
 
 def reference_comparison(correct: dict[str, np.ndarray], records: list[dict]) -> dict | None:
-    """torchattacks' AutoAttack vs the reference on the same points, at the ε where a reference-role attack ran.
-
-    The torchattacks side is the cascade of non-reference cascade attacks at that ε (they start from the same
-    pool as the reference), or else an `autoattack`-kind attack on the points both evaluated. A point counts
-    as robust for a side iff none of its attacks broke it. `differs` when the exact McNemar test on the
-    discordant points rejects equal strength at REFERENCE_ALPHA.
-    """
-    refs = [r for r in records if r.get("role") == Role.REFERENCE.value and r["norm"] == "linf"]
-    if not refs:
-        return None
-    ref = max(refs, key=lambda r: r["eps"])
-    eps = float(ref["eps"])
-    ref_arr = np.asarray(correct[correct_key(ref["attack"], eps)])
-    same = [
-        r
-        for r in records
-        if r["norm"] == "linf" and float(r["eps"]) == eps and r.get("role") != Role.REFERENCE.value
-    ]
-    cascade = [r for r in same if r.get("points") == "cascade"]
-    ta = cascade or [r for r in same if r["kind"] == "autoattack"]
-    if not ta:
-        return None
-    ta_arrs = [np.asarray(correct[correct_key(r["attack"], eps)]) for r in ta]
-    # The first cascade attack saw the whole pool (later ones skip what earlier ones broke).
-    ta_measured = ta_arrs[0] != -1 if cascade else np.stack([a != -1 for a in ta_arrs]).all(axis=0)
-    shared = (ref_arr != -1) & ta_measured
-    ta_ok = ~np.stack([a == 0 for a in ta_arrs]).any(axis=0) & shared
-    ref_ok = (ref_arr == 1) & shared
-    b = int((ta_ok & ~ref_ok).sum())  # the reference broke, torchattacks did not
-    c = int((ref_ok & ~ta_ok).sum())
-    n = int(shared.sum())
-    p = mcnemar_exact(b, c)
-    return {
-        "eps": eps,
-        "reference_attack": ref["attack"],
-        "torchattacks_attacks": [r["attack"] for r in ta],
-        "points": (
-            (
-                "pool left by the fixed attacks"
-                + (
-                    f", first {ref['params']['subset']} points"
-                    if "subset" in (ref.get("params") or {})
-                    else ""
-                )
-            )
-            if cascade
-            else "points both evaluated"
-        ),
-        "n": n,
-        "n_correct": int(ref_ok.sum()),
-        "accuracy": float(ref_ok.sum() / n) if n else float("nan"),
-        "torchattacks_n_correct": int(ta_ok.sum()),
-        "torchattacks_accuracy": float(ta_ok.sum() / n) if n else float("nan"),
-        "only_reference_broke": b,
-        "only_torchattacks_broke": c,
-        "mcnemar_p": p,
-        "alpha": REFERENCE_ALPHA,
-        "differs": bool(p < REFERENCE_ALPHA),
-    }
+    """`OutcomeTable.reference_comparison` on records and arrays as the files spell them."""
+    out = _table(correct, records).reference_comparison()
+    return out.to_json() if out else None

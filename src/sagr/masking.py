@@ -14,7 +14,8 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
-from .attack_kinds import ATTACK_REGISTRY, GRADIENT_KINDS, Role, correct_key
+from .attack_kinds import GRADIENT_KINDS, Role
+from .robustness import AttackRecord, OutcomeTable, Points, discordant
 
 #: Family-wise significance level of each check (one-sided exact binomial tests, Bonferroni within a check).
 MASKING_ALPHA: float = 0.05
@@ -36,28 +37,32 @@ def one_sided_p(k: int, m: int) -> float:
     return float(binomtest(k, m, 0.5, alternative="greater").pvalue) if m else 1.0
 
 
-def _with_roles(records: pd.DataFrame) -> pd.DataFrame:
-    """The L∞ attack rows with a rounded ε column and a role (declared, or the kind's default for old files)."""
-    df = records[records["norm"] == "linf"].copy()
-    df["eps_r"] = df["eps"].astype(float).round(_EPS_DECIMALS)
-    default = df["kind"].map(lambda k: ATTACK_REGISTRY[k].default_role.value if k in ATTACK_REGISTRY else "")
-    df["role"] = df["role"].fillna(default) if "role" in df else default
-    return df
+#: Each check's id and title, in the order they run and are reported.
+CHECK_TITLES: dict[str, str] = {
+    "monotone_eps": "Accuracy never rises as ε grows (fixed attack, paired)",
+    "unbounded_zero": "Unbounded (ε = 1, L∞) attacks reach 0% accuracy",
+    "blackbox_not_stronger": "Black-box Square is not stronger than white-box attacks (paired)",
+    "more_steps_no_gain": "More steps/restarts never raise accuracy (paired)",
+}
 
 
-def _discordant(a: np.ndarray, b: np.ndarray) -> tuple[int, int, int]:
-    """Points both arrays evaluated, and the discordant pairs there: (n, correct only in a, correct only in b)."""
-    shared = (a != -1) & (b != -1)
-    return (
-        int(shared.sum()),
-        int((shared & (a == 1) & (b == 0)).sum()),
-        int((shared & (a == 0) & (b == 1)).sum()),
-    )
+def _head(check: str) -> dict:
+    return {"check": check, "title": CHECK_TITLES[check]}
 
 
-def _arr(correct: Mapping[str, np.ndarray], attack: str, eps: float) -> np.ndarray:
-    """Per-point results of one (attack, ε): 1 correct, 0 broken, -1 not evaluated."""
-    return np.asarray(correct[correct_key(attack, eps)])
+def _linf(table: OutcomeTable, role: str | None = None, fixed: bool = False) -> list[AttackRecord]:
+    """The table's L∞ attacks (of one role; on fixed points only: not the cascade's)."""
+    return [
+        r
+        for r in table.attacks()
+        if r.norm == "linf"
+        and (role is None or r.role == role)
+        and not (fixed and r.points == Points.CASCADE.value)
+    ]
+
+
+def _same_eps(a: AttackRecord, b: AttackRecord) -> bool:
+    return round(a.eps, _EPS_DECIMALS) == round(b.eps, _EPS_DECIMALS)
 
 
 class _Worst:
@@ -98,20 +103,21 @@ def _na(res: dict, why: str) -> dict:
     }
 
 
-def check_monotone_eps(df: pd.DataFrame, correct: Mapping[str, np.ndarray]) -> dict:
+def check_monotone_eps(table: OutcomeTable) -> dict:
     """Check 1: for a fixed attack, accuracy never rises as ε grows. For each attack and each pair ε < ε',
     on the points evaluated at both: 'rises' = correct at ε' but broken at ε, 'falls' = the reverse;
     fails when rises significantly outnumber falls."""
-    res = {"check": "monotone_eps", "title": "Accuracy never rises as ε grows (fixed attack, paired)"}
+    res = _head("monotone_eps")
     worst = _Worst()
-    for name, g in df.groupby("attack", sort=False):
-        eps = sorted(set(g["eps"].astype(float)))
-        for i, lo in enumerate(eps):
-            for hi in eps[i + 1 :]:
-                n, rises, falls = _discordant(_arr(correct, name, hi), _arr(correct, name, lo))
+    recs = _linf(table)
+    for name in dict.fromkeys(r.attack for r in recs):
+        by_eps = sorted((r for r in recs if r.attack == name), key=lambda r: r.eps)
+        for i, lo in enumerate(by_eps):
+            for hi in by_eps[i + 1 :]:
+                n, rises, falls = discordant(table.outcome(hi), table.outcome(lo))
                 worst.add(
                     one_sided_p(rises, rises + falls),
-                    f"{name} ε {lo:g}→{hi:g} on {n} shared points: {rises} correct only at "
+                    f"{name} ε {lo.eps:g}→{hi.eps:g} on {n} shared points: {rises} correct only at "
                     f"the larger ε, {falls} only at the smaller",
                     n,
                 )
@@ -120,17 +126,16 @@ def check_monotone_eps(df: pd.DataFrame, correct: Mapping[str, np.ndarray]) -> d
     return worst.result(res, "(attack, ε < ε′) pairs compared")
 
 
-def check_unbounded_zero(df: pd.DataFrame, correct: Mapping[str, np.ndarray]) -> dict:
+def check_unbounded_zero(table: OutcomeTable) -> dict:
     """Check 2: at ε ≥ UNBOUNDED_EPS (L∞; inputs in [0,1], so any image is reachable) no point survives every
     attack run there. Not a statistical test: a single surviving point fails."""
-    res = {"check": "unbounded_zero", "title": "Unbounded (ε = 1, L∞) attacks reach 0% accuracy"}
-    big = df[df["eps"].astype(float) >= UNBOUNDED_EPS - 1e-9]
-    if big.empty:
+    res = _head("unbounded_zero")
+    big = [r for r in _linf(table) if r.eps >= UNBOUNDED_EPS - 1e-9]
+    if not big:
         return _na(res, f"no L∞ attack was run at ε ≥ {UNBOUNDED_EPS:g}")
-    arrs = [_arr(correct, a, e) for a, e in zip(big["attack"], big["eps"])]
-    measured = np.stack([a != -1 for a in arrs]).any(axis=0)
-    survived = measured & ~np.stack([a == 0 for a in arrs]).any(axis=0)
-    names = ", ".join(f"{a}@{e:g}" for a, e in zip(big["attack"], big["eps"]))
+    measured = table.covered(big, every=False)
+    survived = measured & ~table.broken(big)
+    names = ", ".join(r.key for r in big)
     k, n = int(survived.sum()), int(measured.sum())
     return {
         **res,
@@ -142,68 +147,54 @@ def check_unbounded_zero(df: pd.DataFrame, correct: Mapping[str, np.ndarray]) ->
     }
 
 
-def check_blackbox_not_stronger(df: pd.DataFrame, correct: Mapping[str, np.ndarray]) -> dict:
+def check_blackbox_not_stronger(table: OutcomeTable) -> dict:
     """Check 3: black-box Square is not significantly stronger than the best white-box attack, point by point.
     Per ε with a blackbox-role attack (on fixed points, not a cascade), on the points where the white-box side
     (gradient-only kinds of role baseline/strong; a point is broken if any of them broke it) is known: fails
     when points broken only by Square significantly outnumber points broken only by white-box attacks."""
-    res = {
-        "check": "blackbox_not_stronger",
-        "title": "Black-box Square is not stronger than white-box attacks (paired)",
-    }
+    res = _head("blackbox_not_stronger")
     worst = _Worst()
-    bb = df[(df["role"] == Role.BLACKBOX.value) & (df["points"] != "cascade")]
-    wb_all = df[df["kind"].isin(WHITEBOX_KINDS) & df["role"].isin(WHITEBOX_ROLES)]
-    for _, s in bb.iterrows():
-        wb = wb_all[wb_all["eps_r"] == s["eps_r"]]
-        if wb.empty:
+    wb_all = [r for r in _linf(table) if r.kind in WHITEBOX_KINDS and r.role in WHITEBOX_ROLES]
+    for s in _linf(table, Role.BLACKBOX.value, fixed=True):
+        wb = [r for r in wb_all if _same_eps(r, s)]
+        if not wb:
             continue
-        sq = _arr(correct, s["attack"], s["eps"])
-        w = [_arr(correct, a, e) for a, e in zip(wb["attack"], wb["eps"])]
-        wb_broken = np.stack([a == 0 for a in w]).any(axis=0)
-        wb_known = wb_broken | np.stack([a != -1 for a in w]).all(axis=0)
-        shared = (sq != -1) & wb_known
-        only_sq = int((shared & (sq == 0) & ~wb_broken).sum())
-        only_wb = int((shared & (sq == 1) & wb_broken).sum())
+        # The white-box side per point: broken if any of them broke it, known where all of them ran.
+        white = table.worst_over(wb, table.covered(wb, every=True), broken_counts=True)
+        n, only_wb, only_sq = discordant(table.outcome(s), white)
         worst.add(
             one_sided_p(only_sq, only_sq + only_wb),
-            f"ε {s['eps']:g} on {int(shared.sum())} shared points: {only_sq} broken only by {s['attack']}, "
-            f"{only_wb} only by white-box ({', '.join(wb['attack'])})",
-            int(shared.sum()),
+            f"ε {s.eps:g} on {n} shared points: {only_sq} broken only by {s.attack}, "
+            f"{only_wb} only by white-box ({', '.join(r.attack for r in wb)})",
+            n,
         )
     if not worst.m:
         return _na(res, "no blackbox-role attack ran at an ε where a white-box attack also ran")
     return worst.result(res, "ε compared")
 
 
-def _varied(base: pd.Series, strong: pd.Series) -> str:
+def _varied(base: AttackRecord, strong: AttackRecord) -> str:
     """Which of steps / restarts the strong attack raises over the baseline (from the records' params)."""
-    pb, ps = base.get("params"), strong.get("params")
-    if not isinstance(pb, dict) or not isinstance(ps, dict):
+    pb, ps = base.params, strong.params
+    if not pb or not ps:
         return "parameters not recorded"
-    parts = []
-    for key in ("steps", "n_iter", "restarts", "n_restarts"):
-        if key in pb and key in ps:
-            parts.append(f"{key} {pb[key]}→{ps[key]}")
-    return ", ".join(parts)
+    keys = [k for k in ("steps", "n_iter", "restarts", "n_restarts") if k in pb and k in ps]
+    return ", ".join(f"{k} {pb[k]}→{ps[k]}" for k in keys)
 
 
-def check_more_steps_no_gain(df: pd.DataFrame, correct: Mapping[str, np.ndarray]) -> dict:
+def check_more_steps_no_gain(table: OutcomeTable) -> dict:
     """Check 4: a strong-role attack (more steps and restarts) never leaves more points correct than a
     baseline-role attack of the same kind at the same ε; fails when points only the baseline broke
     significantly outnumber points only the strong attack broke."""
-    res = {"check": "more_steps_no_gain", "title": "More steps/restarts never raise accuracy (paired)"}
+    res = _head("more_steps_no_gain")
     worst = _Worst()
-    strong = df[(df["role"] == Role.STRONG.value) & (df["points"] != "cascade")]
-    base_all = df[(df["role"] == Role.BASELINE.value) & (df["points"] != "cascade")]
-    for _, s in strong.iterrows():
-        for _, b in base_all[(base_all["kind"] == s["kind"]) & (base_all["eps_r"] == s["eps_r"])].iterrows():
-            n, rises, falls = _discordant(
-                _arr(correct, s["attack"], s["eps"]), _arr(correct, b["attack"], b["eps"])
-            )
+    base_all = _linf(table, Role.BASELINE.value, fixed=True)
+    for s in _linf(table, Role.STRONG.value, fixed=True):
+        for b in [r for r in base_all if r.kind == s.kind and _same_eps(r, s)]:
+            n, rises, falls = discordant(table.outcome(s), table.outcome(b))
             worst.add(
                 one_sided_p(rises, rises + falls),
-                f"ε {s['eps']:g}, {b['attack']} vs {s['attack']} ({_varied(b, s)}) on {n} "
+                f"ε {s.eps:g}, {b.attack} vs {s.attack} ({_varied(b, s)}) on {n} "
                 f"shared points: {rises} broken only by the baseline, {falls} only by the strong attack",
                 n,
             )
@@ -253,19 +244,8 @@ def masking_checks(
         )
     checks = (check_monotone_eps, check_unbounded_zero, check_blackbox_not_stronger, check_more_steps_no_gain)
     chance = _at_chance(records, n_classes)
-    df = _with_roles(records)
-    if "points" not in df:
-        df["points"] = "all"
-    out = []
-    for check in checks:
-        if chance is not None or correct is None:
-            res = check(df.iloc[0:0], {})  # the check's id and title
-            out.append(
-                _na(
-                    {"check": res["check"], "title": res["title"]},
-                    chance or "per-point results (correct.npz) are missing",
-                )
-            )
-        else:
-            out.append(check(df, correct))
-    return out
+    if chance is not None or correct is None:
+        why = chance or "per-point results (correct.npz) are missing"
+        return [_na(_head(c), why) for c in CHECK_TITLES]
+    table = OutcomeTable.from_frame(records, correct)
+    return [check(table) for check in checks]
