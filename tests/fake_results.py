@@ -7,6 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
+from sagr.robustness import outcome_key
+
 DATASETS = {
     "mnist": {"channels": 1, "eps": [0.1, 0.2, 0.3], "l2": [1.0, 2.0], "foreground": True},
     "cifar10": {"channels": 3, "eps": [2 / 255, 4 / 255, 8 / 255], "l2": [0.25, 0.5], "foreground": False},
@@ -272,7 +274,7 @@ def correct_arrays(records: list[dict], n_eval: int = N_EVAL) -> dict[str, np.nd
     for r in records:
         arr = np.full(n_eval, -1, dtype=np.int8)
         arr[: r["n"]] = np.arange(r["n"]) < round(r["accuracy"] * r["n"])
-        out["clean" if r["attack"] == "clean" else f"{r['attack']}@{r['eps']:g}"] = arr
+        out[outcome_key(r["attack"], r["eps"])] = arr
     return out
 
 

@@ -129,10 +129,10 @@ def main(argv: list[str] | None = None) -> int:
                 name=name,
                 seed=args.seed,
             )
-            for w in result.get("worst_case", []):
-                print(
-                    f"worst case {w.get('norm', 'linf')} eps={w['eps']:g}: accuracy {w['accuracy']:.4f} (n={w['n']})"
-                )
+            from .robustness import ModelResult
+
+            for w in ModelResult.from_json(result).worst_case:
+                print(f"worst case {w.norm} eps={w.eps:g}: accuracy {w.accuracy:.4f} (n={w.n})")
             print(f"wrote {out / 'robustness.json'} and {out / 'correct.npz'}")
         elif args.command == "export":
             from .export import export_run

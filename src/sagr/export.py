@@ -8,17 +8,19 @@ number of points each accuracy was measured on, the attack's role, and the check
 
 from __future__ import annotations
 
-import json
 import math
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
-from .files import write_json
+from .files import read_json, write_json
+from .robustness import CLEAN, AttackRecord, ModelResult
+from .robustness.io import read_result
 
 PAPER_LINK = "https://doi.org/10.1109/TIFS.2023.3289000"
-AUTOATTACK_KINDS = ("autoattack",)  # the torchattacks AutoAttack of the suite
-REFERENCE_KINDS = ("autoattack_reference", "reference_autoattack")  # reference implementation, if run
+#: The torchattacks AutoAttack of the suite, measured on fixed points. (The reference-role AutoAttack
+#: is a cross-check on the cascade's still-robust points: its accuracy is not one on the test points.)
+AUTOATTACK_KINDS = ("autoattack",)
 
 
 def fmt_eps(eps: float) -> str:
@@ -33,60 +35,49 @@ def _pct(acc: float) -> str:
     return f"{100 * acc:.2f}"
 
 
-def _autoattack(records: list[dict]) -> dict | None:
-    """The AutoAttack record at the largest L∞ ε, the reference implementation preferred."""
-    for kinds in (REFERENCE_KINDS, AUTOATTACK_KINDS):
-        found = [
-            r
-            for r in records
-            if r.get("kind") in kinds
-            and r.get("norm", "linf") == "linf"
-            and not math.isnan(r.get("accuracy", float("nan")))
-            and r["eps"] < 1
-        ]
-        if found:
-            return max(found, key=lambda r: r["eps"])
-    return None
+def _autoattack(records: list[AttackRecord]) -> AttackRecord | None:
+    """The AutoAttack record at the largest L∞ ε < 1."""
+    found = [
+        r
+        for r in records
+        if r.kind in AUTOATTACK_KINDS and r.norm == "linf" and not math.isnan(r.accuracy) and r.eps < 1
+    ]
+    return max(found, key=lambda r: r.eps) if found else None
 
 
-def model_info(
-    robustness: dict[str, Any], train: dict[str, Any] | None, checkpoint: str | None
-) -> dict[str, Any]:
+def model_info(result: ModelResult, train: dict[str, Any] | None, checkpoint: str | None) -> dict[str, Any]:
     """One model's RobustBench-style entry (accuracies as % strings, as RobustBench writes them)."""
-    records = robustness["records"]
-    clean = next(r for r in records if r["attack"] == "clean")
-    aa = _autoattack(records)
+    clean = result.record(CLEAN)
+    aa = _autoattack(result.records)
     arch = None
     if checkpoint and Path(checkpoint).is_file():
         arch = _architecture(Path(checkpoint))
     info: dict[str, Any] = {
         "link": PAPER_LINK,
-        "name": f"{robustness.get('method', 'model')} ({robustness['run']})",
+        "name": f"{result.method or 'model'} ({result.run})",
         "authors": "SAGR replication pipeline",
         "additional_data": False,
         "number_forward_passes": 1,
-        "dataset": robustness["dataset"],
+        "dataset": result.dataset,
         "venue": "replication",
         "architecture": arch,
         "threat_model": "Linf",
-        "eps": fmt_eps(aa["eps"]) if aa else None,
-        "clean_acc": _pct(clean["accuracy"]),
+        "eps": fmt_eps(aa.eps) if aa else None,
+        "clean_acc": _pct(clean.accuracy),
         "reported": None,
-        "autoattack_acc": _pct(aa["accuracy"]) if aa else None,
+        "autoattack_acc": _pct(aa.accuracy) if aa else None,
         "footnote": None if aa else "no AutoAttack record in robustness.json",
         # Beyond RobustBench's fields: what the numbers rest on.
-        "n_clean": int(clean["n"]),
-        "n_autoattack": int(aa["n"]) if aa else None,
-        "autoattack_kind": aa["kind"] if aa else None,
-        "autoattack_points": aa.get("points", "subset" if aa and aa["n"] < clean["n"] else "all")
-        if aa
-        else None,
-        "method": robustness.get("method"),
-        "seed": robustness.get("seed"),
-        "run": robustness["run"],
+        "n_clean": int(clean.n),
+        "n_autoattack": int(aa.n) if aa else None,
+        "autoattack_kind": aa.kind if aa else None,
+        "autoattack_points": aa.points if aa else None,
+        "method": result.method,
+        "seed": result.seed,
+        "run": result.run,
         "checkpoint": checkpoint,
         "train_epochs": (train or {}).get("epochs"),
-        "git_commit": (robustness.get("provenance") or {}).get("git_commit"),
+        "git_commit": (result.provenance or {}).get("git_commit"),
     }
     return info
 
@@ -109,9 +100,9 @@ def export_run(results_dir: str | Path, out_dir: str | Path) -> list[Path]:
     if not paths:
         raise FileNotFoundError(f"no */*/robustness.json under {results_dir}: run the pipeline first")
     for path in paths:
-        rob = json.loads(path.read_text())
+        rob = read_result(path)
         train_path = path.with_name("train.json")
-        train = json.loads(train_path.read_text()) if train_path.is_file() else None
+        train = read_json(train_path) if train_path.is_file() else None
         ckpt = path.with_name("model.pt")
         out = out_dir / path.parent.parent.name / f"{path.parent.name}.json"
         write_json(out, model_info(rob, train, str(ckpt) if ckpt.is_file() else None))

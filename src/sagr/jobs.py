@@ -275,8 +275,10 @@ def evaluate_job(
     """
     import pandas as pd
 
-    from .attacks import describe_suite, reference_comparison, run_suite, worst_case
     from .masking import masking_checks
+    from .robustness import MaskingCheck, ModelResult
+    from .robustness.io import write_result
+    from .robustness.runner import run_suite
 
     started = time.time()
     made_by = _made_by(settings, execution)
@@ -289,7 +291,7 @@ def evaluate_job(
     )
     suite = dict(settings["suite"])  # in run order: the cascade runs cheap to expensive as written
     n_classes = cache.facts(_root(execution), dataset)["n_classes"]
-    records, correct = run_suite(
+    table = run_suite(
         model,
         x,
         y,
@@ -302,21 +304,20 @@ def evaluate_job(
         device=device,
         progress=execution["progress"],
     )
-    worst, worst_arrays = worst_case(correct, records)
-    result = {
-        **ident,
-        "n_eval": len(x),
-        "eval_seed": settings["eval_seed"],
-        "records": records,
-        "worst_case": worst,
-        "masking": masking_checks(pd.DataFrame(records), correct, n_classes),
-        "reference_autoattack": reference_comparison(correct, records),
-        "autoattack_description": describe_suite(suite),
-        "provenance": provenance("evaluate_model", made_by, ident["seed"], device, started, time.time()),
-    }
-    _save_npz(out_correct, indices=idx, **correct, **worst_arrays)
-    write_json(out_json, result)
-    return result
+    records = pd.DataFrame([r.to_json() for r in table.records])
+    result = ModelResult(
+        **{k: ident[k] for k in ("dataset", "run", "method", "seed", "hparams")},
+        checkpoint=ident.get("checkpoint"),
+        n_eval=len(x),
+        eval_seed=settings["eval_seed"],
+        records=table.records,
+        worst_case=[w for w, _ in table.worst_case()],
+        masking=[MaskingCheck(**m) for m in masking_checks(records, table.arrays, n_classes)],
+        reference=table.reference_comparison(),
+        provenance=provenance("evaluate_model", made_by, ident["seed"], device, started, time.time()),
+    )
+    write_result(result, out_json, out_correct, table.npz_arrays(idx))
+    return result.to_json()
 
 
 def saliency_job(
@@ -378,20 +379,20 @@ def _diverged(
     if note is None:
         return False
     log.error("%s %s: %s", dataset, run_name, note["note"])
+    prov = provenance(job, made_by, None, torch.device("cpu"), started, time.time())
+    if job == "evaluate_model":
+        from .robustness import INDICES, ModelResult
+        from .robustness.io import write_result
+
+        result = ModelResult(
+            **_identity(dataset, run_name), n_eval=0, records=[], worst_case=[], masking=[], reference=None,
+            provenance=prov, status=note["status"], diverged_reason=note["diverged_reason"], note=note["note"],
+        )  # fmt: skip
+        write_result(result, out_json, out_npz, {INDICES: np.zeros(0, dtype=np.int64)})
+        return True
     _save_npz(out_npz, indices=np.zeros(0, dtype=np.int64))
     write_json(
-        out_json,
-        {
-            **_identity(dataset, run_name),
-            **note,
-            "n_eval": 0,
-            "n_images": 0,
-            "records": [],
-            "worst_case": [],
-            "masking": [],
-            "metrics": {},
-            "provenance": provenance(job, made_by, None, torch.device("cpu"), started, time.time()),
-        },
+        out_json, {**_identity(dataset, run_name), **note, "n_images": 0, "metrics": {}, "provenance": prov}
     )
     return True
 

@@ -27,6 +27,7 @@ from sagr import summaries as S
 from sagr.files import plain, read_json, read_npz
 from sagr.labels import dataset_label, estimator_label, method_label, param_label, param_rank, sorted_methods
 from sagr.results import Results, load, provenance_row, write_tables
+from sagr.robustness.describe import describe_suite
 from sagr.stats import LEVEL, POWER
 
 PAPER = (
@@ -374,10 +375,10 @@ def _verdict_css(value: Any) -> str:
     return {C.SUPPORTED: PASS_CSS, C.CONTRADICTED: FAIL_CSS}.get(value, NA_CSS)
 
 
-def _setup_section(res: Results) -> dict:
-    """Every attack with its parameters, the AutoAttack text and the evaluation subset sizes."""
-    ev = res.evaluation
-    texts = [t for t in dict.fromkeys(ev["autoattack_description"].fillna("")) if t] if not ev.empty else []
+def _setup_section(res: Results, config: Mapping) -> dict:
+    """Every attack with its parameters, the suite in words (from the config, at render time: no
+    result stores prose) and the evaluation subset sizes."""
+    texts = [describe_suite(dict(config["attacks"]))] if config.get("attacks") else []
     sizes = {dataset_label(d): res.eval_sizes(d) for d in res.datasets()}
     df = P.attack_setup_table(res)
     return {
@@ -464,7 +465,7 @@ def build_context(
         "cost": _cost_section(benchmark) if benchmark else None,
         "estimators": _estimator_section(res, summ),
         "training": table(P.training_table(res), "training", long=True, column_format="llp{4.5cm}lrrrrr"),
-        "setup": _setup_section(res),
+        "setup": _setup_section(res, config),
         "departures": list(departures),
         "provenance": _provenance_section(res, config, benchmark),
     }

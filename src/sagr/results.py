@@ -20,12 +20,17 @@ training ``eps`` would otherwise collide with an attack's ``eps``). The other co
 - ``saliency``: per run: ``n_images`` and ``<metric>_mean``, ``<metric>_std`` over images.
 - ``training``: per run: ``epochs, final_loss, final_reg, final_train_accuracy,
   train_wall_time_s, test_accuracy``.
-- ``evaluation``: per run: ``n_eval, autoattack_description``.
+- ``evaluation``: per run: ``n_eval`` (the suite's description is built from the config at
+  render time, `sagr.robustness.describe`, never read from a result).
 - ``jobs``: one row per provenance block: ``source, job, wall_time_s, device, host,
   git_commit, git_dirty, started`` and ``v_<package>`` versions.
 - ``sweeps``: per (run, swept parameter): ``param, value``.
-- ``correct``: per (dataset, run), the arrays of correct.npz (``"attack@eps"`` → 1 correct,
-  0 broken, `NOT_EVALUATED` on points the attack did not run on).
+- ``correct``: per (dataset, run), the arrays of correct.npz (1 correct, 0 broken,
+  `NOT_EVALUATED` on points the attack did not run on); `Results.outcomes` gives them with the
+  run's records as one `OutcomeTable`, which every per-point question goes through.
+
+robustness.json is read by `sagr.robustness.ModelResult.from_json` (every format version), so
+the rows below never guess at a missing field.
 Diverged runs appear in ``runs`` and ``training`` only: they get no robustness or saliency rows.
 """
 
@@ -40,7 +45,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-NOT_EVALUATED = -1  # the correct.npz value of a point an attack did not run on
+from .robustness import NOT_EVALUATED, ModelResult, OutcomeTable, as_float  # noqa: F401  (re-exported)
+
 KEY_COLUMNS = ["dataset", "run", "method", "seed", "main"]
 DIVERGED = "diverged"
 FILE_KINDS = ("train", "robustness", "saliency", "correct", "maps")
@@ -87,7 +93,7 @@ _EMPTY = {
     ],
     "saliency": ["n_images"],
     "training": ["epochs", "train_wall_time_s", "test_accuracy"],
-    "evaluation": ["n_eval", "autoattack_description"],
+    "evaluation": ["n_eval"],
     "jobs": ["source", "job", "wall_time_s"],
 }
 TABLES = (
@@ -102,11 +108,6 @@ TABLES = (
     "jobs",
     "sweeps",
 )
-
-
-def correct_key(attack: str, eps: float) -> str:
-    """Key of one (attack, ε) in correct.npz (the evaluation job writes the same)."""
-    return f"{attack}@{eps:g}"
 
 
 @dataclass
@@ -125,6 +126,7 @@ class Results:
     sweeps: pd.DataFrame
     correct: dict[tuple[str, str], dict[str, np.ndarray]] = field(default_factory=dict)
     maps: dict[tuple[str, str], Path] = field(default_factory=dict)
+    _outcomes: dict[tuple[str, str], OutcomeTable] = field(default_factory=dict, repr=False)
 
     def tables(self) -> dict[str, pd.DataFrame]:
         """The tidy tables by name (what `write_tables` saves as CSV)."""
@@ -171,9 +173,19 @@ class Results:
         arrays = self.correct.get((dataset, run))
         if arrays is None or key not in arrays:
             return None
-        arr = np.asarray(arrays[key]).astype(float)
-        arr[arr == NOT_EVALUATED] = np.nan
-        return arr
+        return as_float(arrays[key])
+
+    def outcomes(self, dataset: str, run: str) -> OutcomeTable | None:
+        """One run's records and per-point outcomes as its `OutcomeTable` (None without correct.npz)."""
+        key = (dataset, run)
+        if key not in self._outcomes:
+            arrays = self.correct.get(key)
+            if arrays is None:
+                return None
+            rec = self.records
+            mine = rec[(rec["dataset"] == dataset) & (rec["run"] == run)] if not rec.empty else rec
+            self._outcomes[key] = OutcomeTable.from_frame(mine, arrays)
+        return self._outcomes[key]
 
 
 # ---------------------------------------------------------------- matching files to runs
@@ -239,97 +251,77 @@ def provenance_row(keys: Mapping, source: str, prov: Mapping) -> dict:
 # ---------------------------------------------------------------- one file → rows
 
 
-def _record_rows(keys: dict, rob: Mapping) -> list[dict]:
-    """Robustness records; files from before `points`/`n_correct` get them derived from n."""
-    n_eval = rob.get("n_eval")
-    rows = []
-    for rec in rob.get("records", []):
-        n = rec.get("n", n_eval)
-        acc = rec["accuracy"]
-        n_correct = rec.get("n_correct")
-        if n_correct is None and n is not None and acc is not None and not pd.isna(acc):
-            n_correct = int(round(acc * n))
-        points = rec.get("points") or ("all" if n == n_eval else "subset")
-        rows.append(
-            dict(
-                keys,
-                attack=rec["attack"],
-                kind=rec.get("kind", rec["attack"]),
-                role=rec.get("role"),
-                norm=rec.get("norm", "linf"),
-                eps=float(rec.get("eps", 0.0)),
-                accuracy=acc,
-                n=n,
-                n_correct=n_correct,
-                n_eval=n_eval,
-                points=points,
-                wall_time_s=rec.get("wall_time_s"),
-                params=json.dumps(rec.get("params") or {}, sort_keys=True, default=str),
-                repr=rec.get("repr", ""),
-            )
+def _record_rows(keys: dict, rob: ModelResult) -> list[dict]:
+    return [
+        dict(
+            keys,
+            attack=r.attack,
+            kind=r.kind,
+            role=r.role,
+            norm=r.norm,
+            eps=r.eps,
+            accuracy=r.accuracy,
+            n=r.n,
+            n_correct=r.n_correct,
+            n_eval=rob.n_eval,
+            points=r.points,
+            wall_time_s=r.wall_time_s,
+            params=json.dumps(r.params, sort_keys=True, default=str),
+            repr=r.repr,
         )
-    return rows
+        for r in rob.records
+    ]
 
 
-def _worst_rows(keys: dict, rob: Mapping) -> list[dict]:
-    n_eval = rob.get("n_eval")
-    rows = []
-    for wc in rob.get("worst_case", []):
-        n, acc = wc.get("n", n_eval), wc["accuracy"]
-        n_correct = wc.get("n_correct")
-        if n_correct is None and n and acc is not None and not pd.isna(acc):
-            n_correct = int(round(acc * n))
-        rows.append(
-            dict(
-                keys,
-                norm=wc.get("norm", "linf"),
-                eps=float(wc["eps"]),
-                accuracy=acc,
-                n=n,
-                n_correct=n_correct,
-                n_eval=n_eval,
-                attacks=",".join(wc.get("attacks", [])),
-                apgd_strength=wc.get("apgd_strength", np.nan),
-            )
+def _worst_rows(keys: dict, rob: ModelResult) -> list[dict]:
+    return [
+        dict(
+            keys,
+            norm=w.norm,
+            eps=w.eps,
+            accuracy=w.accuracy,
+            n=w.n,
+            n_correct=w.n_correct,
+            n_eval=rob.n_eval,
+            attacks=",".join(w.attacks),
+            apgd_strength=w.apgd_strength,
         )
-    return rows
+        for w in rob.worst_case
+    ]
 
 
-def _masking_rows(keys: dict, rob: Mapping) -> list[dict]:
-    rows = []
-    for chk in rob.get("masking", []) or []:
-        passed, detail = chk.get("passed"), chk.get("detail", "")
-        rows.append(
-            dict(
-                keys,
-                check=chk["check"],
-                title=chk.get("title", chk["check"]),
-                passed=passed,
-                status={True: "pass", False: "fail"}.get(passed, "n.a."),
-                detail=detail if isinstance(detail, str) else json.dumps(detail, default=str),
-                p_value=chk.get("p_value", np.nan),
-                alpha=chk.get("alpha", np.nan),
-                n_points=chk.get("n_points", np.nan),
-            )
+def _masking_rows(keys: dict, rob: ModelResult) -> list[dict]:
+    return [
+        dict(
+            keys,
+            check=c.check,
+            title=c.title,
+            passed=c.passed,
+            status={True: "pass", False: "fail"}.get(c.passed, "n.a."),
+            detail=c.detail,
+            p_value=c.p_value,
+            alpha=c.alpha,
+            n_points=c.n_points,
         )
-    return rows
+        for c in rob.masking
+    ]
 
 
-def _reference_rows(keys: dict, rob: Mapping) -> list[dict]:
-    ref = rob.get("reference_autoattack")
-    if not ref:
+def _reference_rows(keys: dict, rob: ModelResult) -> list[dict]:
+    ref = rob.reference
+    if ref is None:
         return []
     return [
         dict(
             keys,
-            eps=float(ref.get("eps", np.nan)),
-            accuracy=ref.get("accuracy"),
-            n=ref.get("n"),
-            n_correct=ref.get("n_correct"),
-            torchattacks_accuracy=ref.get("torchattacks_accuracy"),
-            mcnemar_p=ref.get("mcnemar_p", np.nan),
-            ref_points=ref.get("points", ""),
-            differs=bool(ref.get("differs", False)),
+            eps=ref.eps,
+            accuracy=ref.accuracy,
+            n=ref.n,
+            n_correct=ref.n_correct,
+            torchattacks_accuracy=ref.torchattacks_accuracy,
+            mcnemar_p=ref.mcnemar_p,
+            ref_points=ref.points,
+            differs=ref.differs,
         )
     ]
 
@@ -394,28 +386,20 @@ def load(manifest: Sequence[Mapping[str, Any]], inputs: Mapping[str, Iterable[st
             rows["sweeps"].append(dict(keys, param=sweep["param"], value=sweep["value"]))
         if status == DIVERGED:  # no robustness numbers for a model that did not train
             continue
-        rob = _read_json(run_files.get("robustness"), "robustness", entry)
+        rob = ModelResult.from_json(_read_json(run_files.get("robustness"), "robustness", entry))
         sal = _read_json(run_files.get("saliency"), "saliency", entry)
         rows["records"] += _record_rows(keys, rob)
         rows["worst_case"] += _worst_rows(keys, rob)
         rows["masking"] += _masking_rows(keys, rob)
         rows["reference"] += _reference_rows(keys, rob)
         rows["saliency"].append(_saliency_row(keys, sal))
-        rows["evaluation"].append(
-            dict(
-                keys,
-                n_eval=rob.get("n_eval"),
-                autoattack_description=rob.get("autoattack_description") or "",
-            )
-        )
-        for source, data in (("robustness.json", rob), ("saliency.json", sal)):
-            if "provenance" in data:
-                rows["jobs"].append(provenance_row(keys, source, data["provenance"]))
-        for rec in rob.get("records", []):
-            if "provenance" in rec:
-                rows["jobs"].append(
-                    provenance_row(keys, f"robustness.json:{rec['attack']}", rec["provenance"])
-                )
+        rows["evaluation"].append(dict(keys, n_eval=rob.n_eval))
+        for source, prov in (("robustness.json", rob.provenance), ("saliency.json", sal.get("provenance"))):
+            if prov is not None:
+                rows["jobs"].append(provenance_row(keys, source, prov))
+        for rec in rob.records:
+            if rec.provenance is not None:
+                rows["jobs"].append(provenance_row(keys, f"robustness.json:{rec.attack}", rec.provenance))
         arrays = _read_npz(run_files.get("correct"))
         if arrays is not None:
             correct[key] = arrays

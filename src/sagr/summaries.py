@@ -13,9 +13,9 @@ import numpy as np
 import pandas as pd
 
 from sagr import stats
-from sagr.attack_kinds import Role
 from sagr.labels import CLEAN, SALIENCY_METRICS, WORST
-from sagr.results import Results, correct_key
+from sagr.results import Results
+from sagr.robustness import as_float
 
 # The comparisons the study is about (issue 7): (A, B) reads "A − B".
 PAIRS = [("sagr", "jr"), ("sagr", "igr"), ("sagr", "pgd_at"), ("jr", "pgd_at")]
@@ -50,33 +50,8 @@ def _budget_worst(res: Results) -> pd.DataFrame:
         return wc
     wc = wc[wc["eps"] < 1]
     points = np.where(wc["n"] >= wc["n_eval"], "all", "subset")
-    return wc.assign(attack=WORST, kind=WORST, points=points, apgd=_apgd_strength(res, wc))
-
-
-APGD_KINDS = ("apgd", "autoattack")  # kinds whose name says they run APGD (older files)
-
-
-def _apgd_strength(res: Results, wc: pd.DataFrame) -> list[bool]:
-    """Whether each worst case includes an APGD-strength attack.
-
-    The evaluation states it (`apgd_strength`); for files from before that field, it is read
-    from the kinds of the attacks the worst case lists.
-    """
-    rec = res.records
-    kinds = {
-        (d, r, a): k
-        for d, r, a, k in zip(rec["dataset"], rec["run"], rec["attack"], rec["kind"], strict=True)
-    }
-    out = []
-    for row in wc.itertuples():
-        if isinstance(row.apgd_strength, (bool, np.bool_)):
-            out.append(bool(row.apgd_strength))
-            continue
-        names = [a for a in str(row.attacks).split(",") if a]
-        out.append(
-            any(any(t in str(kinds.get((row.dataset, row.run, a), "")) for t in APGD_KINDS) for a in names)
-        )
-    return out
+    # `apgd_strength` as the evaluation states it (for older files, as ModelResult.from_json derives it)
+    return wc.assign(attack=WORST, kind=WORST, points=points, apgd=wc["apgd_strength"].astype(bool))
 
 
 def proportion_summary(rows: pd.DataFrame, by: Sequence[str]) -> pd.DataFrame:
@@ -191,16 +166,17 @@ def worst_points(
 ) -> np.ndarray | None:
     """Per-point worst case (1 robust, 0 broken, NaN not evaluated) of one run at one ε.
 
-    With `attacks`, the worst case over exactly those attacks (the ablation's common suite).
-    Otherwise the evaluation's own per-point worst case when it stored one ("worst@ε"), else
-    recomputed from the attacks its worst-case record lists.
+    With `attacks`, the worst case over exactly those attacks on the points they share
+    (`OutcomeTable.worst`: the ablation's common suite). Otherwise the evaluation's own per-point
+    worst case when it stored one (`worst_key`), else recomputed from the attacks its record lists.
     """
+    table = res.outcomes(dataset, run)
+    if table is None:
+        return None
     if attacks is None:
-        stored = res.point_correct(
-            dataset, run, correct_key("worst" if norm == "linf" else f"worst_{norm}", eps)
-        )
+        stored = table.stored_worst(norm, eps)
         if stored is not None:
-            return stored
+            return as_float(stored)
         wc = res.worst_case
         row = wc[
             (wc["dataset"] == dataset)
@@ -212,25 +188,9 @@ def worst_points(
             return None
         attacks = [a for a in row["attacks"].iloc[0].split(",") if a]
     attacks = list(attacks)
-    arrays = [res.point_correct(dataset, run, correct_key(a, eps)) for a in attacks]
-    if not arrays or any(a is None for a in arrays):
+    if not attacks or not all(table.has(a, eps, norm) for a in attacks):
         return None
-    stack = np.vstack(arrays)
-    broken = (stack == 0).any(axis=0)
-    rec = res.records
-    mine = rec[(rec["dataset"] == dataset) & (rec["run"] == run) & rec["attack"].isin(attacks)]
-    # A reference-role cross-check runs on a prefix of the cascade's pool; the points beyond it count
-    # as the evaluation's own worst case counts them (not broken by it), not as "not evaluated".
-    checks = set(mine.loc[mine["role"] == Role.REFERENCE.value, "attack"])
-    missing = np.isnan(stack[[a not in checks for a in attacks]]).any(axis=0)
-    cascade = mine[mine["points"] == "cascade"]
-    if cascade.empty:  # prefix subsets: a point counts only where every attack ran on it
-        out = np.where(broken, 0.0, 1.0)
-        out[missing] = np.nan
-        return out
-    # A cascade attack skips the points a cheaper one already broke: those stay broken; a point
-    # no attack broke must have been evaluated by all of them.
-    return np.where(broken, 0.0, np.where(missing, np.nan, 1.0))
+    return as_float(table.worst(eps, attacks, norm))
 
 
 def _main_runs(res: Results, dataset: str, method: str) -> dict[int, str]:
