@@ -192,7 +192,9 @@ def test_claims_table_gives_each_claim_and_dataset_a_verdict_row(case: results.R
 
     table = P.claims_table(C.evaluate(case))
     assert len(table) == len(C.CLAIMS) * len(CASES)
-    assert set(table["Verdict"]) == {C.SUPPORTED, C.CONTRADICTED, C.INCONCLUSIVE}
+    assert set(table["Verdict"]) == {C.SUPPORTED, C.CONTRADICTED, C.INCONCLUSIVE, C.NOT_TESTED}
+    # only the matched-clean claims lack their runs here (no λ sweep)
+    assert set(table.loc[table["Verdict"] == C.NOT_TESTED, "Claim"]) == {"C2m", "C3m"}
     c2 = table[table["Claim"] == "C2"]
     assert (c2["Statement"] != "").sum() == 1  # the statement once per claim
     assert all("n=400, 3 seeds" in e for e in c2["Effect [interval]"])

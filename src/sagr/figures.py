@@ -162,7 +162,8 @@ def _sweep_axis(ax: plt.Axes, xs: np.ndarray) -> None:
 
 
 def ablation(summary: pd.DataFrame, param: str, datasets: Sequence[str], out_dir: Path) -> str:
-    """Each ablation metric against one numeric swept parameter; rows = datasets, n in titles."""
+    """Each ablation metric against one numeric swept parameter; rows = datasets, n in titles; one
+    series per method that sweeps it (in the method's colour, labelled, where there are several)."""
     d = summary[summary["param"] == param].assign(x=lambda f: f["value"].astype(float))
     metrics = [m for m in (WORST, "gini", CLEAN) if m in set(d["metric"])]
     datasets = [ds for ds in datasets if ds in set(d["dataset"])]
@@ -178,7 +179,13 @@ def ablation(summary: pd.DataFrame, param: str, datasets: Sequence[str], out_dir
                 ax = axes[i, j]
                 m = d[(d["dataset"] == dataset) & (d["metric"] == metric)]
                 scale = 1.0 if metric == "gini" else 100.0
-                _series(ax, m, "x", (0.0, 0.0, 0.0), None, scale, int(m["n"].max()))
+                methods = sorted_methods(m["method"])
+                for method in methods:
+                    colour = palette(methods)[method] if len(methods) > 1 else (0.0, 0.0, 0.0)
+                    label = method_label(method) if len(methods) > 1 and i == j == 0 else None
+                    _series(ax, m[m["method"] == method], "x", colour, label, scale, int(m["n"].max()))
+                if len(methods) > 1 and i == j == 0:
+                    ax.legend(fontsize=7)
                 _sweep_axis(ax, np.sort(m["x"].unique()))
                 if metric == "gini":
                     title = metric_label("gini")
@@ -189,3 +196,75 @@ def ablation(summary: pd.DataFrame, param: str, datasets: Sequence[str], out_dir
                 ax.set_xlabel(param_label(param))
         fig.tight_layout()
         return save(fig, out_dir, f"ablation_{param}")
+
+
+def tradeoff_series(summary: pd.DataFrame, dataset: str, eps: float) -> dict[str, pd.DataFrame]:
+    """Per swept method, its λ points in λ order: lam, clean and worst case at ε (means, intervals)."""
+    d = summary[summary["dataset"] == dataset]
+    clean = d[d["metric"] == CLEAN]
+    worst = d[(d["metric"] == WORST) & np.isclose(d["eps"], eps)]
+    cols = ["method", "lam", "mean", "ci_low", "ci_high", "n"]
+    both = clean[cols].merge(worst[cols], on=["method", "lam"], suffixes=("_clean", "_worst"))
+    return {
+        m: both[both["method"] == m].sort_values("lam").reset_index(drop=True)
+        for m in sorted_methods(both["method"])
+    }
+
+
+def tradeoff(
+    summary: pd.DataFrame,
+    datasets: Sequence[str],
+    out_dir: Path,
+    reference: Mapping[str, tuple[float, float]] | None = None,
+) -> str:
+    """Clean accuracy (x) against worst case at each ε (y), one curve per method over its λ sweep.
+
+    Rows = datasets, columns = ε; each point is labelled with its λ, error bars are the 95 %
+    point-sampling intervals of both coordinates. `reference`: dataset → (baseline clean, rule's
+    threshold), drawn as vertical lines (the λ rule keeps the points right of the dashed one)."""
+    swept = summary[summary["metric"] == WORST]
+    datasets = [ds for ds in datasets if ds in set(swept["dataset"])]
+    eps_by = {ds: sorted(swept.loc[swept["dataset"] == ds, "eps"].unique()) for ds in datasets}
+    cols = max(len(e) for e in eps_by.values())
+    colours = palette(summary["method"].unique())
+    with sns.axes_style("whitegrid"), sns.plotting_context("paper", font_scale=1.1):
+        fig, axes = plt.subplots(
+            len(datasets), cols, figsize=(3.6 * cols, 3.2 * len(datasets)), squeeze=False
+        )
+        for i, dataset in enumerate(datasets):
+            for j in range(cols):
+                ax = axes[i, j]
+                if j >= len(eps_by[dataset]):
+                    ax.set_visible(False)
+                    continue
+                eps = eps_by[dataset][j]
+                for method, s in tradeoff_series(summary, dataset, eps).items():
+                    x, y = 100 * s["mean_clean"], 100 * s["mean_worst"]
+                    ax.errorbar(
+                        x,
+                        y,
+                        xerr=[x - 100 * s["ci_low_clean"], 100 * s["ci_high_clean"] - x],
+                        yerr=[y - 100 * s["ci_low_worst"], 100 * s["ci_high_worst"] - y],
+                        fmt="o-",
+                        color=colours[method],
+                        ms=4,
+                        capsize=2,
+                        linewidth=1.2,
+                        label=method_label(method) if i == j == 0 else None,
+                    )
+                    for xi, yi, lam in zip(x, y, s["lam"], strict=True):
+                        ax.annotate(
+                            f"λ={lam:g}", (xi, yi), fontsize=6, xytext=(3, 3), textcoords="offset points"
+                        )
+                if reference and dataset in reference:
+                    base, threshold = reference[dataset]
+                    ax.axvline(100 * base, color="0.3", linewidth=0.8)
+                    ax.axvline(100 * threshold, color="0.3", linewidth=0.8, linestyle="--")
+                n = swept.loc[(swept["dataset"] == dataset) & np.isclose(swept["eps"], eps), "n"]
+                ax.set_title(f"{dataset_label(dataset)}: ε={fmt_eps(eps)}, {fmt_n(n)}", fontsize=9)
+                ax.set_xlabel("clean accuracy (%)")
+                ax.set_ylabel(f"worst case at ε={fmt_eps(eps)} (%)")
+        if datasets:
+            axes[0, 0].legend(fontsize=7)
+        fig.tight_layout()
+        return save(fig, out_dir, "tradeoff")

@@ -330,14 +330,17 @@ def _fmt_value(v: object) -> str:
 
 
 def ablation_table(summary: pd.DataFrame, param: str, datasets: list[str]) -> pd.DataFrame:
-    """One sweep: rows = dataset × value; columns = clean, worst case (same suite), Gini; with n."""
+    """One sweep: rows = dataset × method × value; columns = clean, worst case (same suite), Gini;
+    with n. The method column only where several methods sweep the parameter (λ)."""
     d = summary[summary["param"] == param]
+    several = d["method"].nunique() > 1
     rows = []
-    for (dataset, value), g in d.groupby(["dataset", "value"], sort=False):
+    for (dataset, method, value), g in d.groupby(["dataset", "method", "value"], sort=False):
         row = {
             "Dataset": dataset_label(dataset),
+            **({"Method": method_label(method)} if several else {}),
             param_label(param): _fmt_value(value),
-            "_k": (datasets.index(dataset), value if not isinstance(value, str) else 0),
+            "_k": (datasets.index(dataset), method_rank(method), value if not isinstance(value, str) else 0),
         }
         for r in g.itertuples():
             if r.metric == "gini":
@@ -351,6 +354,27 @@ def ablation_table(summary: pd.DataFrame, param: str, datasets: list[str]) -> pd
         rows.append(row)
     df = pd.DataFrame(rows)
     return df.sort_values("_k").drop(columns="_k").fillna(MISSING).reset_index(drop=True)
+
+
+def lam_choice_table(choice: pd.DataFrame) -> pd.DataFrame:
+    """Per dataset × swept method: the configured λ, the λ the rule picks, whether they agree, and the
+    clean accuracies the rule compared (`sagr.tradeoff.lam_choice`)."""
+    c = choice.assign(_m=choice["method"].map(method_rank)).sort_values(["dataset", "_m"], kind="stable")
+    return pd.DataFrame(
+        {
+            "Dataset": c["dataset"].map(dataset_label),
+            "Method": c["method"].map(method_label),
+            "λ configured": c["configured"].map(lambda v: MISSING if _nan(v) else f"{v:g}"),
+            "λ by the rule": c["chosen"].map(lambda v: "none qualifies" if _nan(v) else f"{v:g}"),
+            "Agrees": c["agrees"].map(lambda v: "yes" if v else "no"),
+            "Clean at the rule’s λ (%)": c["clean_chosen"].map(
+                lambda v: MISSING if _nan(v) else f"{100 * v:.2f}"
+            ),
+            "Baseline clean (%)": [
+                f"{method_label(b)} {100 * r:.2f}" for b, r in zip(c["baseline"], c["reference"], strict=True)
+            ],
+        }
+    ).reset_index(drop=True)
 
 
 def estimator_table(check: pd.DataFrame, datasets: list[str]) -> pd.DataFrame:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -24,8 +24,17 @@ from sagr import claims as C
 from sagr import figures, latex
 from sagr import presentation as P
 from sagr import summaries as S
+from sagr import tradeoff as T
 from sagr.files import plain, read_json, read_npz
-from sagr.labels import dataset_label, estimator_label, method_label, param_label, param_rank, sorted_methods
+from sagr.labels import (
+    WORST,
+    dataset_label,
+    estimator_label,
+    method_label,
+    param_label,
+    param_rank,
+    sorted_methods,
+)
 from sagr.results import Results, load, provenance_row, write_tables
 from sagr.robustness.describe import describe_suite
 from sagr.stats import LEVEL, POWER
@@ -131,6 +140,9 @@ class Summaries:
     ablation: pd.DataFrame
     claims: pd.DataFrame
     estimators: pd.DataFrame
+    lam_points: pd.DataFrame = field(default_factory=pd.DataFrame)
+    lam: pd.DataFrame = field(default_factory=pd.DataFrame)
+    lam_choice: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     def tables(self) -> dict[str, pd.DataFrame]:
         """CSV name → table."""
@@ -142,13 +154,23 @@ class Summaries:
             "ablation_summary": self.ablation,
             "claims": self.claims,
             "estimator_check": self.estimators,
+            "lambda_points": self.lam_points,
+            "lambda_summary": self.lam,
+            "lambda_choice": self.lam_choice,
         }
 
 
-def summarize(res: Results) -> Summaries:
-    """All aggregates of one result set."""
+def summarize(res: Results, lambda_rule: Mapping | None = None) -> Summaries:
+    """All aggregates of one result set; `lambda_rule` (config ``ablation.lambda_rule``) picks λ."""
     robustness = S.robustness_summary(res)
     points = S.ablation_points(res)
+    lam_points = T.lam_points(res, lambda_rule["baseline"] if lambda_rule else None)
+    lam = T.lam_summary(lam_points)
+    choice = (
+        T.lam_choice(lam, res, lambda_rule["max_clean_drop"], lambda_rule["baseline"])
+        if lambda_rule
+        else pd.DataFrame()
+    )
     return Summaries(
         robustness=robustness,
         curves=S.curves(robustness),
@@ -158,6 +180,9 @@ def summarize(res: Results) -> Summaries:
         ablation=S.ablation_summary(points),
         claims=C.evaluate(res),
         estimators=S.estimator_check(res),
+        lam_points=lam_points,
+        lam=lam,
+        lam_choice=choice,
     )
 
 
@@ -168,9 +193,17 @@ def write_figures(
     res: Results, summ: Summaries, maps: Mapping[tuple[str, str], Mapping], fig_dir: Path
 ) -> dict[str, Any]:
     """Write every figure under fig_dir; returns their stems: curves, ablation[param], saliency."""
-    out: dict[str, Any] = {"curves": None, "ablation": {}, "saliency": {}}
+    out: dict[str, Any] = {"curves": None, "ablation": {}, "saliency": {}, "tradeoff": None}
     if not summ.curves.empty:
         out["curves"] = figures.robust_vs_eps(summ.curves, res.datasets(), fig_dir)
+    if not summ.lam.empty and (summ.lam["metric"] == WORST).any():
+        c = summ.lam_choice
+        ref = (
+            {r.dataset: (r.reference, r.reference - r.max_clean_drop) for r in c.itertuples()}
+            if len(c)
+            else None
+        )
+        out["tradeoff"] = figures.tradeoff(summ.lam, res.datasets(), fig_dir, ref)
     numeric, _ = S.sweep_params(summ.ablation_points)
     for param in numeric:
         out["ablation"][param] = figures.ablation(summ.ablation, param, res.datasets(), fig_dir)
@@ -349,6 +382,32 @@ def _estimator_section(res: Results, summ: Summaries) -> list[dict]:
     return out
 
 
+def _tradeoff_section(summ: Summaries, figs: Mapping, lambda_rule: Mapping | None) -> dict | None:
+    """The λ trade-off figure, the λ rule as the config states it, and the λ it picks per method."""
+    if summ.lam.empty:
+        return None
+    choice = summ.lam_choice
+    rule = None
+    if lambda_rule:
+        rule = (
+            f"the largest λ whose clean accuracy (mean over the sweep’s seeds, on the sweep’s clean points) is at"
+            f" most {100 * lambda_rule['max_clean_drop']:g} point(s) below {method_label(lambda_rule['baseline'])}’s"
+            " on the same points and seeds"
+        )
+    df = P.lam_choice_table(choice) if len(choice) else pd.DataFrame()
+    worst = summ.lam[summ.lam["metric"] == WORST]
+    return {
+        "figure": figs.get("tradeoff"),
+        "rule": rule,
+        "table": table(df, "lambda_choice", numeric=False) if not df.empty else None,
+        "n_disagree": int((~choice["agrees"].astype(bool)).sum()) if len(choice) else 0,
+        "suites": {
+            f"{dataset_label(d)}, ε={P.fmt_eps(e)}": s.replace(",", ", ")
+            for (d, e), s in worst.groupby(["dataset", "eps"], sort=False)["suite"].first().items()
+        },
+    }
+
+
 def _claims_section(summ: Summaries) -> dict | None:
     """The claims table and a count of verdicts."""
     if summ.claims.empty:
@@ -460,6 +519,7 @@ def build_context(
         ),
         "saliency_figures": [{"dataset": dataset_label(d), "figure": f} for d, f in figs["saliency"].items()],
         "ablation": _ablation_section(res, summ, figs),
+        "tradeoff": _tradeoff_section(summ, figs, (config.get("ablation") or {}).get("lambda_rule")),
         "failed_runs": table(failed, "failed", numeric=False) if not failed.empty else None,
         "n_failed": len(failed),
         "cost": _cost_section(benchmark) if benchmark else None,
@@ -557,7 +617,7 @@ def build_report(
     benchmark enabled is never picked up on its own.
     """
     res = load(manifest, inputs)
-    summ = summarize(res)
+    summ = summarize(res, (config.get("ablation") or {}).get("lambda_rule"))
     bench = load_benchmark(benchmark) if benchmark else None
     if summary_dir is not None:
         extra = summ.tables()

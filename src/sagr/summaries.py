@@ -345,8 +345,9 @@ def ablation_points(res: Results) -> pd.DataFrame:
 
     Within one (dataset, swept parameter) every point is scored with the same suite (the attacks
     every point of the sweep ran at that ε) on the same points (those all of them evaluated), so
-    the default point, which is also a main run with the full suite, is not scored stronger.
-    Columns: dataset, param, value, run, seed, metric (`CLEAN`, `WORST`, "gini"), eps, accuracy
+    the default point, which is also a main run with the full suite, is not scored stronger; a
+    parameter swept for several methods (λ) is one sweep per method, scored alike.
+    Columns: dataset, method, param, value, run, seed, metric (`CLEAN`, `WORST`, "gini"), eps, accuracy
     (the metric's value), n, n_correct, sd_points (per-image sd, saliency), suite.
     """
     sw = res.sweeps
@@ -367,7 +368,9 @@ def ablation_points(res: Results) -> pd.DataFrame:
             shared = ~np.isnan(np.vstack(list(worst.values()))).any(axis=0)
         suite = ",".join(attacks)
         for row in g.itertuples():
-            base = dict(dataset=dataset, param=param, value=row.value, run=row.run, seed=row.seed)
+            base = dict(
+                dataset=dataset, method=row.method, param=param, value=row.value, run=row.run, seed=row.seed
+            )
             clean = rec[(rec["dataset"] == dataset) & (rec["run"] == row.run) & (rec["attack"] == CLEAN)]
             if len(clean):
                 c = clean.iloc[0]
@@ -415,15 +418,15 @@ def ablation_points(res: Results) -> pd.DataFrame:
 
 
 def ablation_summary(points: pd.DataFrame) -> pd.DataFrame:
-    """Mean, sd over seeds, n and 95 % point-sampling interval per sweep value and metric."""
+    """Mean, sd over seeds, n and 95 % point-sampling interval per method, sweep value and metric."""
     if points.empty:
         return points
     prop = points[points["metric"] != "gini"].assign(n_eval=lambda d: d["n"], points="all")
-    out = [proportion_summary(prop, ["dataset", "param", "value", "metric", "eps", "suite"])]
+    out = [proportion_summary(prop, ["dataset", "method", "param", "value", "metric", "eps", "suite"])]
     gini = points[points["metric"] == "gini"]
     if not gini.empty:
         g = (
-            gini.groupby(["dataset", "param", "value", "metric"], sort=False)
+            gini.groupby(["dataset", "method", "param", "value", "metric"], sort=False)
             .agg(
                 mean=("accuracy", "mean"),
                 sd=("accuracy", "std"),
@@ -452,10 +455,14 @@ def sweep_params(points: pd.DataFrame) -> tuple[list[str], list[str]]:
     return numeric, categorical
 
 
-def sweep_runs(res: Results, dataset: str, param: str) -> dict[object, dict[int, str]]:
-    """value → (seed → run) of one sweep."""
+def sweep_runs(
+    res: Results, dataset: str, param: str, method: str | None = None
+) -> dict[object, dict[int, str]]:
+    """value → (seed → run) of one sweep (of one method's, where several methods sweep `param`)."""
     sw = res.sweeps
     sw = sw[(sw["dataset"] == dataset) & (sw["param"] == param) & sw["run"].isin(set(res.ok_runs()["run"]))]
+    if method is not None:
+        sw = sw[sw["method"] == method]
     out: dict[object, dict[int, str]] = {}
     for r in sw.itertuples():
         out.setdefault(r.value, {})[int(r.seed)] = r.run

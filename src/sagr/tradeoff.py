@@ -1,0 +1,219 @@
+"""The λ trade-off: each regulariser's λ sweep scored alike, the rule that picks the main λ, and the
+sweep points of two methods matched in clean accuracy.
+
+A regulariser's λ moves it along a robustness/accuracy trade-off, so "A is more robust than B" at one
+λ each can be an artefact of a stronger effective penalty. The study therefore sweeps λ (config
+``ablation.sweeps.<method>.lam``), shows clean accuracy against worst case per ε for every method
+(`sagr.figures.tradeoff`), picks the main λ by one stated rule (`lam_rule`, settings in
+``ablation.lambda_rule``) and compares SAGR with JR also at matched clean accuracy (`matched_runs`).
+
+Every sweep point of a dataset is scored on the same points with the same attacks at each ε (the
+attacks every λ point of every method ran there), as the ablation scores its points; the rule's
+baseline (Standard) is read on the same clean points and seeds.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+import pandas as pd
+
+from sagr.labels import CLEAN, WORST
+from sagr.results import Results
+from sagr.summaries import _main_runs, common_suites, proportion_summary, worst_points
+
+PARAM = "lam"
+# Clean accuracies are ratios of counts: "within max_clean_drop" must not fail on float rounding.
+_TOLERANCE = 1e-9
+
+
+def _lam_runs(res: Results, dataset: str) -> pd.DataFrame:
+    """The λ sweep's runs of one dataset (every method that sweeps λ): method, lam, run, seed."""
+    sw = res.sweeps
+    ok = set(res.ok_runs()["run"])
+    sw = sw[(sw["dataset"] == dataset) & (sw["param"] == PARAM) & sw["run"].isin(ok)]
+    return pd.DataFrame(
+        {
+            "method": sw["method"],
+            "lam": sw["value"].astype(float),
+            "run": sw["run"],
+            "seed": sw["seed"].astype(int),
+        }
+    ).reset_index(drop=True)
+
+
+def lam_suites(res: Results, dataset: str) -> dict[float, list[str]]:
+    """ε → the attacks every λ sweep point of the dataset ran at that L∞ budget."""
+    runs = _lam_runs(res, dataset)
+    return common_suites(res, dataset, list(runs["run"])) if not runs.empty else {}
+
+
+def _shared(arrays: Mapping[str, np.ndarray | None]) -> np.ndarray | None:
+    """Points evaluated in every array (None if an array is missing or their lengths differ)."""
+    if not arrays or any(a is None for a in arrays.values()) or len({len(a) for a in arrays.values()}) != 1:
+        return None
+    return ~np.isnan(np.vstack(list(arrays.values()))).any(axis=0)
+
+
+def lam_points(res: Results, baseline: str | None = None) -> pd.DataFrame:
+    """Per dataset × method × λ × seed: clean accuracy and the worst case at each ε of the sweep.
+
+    Clean on the points every sweep run (and `baseline`'s main runs at the sweep's seeds, given as
+    method `baseline`, λ NaN) evaluated; worst case at each ε over `lam_suites` on the points every
+    sweep run evaluated there. Columns: dataset, method, lam, run, seed, metric (`CLEAN` | `WORST`),
+    eps, accuracy, n, n_correct, suite.
+    """
+    rows = []
+    for dataset in res.datasets():
+        runs = _lam_runs(res, dataset)
+        if runs.empty:
+            continue
+        sweep = list(runs.itertuples(index=False))
+        members = runs
+        if baseline is not None:
+            base = _main_runs(res, dataset, baseline)
+            extra = [
+                dict(method=baseline, lam=np.nan, run=base[s], seed=s)
+                for s in sorted(set(runs["seed"]))
+                if s in base
+            ]
+            members = pd.concat([runs, pd.DataFrame(extra)], ignore_index=True) if extra else runs
+        entries = list(members.itertuples(index=False))
+        clean = {e.run: res.point_correct(dataset, e.run, CLEAN) for e in entries}
+        budgets = [(CLEAN, 0.0, CLEAN, clean, entries)]
+        for eps, attacks in sorted(lam_suites(res, dataset).items()):
+            worst = {e.run: worst_points(res, dataset, e.run, "linf", eps, attacks) for e in sweep}
+            budgets.append((WORST, eps, ",".join(attacks), worst, sweep))
+        for metric, eps, suite, arrays, scored in budgets:
+            shared = _shared(arrays)
+            if shared is None or not shared.any():
+                continue
+            for e in scored:
+                v = arrays[e.run][shared]
+                rows.append(
+                    dict(
+                        dataset=dataset,
+                        method=e.method,
+                        lam=e.lam,
+                        run=e.run,
+                        seed=int(e.seed),
+                        metric=metric,
+                        eps=eps,
+                        accuracy=float(v.mean()),
+                        n=int(shared.sum()),
+                        n_correct=int(v.sum()),
+                        suite=suite,
+                    )
+                )
+    return pd.DataFrame(rows)
+
+
+def lam_summary(points: pd.DataFrame) -> pd.DataFrame:
+    """Mean, sd over seeds, n and 95 % Clopper–Pearson interval per dataset × method × λ × metric × ε."""
+    if points.empty:
+        return points
+    prop = points.assign(n_eval=points["n"], points="all")
+    return proportion_summary(prop, ["dataset", "method", "lam", "metric", "eps", "suite"])
+
+
+# ---------------------------------------------------------------- the rule
+
+
+def lam_rule(clean: pd.DataFrame, reference: float, max_clean_drop: float) -> dict[str, float]:
+    """The largest λ per method whose clean accuracy is at most `max_clean_drop` below `reference`.
+
+    `clean`: one row per method × λ with columns method, lam, clean (mean over the sweep's seeds).
+    A method none of whose λ qualifies gets NaN: the rule picks nothing rather than its best miss.
+    """
+    out = {}
+    for method, g in clean.groupby("method", sort=False):
+        ok = g[g["clean"] >= reference - max_clean_drop - _TOLERANCE]
+        out[method] = float(ok["lam"].max()) if len(ok) else float("nan")
+    return out
+
+
+def lam_choice(summary: pd.DataFrame, res: Results, max_clean_drop: float, baseline: str) -> pd.DataFrame:
+    """Per dataset × swept method: the λ the rule picks from `summary` (`lam_summary` of
+    `lam_points(res, baseline)`), the λ of the method's main runs, and whether they agree.
+
+    Columns: dataset, method, chosen, configured, agrees, reference (the baseline's mean clean
+    accuracy on the sweep's clean points and seeds), clean_chosen, max_clean_drop, baseline.
+    """
+    if summary.empty:
+        return pd.DataFrame()
+    rows = []
+    clean = summary[summary["metric"] == CLEAN]
+    main = res.ok_runs()
+    main = main[main["main"].astype(bool)]
+    for dataset, g in clean.groupby("dataset", sort=False):
+        ref = g.loc[g["method"] == baseline, "mean"]
+        if ref.empty:
+            continue
+        sweep = g[g["method"] != baseline].rename(columns={"mean": "clean"})
+        chosen = lam_rule(sweep, float(ref.iloc[0]), max_clean_drop)
+        for method, lam in chosen.items():
+            hp = main.loc[(main["dataset"] == dataset) & (main["method"] == method), "hp_lam"]
+            configured = float(hp.iloc[0]) if len(hp) else float("nan")
+            at = sweep[(sweep["method"] == method) & np.isclose(sweep["lam"], lam)]
+            rows.append(
+                dict(
+                    dataset=dataset,
+                    method=method,
+                    chosen=lam,
+                    configured=configured,
+                    agrees=bool(np.isclose(lam, configured)),
+                    reference=float(ref.iloc[0]),
+                    clean_chosen=float(at["clean"].iloc[0]) if len(at) else float("nan"),
+                    max_clean_drop=max_clean_drop,
+                    baseline=baseline,
+                )
+            )
+    return pd.DataFrame(rows)
+
+
+# ---------------------------------------------------------------- matched clean accuracy
+
+
+def matched_pair(clean: pd.DataFrame, a: str, b: str) -> tuple[float, float] | None:
+    """(λ_a, λ_b): the sweep points of methods a and b closest in clean accuracy.
+
+    `clean`: rows method, lam, clean. Ties go to the larger λ of a, then of b (the stronger
+    regularisation at the same clean accuracy)."""
+    pa, pb = clean[clean["method"] == a], clean[clean["method"] == b]
+    if pa.empty or pb.empty:
+        return None
+    pairs = pa.merge(pb, how="cross", suffixes=("_a", "_b"))
+    pairs = pairs.assign(gap=(pairs["clean_a"] - pairs["clean_b"]).abs())
+    best = pairs.sort_values(["gap", "lam_a", "lam_b"], ascending=[True, False, False]).iloc[0]
+    return float(best["lam_a"]), float(best["lam_b"])
+
+
+def matched_runs(
+    res: Results, dataset: str, a: str, b: str
+) -> tuple[float, float, tuple[str, ...], tuple[str, ...], float, float] | None:
+    """The matched sweep points of a and b on a dataset, paired by seed: (λ_a, λ_b, runs_a, runs_b,
+    clean_a, clean_b), clean accuracies on the sweep's shared clean points over the shared seeds."""
+    points = lam_points(res)
+    if points.empty:
+        return None
+    pts = points[(points["dataset"] == dataset) & (points["metric"] == CLEAN)]
+    seeds = set(pts.loc[pts["method"] == a, "seed"]) & set(pts.loc[pts["method"] == b, "seed"])
+    pts = pts[pts["seed"].isin(seeds)]
+    clean = (
+        pts.groupby(["method", "lam"], as_index=False)["accuracy"]
+        .mean()
+        .rename(columns={"accuracy": "clean"})
+    )
+    pair = matched_pair(clean, a, b)
+    if pair is None:
+        return None
+    la, lb = pair
+
+    def runs(method: str, lam: float) -> tuple[str, ...]:
+        p = pts[(pts["method"] == method) & np.isclose(pts["lam"], lam)].sort_values("seed")
+        return tuple(p["run"])
+
+    ca = float(clean.loc[(clean["method"] == a) & np.isclose(clean["lam"], la), "clean"].iloc[0])
+    cb = float(clean.loc[(clean["method"] == b) & np.isclose(clean["lam"], lb), "clean"].iloc[0])
+    return la, lb, runs(a, la), runs(b, lb), ca, cb
