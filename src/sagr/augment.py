@@ -13,18 +13,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from .registry import DATASETS
+
 if TYPE_CHECKING:
     import torch
 
-# Which augmentations keep each dataset's labels: digits are not mirror-invariant (2/5, 3/E, 7),
-# so SVHN and MNIST get no flip.
-SUPPORTED: dict[str, frozenset[str]] = {
-    "cifar10": frozenset({"crop", "flip"}),
-    "cifar100": frozenset({"crop", "flip"}),
-    "svhn": frozenset({"crop"}),
-    "mnist": frozenset({"crop"}),
-    "fashion_mnist": frozenset({"crop", "flip"}),
-}
+# Which augmentations keep each dataset's labels: its registry entry says.
+SUPPORTED: dict[str, frozenset[str]] = {name: d.augmentations for name, d in DATASETS.items()}
 
 
 def unsupported(dataset: str, augment: Sequence[str]) -> list[str]:

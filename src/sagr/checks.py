@@ -18,16 +18,14 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-# Images per split of each dataset the pipeline knows; the cache's info JSON, once written,
-# has the last word (a tiny stand-in dataset may be smaller).
+from .attack_kinds import L2_KINDS  # kinds whose ε are L2 radii: "all"/"largest" resolve against eps_l2
+from .registry import DATASETS
+
+# Images per split of each dataset the pipeline knows (its registry entry); the cache's info JSON,
+# once written, has the last word (a tiny stand-in dataset may be smaller).
 SPLIT_SIZES: dict[str, dict[str, int]] = {
-    "mnist": {"train": 60000, "test": 10000},
-    "fashion_mnist": {"train": 60000, "test": 10000},
-    "cifar10": {"train": 50000, "test": 10000},
-    "svhn": {"train": 73257, "test": 26032},
+    name: {"train": d.n_train, "test": d.n_test} for name, d in DATASETS.items()
 }
-# Attack kinds whose ε are L2 radii: "all"/"largest" resolve against the dataset's eps_l2.
-L2_KINDS = frozenset({"cw_l2", "apgd_l2", "apgd_ce_l2", "apgd_t_l2", "autoattack_l2"})
 _NUMBER = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
 
 

@@ -96,11 +96,16 @@ class Method:
 
 @dataclass(frozen=True)
 class Dataset:
-    """A dataset the pipeline knows (its files and statistics live in sagr.data)."""
+    """A dataset the pipeline knows: its label, split sizes and the augmentations that keep its labels
+    (its torchvision class, files and statistics live in sagr.data, which needs torch)."""
 
     name: str
     label: str
     rank: int
+    n_train: int
+    n_test: int
+    # Digits are not mirror-invariant (2/5, 3/E, 7), so SVHN and MNIST get no flip.
+    augmentations: frozenset[str] = frozenset({"crop", "flip"})
     in_study: bool = True  # one of METHOD.md's study datasets (CIFAR-100 is optional there)
 
 
@@ -146,11 +151,11 @@ def method(name: str) -> Method:
 DATASETS: dict[str, Dataset] = {
     d.name: d
     for d in (
-        Dataset("mnist", "MNIST", 0),
-        Dataset("fashion_mnist", "Fashion-MNIST", 1),
-        Dataset("cifar10", "CIFAR-10", 2),
-        Dataset("cifar100", "CIFAR-100", 3, in_study=False),
-        Dataset("svhn", "SVHN", 4),
+        Dataset("mnist", "MNIST", 0, 60000, 10000, frozenset({"crop"})),
+        Dataset("fashion_mnist", "Fashion-MNIST", 1, 60000, 10000),
+        Dataset("cifar10", "CIFAR-10", 2, 50000, 10000),
+        Dataset("cifar100", "CIFAR-100", 3, 50000, 10000, in_study=False),
+        Dataset("svhn", "SVHN", 4, 73257, 26032, frozenset({"crop"})),
     )
 }
 
