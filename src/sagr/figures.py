@@ -268,3 +268,41 @@ def tradeoff(
             axes[0, 0].legend(fontsize=7)
         fig.tight_layout()
         return save(fig, out_dir, "tradeoff")
+
+
+def training_curves(history: pd.DataFrame, flags: pd.DataFrame, dataset: str, out_dir: Path) -> str:
+    """Per method (panels), its main runs' validation accuracy against epoch, clean (solid) and PGD
+    (dashed), one line per seed; a red cross on the last point of a run still improving there
+    (`sagr.convergence`). A run without a validation curve shows its mean training loss instead."""
+    h = history[(history["dataset"] == dataset) & history["main"].astype(bool)]
+    methods = sorted_methods(h["method"])
+    colours = palette(methods)
+    improving = set(flags.loc[flags["still_improving"].fillna(False).astype(bool), "run"])
+    with sns.axes_style("whitegrid"), sns.plotting_context("paper", font_scale=1.0):
+        fig, axes = plt.subplots(1, len(methods), figsize=(2.6 * len(methods), 2.6), squeeze=False)
+        for ax, method in zip(axes[0], methods, strict=True):
+            runs = h[h["method"] == method]
+            validated = runs["val_clean"].notna().any()
+            for run, g in runs.groupby("run", sort=True):
+                g = g.sort_values("epoch")
+                if validated:
+                    for col, style in (("val_clean", "-"), ("val_pgd", "--")):
+                        v = g.dropna(subset=[col])
+                        ax.plot(
+                            v["epoch"], 100 * v[col], style, color=colours[method], marker="o", ms=2.5, lw=1
+                        )
+                    if run in improving:
+                        last = g.dropna(subset=["val_clean"]).iloc[-1]
+                        for col in ("val_clean", "val_pgd"):
+                            ax.plot(last["epoch"], 100 * last[col], "x", color="#b00020", ms=7, mew=2)
+                else:
+                    ax.plot(g["epoch"], g["loss"], "-", color=colours[method], marker="o", ms=2.5, lw=1)
+            ax.set_title(method_label(method), fontsize=9)
+            ax.set_xlabel("epoch")
+            ax.set_ylabel("validation accuracy (%)" if validated else "training loss")
+            ax.xaxis.set_major_locator(FixedLocator(sorted(runs["epoch"].unique())))
+        fig.suptitle(
+            f"{dataset_label(dataset)}: validation clean (solid) and PGD (dashed) per seed", fontsize=10
+        )
+        fig.tight_layout()
+        return save(fig, out_dir, f"training_{dataset}")

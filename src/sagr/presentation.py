@@ -356,6 +356,33 @@ def ablation_table(summary: pd.DataFrame, param: str, datasets: list[str]) -> pd
     return df.sort_values("_k").drop(columns="_k").fillna(MISSING).reset_index(drop=True)
 
 
+def convergence_table(flags: pd.DataFrame) -> pd.DataFrame:
+    """Runs (`sagr.convergence` rows) with each validation accuracy's last value and its change over
+    the previous validated epoch, beside that value's sampling SE (percentage points)."""
+
+    f = flags.assign(_m=flags["method"].map(method_rank)).sort_values(["dataset", "_m", "run"], kind="stable")
+
+    def change(metric: str) -> list[str]:
+        return [
+            MISSING if _nan(d) else f"{100 * v:.1f} ({100 * d:+.1f} vs SE {100 * se:.1f})"
+            for v, d, se in zip(f[f"{metric}_last"], f[f"{metric}_change"], f[f"{metric}_se"], strict=True)
+        ]
+
+    return pd.DataFrame(
+        {
+            "Dataset": f["dataset"].map(dataset_label),
+            "Method": f["method"].map(method_label),
+            "Run": f["run"],
+            "Epochs": [
+                f"{int(p)} → {int(e)}" for p, e in zip(f["previous_epoch"], f["last_epoch"], strict=True)
+            ],
+            "Validation clean (%)": change("val_clean"),
+            "Validation PGD (%)": change("val_pgd"),
+            "n (validation)": f["val_n"].map(lambda v: MISSING if _nan(v) else f"{int(v)}"),
+        }
+    ).reset_index(drop=True)
+
+
 def lam_choice_table(choice: pd.DataFrame) -> pd.DataFrame:
     """Per dataset × swept method: the configured λ, the λ the rule picks, whether they agree, and the
     clean accuracies the rule compared (`sagr.tradeoff.lam_choice`)."""

@@ -25,6 +25,7 @@ from sagr import figures, latex
 from sagr import presentation as P
 from sagr import summaries as S
 from sagr import tradeoff as T
+from sagr.convergence import convergence
 from sagr.files import plain, read_json, read_npz
 from sagr.labels import (
     WORST,
@@ -143,6 +144,7 @@ class Summaries:
     lam_points: pd.DataFrame = field(default_factory=pd.DataFrame)
     lam: pd.DataFrame = field(default_factory=pd.DataFrame)
     lam_choice: pd.DataFrame = field(default_factory=pd.DataFrame)
+    convergence: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     def tables(self) -> dict[str, pd.DataFrame]:
         """CSV name → table."""
@@ -157,6 +159,7 @@ class Summaries:
             "lambda_points": self.lam_points,
             "lambda_summary": self.lam,
             "lambda_choice": self.lam_choice,
+            "convergence": self.convergence,
         }
 
 
@@ -183,6 +186,7 @@ def summarize(res: Results, lambda_rule: Mapping | None = None) -> Summaries:
         lam_points=lam_points,
         lam=lam,
         lam_choice=choice,
+        convergence=convergence(res.history),
     )
 
 
@@ -193,7 +197,12 @@ def write_figures(
     res: Results, summ: Summaries, maps: Mapping[tuple[str, str], Mapping], fig_dir: Path
 ) -> dict[str, Any]:
     """Write every figure under fig_dir; returns their stems: curves, ablation[param], saliency."""
-    out: dict[str, Any] = {"curves": None, "ablation": {}, "saliency": {}, "tradeoff": None}
+    out: dict[str, Any] = {"curves": None, "ablation": {}, "saliency": {}, "tradeoff": None, "training": {}}
+    for dataset in res.datasets():
+        if not res.history.empty and (res.history["dataset"] == dataset).any():
+            out["training"][dataset] = figures.training_curves(
+                res.history, summ.convergence, dataset, fig_dir
+            )
     if not summ.curves.empty:
         out["curves"] = figures.robust_vs_eps(summ.curves, res.datasets(), fig_dir)
     if not summ.lam.empty and (summ.lam["metric"] == WORST).any():
@@ -408,6 +417,22 @@ def _tradeoff_section(summ: Summaries, figs: Mapping, lambda_rule: Mapping | Non
     }
 
 
+def _training_curves_section(summ: Summaries, figs: Mapping) -> dict | None:
+    """Each dataset's validation curves, the convergence rule, and the runs still improving."""
+    c = summ.convergence
+    if c.empty:
+        return None
+    flagged = c[c["still_improving"].fillna(False).astype(bool)]
+    df = P.convergence_table(flagged)
+    return {
+        "figures": [{"dataset": dataset_label(d), "figure": f} for d, f in figs.get("training", {}).items()],
+        "n_runs": len(c),
+        "n_judged": int(c["judged"].sum()),
+        "n_improving": len(flagged),
+        "table": table(df, "convergence", numeric=False) if not df.empty else None,
+    }
+
+
 def _claims_section(summ: Summaries) -> dict | None:
     """The claims table and a count of verdicts."""
     if summ.claims.empty:
@@ -519,6 +544,7 @@ def build_context(
         ),
         "saliency_figures": [{"dataset": dataset_label(d), "figure": f} for d, f in figs["saliency"].items()],
         "ablation": _ablation_section(res, summ, figs),
+        "training_curves": _training_curves_section(summ, figs),
         "tradeoff": _tradeoff_section(summ, figs, (config.get("ablation") or {}).get("lambda_rule")),
         "failed_runs": table(failed, "failed", numeric=False) if not failed.empty else None,
         "n_failed": len(failed),

@@ -20,6 +20,9 @@ training ``eps`` would otherwise collide with an attack's ``eps``). The other co
 - ``saliency``: per run: ``n_images`` and ``<metric>_mean``, ``<metric>_std`` over images.
 - ``training``: per run: ``epochs, final_loss, final_reg, final_train_accuracy,
   train_wall_time_s, test_accuracy``.
+- ``history``: per (run, epoch) from train.json: the epoch's mean training ``loss, ce, reg``, and
+  where the epoch was validated ``val_clean, val_pgd`` (accuracies on the held-out split) on
+  ``val_n`` images (NaN where not validated).
 - ``evaluation``: per run: ``n_eval`` (the suite's description is built from the config at
   render time, `sagr.robustness.describe`, never read from a result).
 - ``jobs``: one row per provenance block: ``source, job, wall_time_s, device, host,
@@ -93,6 +96,7 @@ _EMPTY = {
     ],
     "saliency": ["n_images"],
     "training": ["epochs", "train_wall_time_s", "test_accuracy"],
+    "history": ["epoch", "loss", "ce", "reg", "val_clean", "val_pgd", "val_n"],
     "evaluation": ["n_eval"],
     "jobs": ["source", "job", "wall_time_s"],
 }
@@ -104,6 +108,7 @@ TABLES = (
     "reference",
     "saliency",
     "training",
+    "history",
     "evaluation",
     "jobs",
     "sweeps",
@@ -126,6 +131,7 @@ class Results:
     sweeps: pd.DataFrame
     correct: dict[tuple[str, str], dict[str, np.ndarray]] = field(default_factory=dict)
     maps: dict[tuple[str, str], Path] = field(default_factory=dict)
+    history: pd.DataFrame = field(default_factory=pd.DataFrame)
     _outcomes: dict[tuple[str, str], OutcomeTable] = field(default_factory=dict, repr=False)
 
     def tables(self) -> dict[str, pd.DataFrame]:
@@ -340,6 +346,28 @@ def _training_row(keys: dict, train: Mapping) -> dict:
     )
 
 
+def _history_rows(keys: dict, train: Mapping) -> list[dict]:
+    """One row per trained epoch; the validation columns where that epoch was validated."""
+    val = {int(v["epoch"]): v for v in train.get("val_history") or []}
+    rows = []
+    for i, h in enumerate(train.get("history") or [], start=1):
+        epoch = int(h.get("epoch", i))
+        v = val.get(epoch, {})
+        rows.append(
+            dict(
+                keys,
+                epoch=epoch,
+                loss=h.get("loss", np.nan),
+                ce=h.get("ce", np.nan),
+                reg=h.get("reg", np.nan),
+                val_clean=v.get("clean_accuracy", np.nan),
+                val_pgd=v.get("pgd_accuracy", np.nan),
+                val_n=v.get("n", train.get("n_val", np.nan)) if v else np.nan,
+            )
+        )
+    return rows
+
+
 def _saliency_row(keys: dict, sal: Mapping) -> dict:
     row = dict(keys, n_images=sal.get("n_images"))
     for metric, s in (sal.get("metrics") or {}).items():
@@ -380,6 +408,7 @@ def load(manifest: Sequence[Mapping[str, Any]], inputs: Mapping[str, Iterable[st
         status = train.get("status", "ok")
         rows["runs"].append(dict(keys, status=status, diverged_reason=train.get("diverged_reason", "")))
         rows["training"].append(_training_row(keys, train))
+        rows["history"] += _history_rows(keys, train)
         if "provenance" in train:
             rows["jobs"].append(provenance_row(keys, "train.json", train["provenance"]))
         for sweep in entry.get("sweeps") or []:
