@@ -277,7 +277,7 @@ def training_curves(history: pd.DataFrame, flags: pd.DataFrame, dataset: str, ou
     h = history[(history["dataset"] == dataset) & history["main"].astype(bool)]
     methods = sorted_methods(h["method"])
     colours = palette(methods)
-    improving = set(flags.loc[flags["still_improving"].fillna(False).astype(bool), "run"])
+    improving = set(flags.loc[flags["still_improving"].eq(True), "run"])
     with sns.axes_style("whitegrid"), sns.plotting_context("paper", font_scale=1.0):
         fig, axes = plt.subplots(1, len(methods), figsize=(2.6 * len(methods), 2.6), squeeze=False)
         for ax, method in zip(axes[0], methods, strict=True):

@@ -422,7 +422,7 @@ def _training_curves_section(summ: Summaries, figs: Mapping) -> dict | None:
     c = summ.convergence
     if c.empty:
         return None
-    flagged = c[c["still_improving"].fillna(False).astype(bool)]
+    flagged = c[c["still_improving"].eq(True)]
     df = P.convergence_table(flagged)
     return {
         "figures": [{"dataset": dataset_label(d), "figure": f} for d, f in figs.get("training", {}).items()],
