@@ -144,171 +144,221 @@ def fit(
     checkpoint: CheckpointPolicy | None = None,
     data_on_device: bool = False,
 ) -> TrainResult:
-    """Train ``model`` in place with ``method``'s objective.
-
-    ``eps_ramp``: fraction of the training steps over which a training budget ``hp["eps"]``
-    grows linearly from 0 (adversarial training at a large ε from scratch can stall at chance).
-    ``augment``: "crop" / "flip" (sagr.augment), drawn from their own generator.
-    ``validation``: after each ``every`` epochs, PGD accuracy on the held-out split; the model
-    ends with the weights of the best epoch. ``checkpoint``: resume from it if present, save it
-    every ``every_epochs`` epochs (and every ``every_minutes`` within an epoch). With all of them
-    off, the RNG stream and the weights are those of the plain loop.
-    """
+    """Train ``model`` in place with ``method``'s objective: the plain loop, each further concern a
+    named step beside it. ``eps_ramp``: fraction of the steps over which ``hp["eps"]`` grows from 0;
+    ``augment``: "crop"/"flip" from their own generator; ``validation``: PGD accuracy on a held-out
+    split every ``every`` epochs, the best epoch's weights kept; ``checkpoint``: resume from it if
+    present, save it every ``every_epochs`` epochs (and ``every_minutes``). All off: the plain loop."""
     objective = get_objective(method)
     model.to(device).train()
     n = len(x)
     if data_on_device:
         x, y = x.to(device), y.to(device)
     steps_per_epoch = (n + batch_size - 1) // batch_size
-    optimizer, scheduler = make_optimizer(model, optimizer_cfg, epochs, steps_per_epoch)
-    gen = torch.Generator().manual_seed(seed)
-    aug_gen = None
-    if augment:
-        aug_gen = torch.Generator(device=device if device.type == "cuda" else "cpu").manual_seed(seed + 7919)
-    result = TrainResult(history=[])
-    best_score, best_state = None, None
-    start_epoch, start_step, resume_order, resume_sums = 1, 0, None, None
-    state = load_latest(checkpoint.path, checkpoint.identity) if checkpoint else None
-    if state is not None:
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        torch.set_rng_state(state["rng_torch"])
-        if device.type == "cuda" and state.get("rng_cuda") is not None:
-            torch.cuda.set_rng_state(state["rng_cuda"], device)
-        gen.set_state(state["rng_order"])
-        if aug_gen is not None:
-            aug_gen.set_state(state["rng_augment"])
-        result.history, result.val_history = state["history"], state["val_history"]
-        result.best_epoch, best_score, best_state = (
-            state["best_epoch"],
-            state["best_score"],
-            state["best_state"],
+    ramp_steps = eps_ramp * epochs * steps_per_epoch
+    run = _Run.start(model, optimizer_cfg, epochs, steps_per_epoch, seed, device, bool(augment))
+    run.resume(checkpoint, method)
+    for epoch in range(run.epoch, epochs + 1):
+        t0 = time.perf_counter()
+        order, sums, first_step = run.epoch_order(n)
+        bar = _progress_bar(first_step, steps_per_epoch, f"{method} epoch {epoch}/{epochs}", progress)
+        for step in bar:
+            idx = order[step * batch_size : (step + 1) * batch_size]
+            xb, yb = x[idx].to(device), y[idx].to(device)
+            if run.aug_gen is not None:
+                xb = augment_batch(xb, augment, crop_padding, run.aug_gen)
+            terms = objective(model, xb, yb, _ramped(hp, (epoch - 1) * steps_per_epoch + step, ramp_steps))
+            run.descend(terms.loss, f"{method}: non-finite loss at epoch {epoch}, step {step}")
+            _accumulate(sums, terms, len(idx))
+            bar.set_postfix(loss=f"{terms.loss.item():.3f}", reg=f"{terms.reg:.3g}")
+            if step + 1 < steps_per_epoch and run.minutes_due(checkpoint):
+                run.save(checkpoint, epoch, step + 1, order, sums)
+        run.result.history.append(_epoch_row(epoch, sums, n, t0))
+        eps = _ramped(hp, epoch * steps_per_epoch - 1, ramp_steps).get("eps")
+        _log_epoch(model, x, y, batch_size, device, epochs, run.result.history[-1], eps)
+        if validation is not None and (epoch % validation.every == 0 or epoch == epochs):
+            run.validate(validation, method, epoch, last=epoch == epochs)
+        if checkpoint and (epoch % checkpoint.every_epochs == 0 or epoch == epochs):
+            run.save(checkpoint, epoch + 1, 0, None, None)
+    return run.finish()
+
+
+def _progress_bar(first: int, steps: int, desc: str, progress: bool) -> tqdm:
+    """The steps of one epoch, with a progress bar on a terminal only (job logs get one line per epoch)."""
+    return tqdm(range(first, steps), desc=desc, disable=not (progress and sys.stderr.isatty()), mininterval=5)
+
+
+def _epoch_row(epoch: int, sums: dict[str, float], n: int, t0: float) -> dict[str, float]:
+    """The epoch's history row: mean loss terms per example and its wall time."""
+    return {
+        "epoch": epoch,
+        **{k: v / n for k, v in sums.items()},
+        "time_s": round(time.perf_counter() - t0, 3),
+    }
+
+
+def _accumulate(sums: dict[str, float], terms: Any, k: int) -> None:
+    """Add one batch's loss terms, weighted by its size, to the epoch's sums."""
+    sums["loss"] += terms.loss.item() * k
+    sums["ce"] += terms.ce * k
+    sums["reg"] += terms.reg * k
+
+
+@dataclass
+class _Run:
+    """What a training run carries from step to step, and what a checkpoint saves and restores:
+    the optimiser and schedule, both random streams, the history, the best epoch so far and where
+    to continue (epoch, step, and a mid-epoch batch order and running sums)."""
+
+    model: nn.Module
+    optimizer: torch.optim.Optimizer
+    scheduler: Any
+    gen: torch.Generator  # the batch order
+    aug_gen: torch.Generator | None  # augmentation (None: off, nothing drawn)
+    device: torch.device
+    result: TrainResult = field(default_factory=lambda: TrainResult(history=[]))
+    best_score: list[float] | None = None
+    best_state: dict[str, Tensor] | None = None
+    epoch: int = 1
+    step: int = 0
+    order: Tensor | None = None
+    sums: dict[str, float] | None = None
+    last_save: float = field(default_factory=time.monotonic)
+
+    @classmethod
+    def start(
+        cls,
+        model: nn.Module,
+        optimizer_cfg: Mapping[str, Any],
+        epochs: int,
+        steps_per_epoch: int,
+        seed: int,
+        device: torch.device,
+        augment: bool,
+    ) -> _Run:
+        optimizer, scheduler = make_optimizer(model, optimizer_cfg, epochs, steps_per_epoch)
+        gen = torch.Generator().manual_seed(seed)
+        aug_gen = None
+        if augment:
+            aug_gen = torch.Generator(device=device if device.type == "cuda" else "cpu").manual_seed(
+                seed + 7919
+            )
+        return cls(model, optimizer, scheduler, gen, aug_gen, device)
+
+    def epoch_order(self, n: int) -> tuple[Tensor, dict[str, float], int]:
+        """The epoch's batch order, running sums and first step: a resumed epoch's, or a fresh permutation."""
+        if self.order is not None:
+            out = (self.order, dict(self.sums), self.step)
+            self.order = None
+            return out
+        return torch.randperm(n, generator=self.gen), {"loss": 0.0, "ce": 0.0, "reg": 0.0}, 0
+
+    def descend(self, loss: Tensor, where: str) -> None:
+        """One optimiser and schedule step on ``loss`` (a non-finite loss stops training, naming ``where``)."""
+        if not torch.isfinite(loss):
+            raise FloatingPointError(where)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizer.step()
+        self.scheduler.step()
+
+    def validate(self, validation: Validation, method: str, epoch: int, last: bool) -> None:
+        """PGD accuracy on the held-out split; keep this epoch's weights if it is the best so far (or,
+        without selection, the last)."""
+        record = validate(self.model, validation, self.device)
+        self.result.val_history.append({"epoch": epoch, **record})
+        score = (record["pgd_accuracy"], record["clean_accuracy"])
+        better = self.best_score is None or tuple(score) > tuple(self.best_score)  # ties keep the earlier
+        if better or (not validation.select_best and last):
+            self.best_score, self.result.best_epoch = list(score), epoch
+            self.best_state = {k: v.detach().cpu().clone() for k, v in self.model.state_dict().items()}
+        log.info(
+            "%s epoch %d: validation clean %.4f, PGD %.4f (best epoch %d)",
+            method,
+            epoch,
+            record["clean_accuracy"],
+            record["pgd_accuracy"],
+            self.result.best_epoch,
         )
-        result.resumed_from = state["resumed_from"] + [
+
+    def finish(self) -> TrainResult:
+        """The selected weights into the model (the best epoch's, with validation), in eval mode."""
+        if self.best_state is not None:
+            self.model.load_state_dict(self.best_state)
+        self.model.eval()
+        return self.result
+
+    def minutes_due(self, checkpoint: CheckpointPolicy | None) -> bool:
+        """Whether a mid-epoch checkpoint is due (``every_minutes`` since the last save)."""
+        return bool(
+            checkpoint
+            and checkpoint.every_minutes
+            and time.monotonic() - self.last_save >= 60 * checkpoint.every_minutes
+        )
+
+    def resume(self, checkpoint: CheckpointPolicy | None, method: str) -> None:
+        """Continue from the newest valid checkpoint of this run, if there is one."""
+        state = load_latest(checkpoint.path, checkpoint.identity) if checkpoint else None
+        if state is None:
+            return
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        torch.set_rng_state(state["rng_torch"])
+        if self.device.type == "cuda" and state.get("rng_cuda") is not None:
+            torch.cuda.set_rng_state(state["rng_cuda"], self.device)
+        self.gen.set_state(state["rng_order"])
+        if self.aug_gen is not None:
+            self.aug_gen.set_state(state["rng_augment"])
+        self.result.history, self.result.val_history = state["history"], state["val_history"]
+        self.result.best_epoch, self.best_score = state["best_epoch"], state["best_score"]
+        self.best_state = state["best_state"]
+        self.result.resumed_from = state["resumed_from"] + [
             {"epoch": int(state["epoch"]), "step": int(state["step"])}
         ]
-        start_epoch, start_step = int(state["epoch"]), int(state["step"])
-        resume_order, resume_sums = state["order"], state["sums"]
+        self.epoch, self.step = int(state["epoch"]), int(state["step"])
+        self.order, self.sums = state["order"], state["sums"]
         log.info(
             "%s: resumed from checkpoint %s at epoch %d, step %d",
             method,
             checkpoint.path,
-            start_epoch,
-            start_step,
+            self.epoch,
+            self.step,
         )
-        del state
 
-    def save(next_epoch: int, next_step: int, order: Tensor | None, sums: dict[str, float] | None) -> None:
+    def save(
+        self,
+        checkpoint: CheckpointPolicy,
+        next_epoch: int,
+        next_step: int,
+        order: Tensor | None,
+        sums: dict[str, float] | None,
+    ) -> None:
+        """Everything `resume` needs to continue at (next_epoch, next_step) as if never stopped."""
         write_checkpoint(
             checkpoint.path,
             {
                 "identity": checkpoint.identity,
                 "epoch": next_epoch,
                 "step": next_step,
-                "model": model.state_dict(),
-                "optimizer": optimizer.state_dict(),
-                "scheduler": scheduler.state_dict(),
+                "model": self.model.state_dict(),
+                "optimizer": self.optimizer.state_dict(),
+                "scheduler": self.scheduler.state_dict(),
                 "rng_torch": torch.get_rng_state(),
-                "rng_cuda": torch.cuda.get_rng_state(device) if device.type == "cuda" else None,
-                "rng_order": gen.get_state(),
-                "rng_augment": aug_gen.get_state() if aug_gen is not None else None,
+                "rng_cuda": torch.cuda.get_rng_state(self.device) if self.device.type == "cuda" else None,
+                "rng_order": self.gen.get_state(),
+                "rng_augment": self.aug_gen.get_state() if self.aug_gen is not None else None,
                 "order": order,
                 "sums": sums,
-                "history": result.history,
-                "val_history": result.val_history,
-                "best_epoch": result.best_epoch,
-                "best_score": best_score,
-                "best_state": best_state,
-                "resumed_from": result.resumed_from,
+                "history": self.result.history,
+                "val_history": self.result.val_history,
+                "best_epoch": self.result.best_epoch,
+                "best_score": self.best_score,
+                "best_state": self.best_state,
+                "resumed_from": self.result.resumed_from,
             },
         )
-
-    last_save = time.monotonic()
-    for epoch in range(start_epoch, epochs + 1):
-        t0 = time.perf_counter()
-        if resume_order is not None:
-            order, sums, first_step = resume_order, dict(resume_sums), start_step
-            resume_order = None
-        else:
-            order, first_step = torch.randperm(n, generator=gen), 0
-            sums = {"loss": 0.0, "ce": 0.0, "reg": 0.0}
-        bar = tqdm(
-            range(first_step, steps_per_epoch),
-            desc=f"{method} epoch {epoch}/{epochs}",
-            disable=not (progress and sys.stderr.isatty()),
-            mininterval=5,
-        )
-        for step in bar:
-            idx = order[step * batch_size : (step + 1) * batch_size]
-            xb, yb = x[idx].to(device), y[idx].to(device)
-            if aug_gen is not None:
-                xb = augment_batch(xb, augment, crop_padding, aug_gen)
-            terms = objective(
-                model,
-                xb,
-                yb,
-                _ramped(hp, (epoch - 1) * steps_per_epoch + step, eps_ramp * epochs * steps_per_epoch),
-            )
-            if not torch.isfinite(terms.loss):
-                raise FloatingPointError(f"{method}: non-finite loss at epoch {epoch}, step {step}")
-            optimizer.zero_grad(set_to_none=True)
-            terms.loss.backward()
-            optimizer.step()
-            scheduler.step()
-            k = len(idx)
-            sums["loss"] += terms.loss.item() * k
-            sums["ce"] += terms.ce * k
-            sums["reg"] += terms.reg * k
-            bar.set_postfix(loss=f"{terms.loss.item():.3f}", reg=f"{terms.reg:.3g}")
-            if (
-                checkpoint
-                and checkpoint.every_minutes
-                and step + 1 < steps_per_epoch
-                and time.monotonic() - last_save >= 60 * checkpoint.every_minutes
-            ):
-                save(epoch, step + 1, order, sums)
-                last_save = time.monotonic()
-        result.history.append(
-            {
-                "epoch": epoch,
-                **{k: v / n for k, v in sums.items()},
-                "time_s": round(time.perf_counter() - t0, 3),
-            }
-        )
-        _log_epoch(
-            model,
-            x,
-            y,
-            batch_size,
-            device,
-            epochs,
-            result.history[-1],
-            _ramped(hp, epoch * steps_per_epoch - 1, eps_ramp * epochs * steps_per_epoch).get("eps"),
-        )
-        if validation is not None and (epoch % validation.every == 0 or epoch == epochs):
-            record = validate(model, validation, device)
-            result.val_history.append({"epoch": epoch, **record})
-            score = (record["pgd_accuracy"], record["clean_accuracy"])
-            better = best_score is None or tuple(score) > tuple(best_score)  # ties keep the earlier epoch
-            if better or (not validation.select_best and epoch == epochs):
-                best_score, result.best_epoch = list(score), epoch
-                best_state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
-            log.info(
-                "%s epoch %d: validation clean %.4f, PGD %.4f (best epoch %d)",
-                method,
-                epoch,
-                record["clean_accuracy"],
-                record["pgd_accuracy"],
-                result.best_epoch,
-            )
-        if checkpoint and (epoch % checkpoint.every_epochs == 0 or epoch == epochs):
-            save(epoch + 1, 0, None, None)
-            last_save = time.monotonic()
-    if best_state is not None:
-        model.load_state_dict(best_state)
-    model.eval()
-    return result
+        self.last_save = time.monotonic()
 
 
 def validate(model: nn.Module, val: Validation, device: torch.device) -> dict[str, float]:
