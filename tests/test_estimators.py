@@ -201,15 +201,28 @@ def test_jvp_with_a_basis_of_probes_equals_exact_value_and_training_gradient(mon
 
 
 @pytest.mark.parametrize("method", ["jr", "sagr"])
-def test_jvp_objective_trains_every_weight(method):
+def test_jvp_objective_trains_every_weight_like_the_exact_one(method):
+    """The regulariser's gradient (loss − CE) through the jvp estimator points where the exact
+    estimator's does (it is unbiased; with 64 probes the cosine is 0.8–0.9). CE alone gives every weight
+    a gradient, so a detached penalty is seen only by comparing the regulariser's own gradient."""
     model = small_cnn(torch.float32)
     x, y = inputs((1, 28, 28), 8, dtype=torch.float32)
-    hp = {"lam": 1.0, "estimator": "jvp", "n_proj": 1}
-    if method == "sagr":
-        hp.update(beta=0.5, T=1.0, form="decoupled")
-    terms = get_objective(method)(model, x, y, hp)
-    grads = torch.autograd.grad(terms.loss, [p for p in model.parameters() if p.dim() > 1])
-    assert terms.reg > 0 and all(g.abs().sum() > 0 for g in grads)
+    weights = [p for p in model.parameters() if p.dim() > 1]
+
+    def reg_grad(estimator, n_proj):
+        hp = {"lam": 1.0, "estimator": estimator, "n_proj": n_proj}
+        if method == "sagr":
+            hp.update(beta=0.5, T=1.0, form="decoupled")
+        torch.manual_seed(0)
+        terms = get_objective(method)(model, x, y, hp)
+        ce = torch.nn.functional.cross_entropy(model(x), y)
+        return terms.reg, torch.cat([g.flatten() for g in torch.autograd.grad(terms.loss - ce, weights)])
+
+    reg_jvp, g_jvp = reg_grad("jvp", 64)
+    reg_exact, g_exact = reg_grad("exact", 1)
+    assert reg_jvp == pytest.approx(reg_exact, rel=0.3)
+    assert torch.nn.functional.cosine_similarity(g_jvp, g_exact, dim=0) > 0.7  # 0.84 (JR) measured
+    assert g_jvp.norm() == pytest.approx(g_exact.norm().item(), rel=0.3)
 
 
 def test_bad_estimator_arguments_are_named():

@@ -72,10 +72,27 @@ def test_mart_is_registered_trains_on_eps_and_round_trips():
     assert decode_run(name).hp == {"beta_mart": 6.0, "steps": 10, "alpha_over_eps": 0.25}
 
 
-def test_mart_gradient_reaches_every_weight():
+def test_mart_gradient_equals_that_of_the_direct_formula():
+    """The same formula as direct_mart, written with tensors so that autograd differentiates it
+    (x' fixed, as the objective detaches it): the objective's gradient w.r.t. every weight must be
+    the formula's, which a check for a non-zero gradient would not see (CE alone gives one)."""
     model = tiny_model()
     x, y = tiny_batch()
+    torch.manual_seed(7)
     terms = get_objective("mart")(model, x, y, HP)
-    grads = torch.autograd.grad(terms.loss, [p for p in model.parameters() if p.dim() > 1])
-    assert all(g.abs().sum() > 0 for g in grads)
-    assert F.cross_entropy(model(x), y).item() > 0
+    torch.manual_seed(7)  # the same random start of the inner PGD
+    x_adv = pgd_examples(model, x, y, HP)
+    p, q = torch.softmax(model(x), 1), torch.softmax(model(x_adv), 1)
+    q_true = q.gather(1, y[:, None]).squeeze(1)
+    q_wrong = q.masked_fill(F.one_hot(y, C).bool(), -1.0).max(1).values
+    bce = (-q_true.log() - (1.0001 - q_wrong + 1e-12).log()).mean()
+    kl = (p * (p.log() - (q + 1e-12).log())).sum(1)
+    reg = (kl * (1.0000001 - p.gather(1, y[:, None]).squeeze(1))).mean()
+    weights = [w for w in model.parameters() if w.dim() > 1]
+    got = torch.autograd.grad(terms.loss, weights)
+    want = torch.autograd.grad(bce + HP["beta_mart"] * reg, weights, retain_graph=True)
+    for a, b in zip(got, want, strict=True):
+        torch.testing.assert_close(a, b)
+    # The KL term's own gradient (through p(x) as well as p(x')) is part of it and not zero.
+    kl_grad = torch.autograd.grad(HP["beta_mart"] * reg, weights)
+    assert all(g.abs().sum() > 0 for g in kl_grad)
