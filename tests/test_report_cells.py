@@ -1,0 +1,63 @@
+"""The report's difference cells show the numbers of the summary tables it is built from
+(sagr.summaries.paired_differences and sagr.claims.evaluate, the rows of the exported CSVs):
+estimate and interval ends ×100 for accuracy (percentage points), as they are for saliency, and
+[low, high] in that order."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from sagr import claims as C
+from sagr import presentation as P
+from sagr import results
+from sagr import summaries as S
+from test_claims import write_case
+
+NUM = r"([+-]\d+\.\d+)"
+CELL = re.compile(rf"{NUM} \[{NUM}, {NUM}\] \(n=(\d+), (\d+) seeds?")
+
+
+@pytest.fixture(scope="module")
+def case(tmp_path_factory: pytest.TempPathFactory) -> results.Results:
+    return results.load(*write_case(tmp_path_factory.mktemp("cells")))
+
+
+def _expected(r, scale: float, digits: int) -> tuple:
+    return tuple(round(scale * v, digits) for v in (r.estimate, r.low, r.high)) + (int(r.n), int(r.seeds))
+
+
+def test_paired_table_cells_are_the_paired_differences(case: results.Results) -> None:
+    diffs = S.paired_differences(case)
+    checked = 0
+    for dataset in diffs["dataset"].unique():
+        table = P.paired_table(diffs, dataset)
+        for r in diffs[diffs["dataset"] == dataset].itertuples():
+            scale, digits = (100.0, 1) if r.quantity == "accuracy" else (1.0, 3)
+            cell = table.loc[
+                f"{P.method_label(r.a)} − {P.method_label(r.b)}", P._metric_column(r.metric, r.eps)
+            ]
+            m = CELL.match(cell)
+            assert m, cell
+            got = tuple(float(v) for v in m.groups()[:3]) + tuple(int(v) for v in m.groups()[3:])
+            assert got == pytest.approx(_expected(r, scale, digits), abs=10**-digits / 2 + 1e-9), cell
+            assert got[1] <= got[0] <= got[2]
+            checked += 1
+    assert checked > 10 and (diffs["high"] - diffs["low"] > 0.01).all()
+
+
+def test_claims_table_effects_are_the_claims_rows(case: results.Results) -> None:
+    rows = C.evaluate(case)
+    table = P.claims_table(rows)
+    for (claim, dataset), g in rows.groupby(["claim", "dataset"], sort=False):
+        cell = table[(table["Claim"] == claim) & (table["Dataset"] == P.dataset_label(dataset))]
+        text = cell["Effect [interval]"].iloc[0]
+        for r in g.itertuples():
+            if not r.comparison:  # a claim not tested: no effect to show
+                continue
+            scale, digits = (100.0, 1) if r.kind == "accuracy" else (1.0, 3)
+            m = CELL.match(text, text.index(f"{r.comparison}: ") + len(r.comparison) + 2)
+            assert m, text
+            got = tuple(float(v) for v in m.groups()[:3]) + tuple(int(v) for v in m.groups()[3:])
+            assert got == pytest.approx(_expected(r, scale, digits), abs=10**-digits / 2 + 1e-9), text
