@@ -10,8 +10,9 @@ min_version("8.0")
 
 sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 
-from sagr.checks import read_config_file
+from sagr.checks import check_device, read_config_file
 from sagr.config import load
+from sagr.files import use_configfiles
 
 # A --configfile replaces the default instead of being merged into it: merging
 # would silently keep the default's datasets and methods in a smaller run.
@@ -24,6 +25,8 @@ if not workflow.overwrite_configfiles:
 
 # Schema (defaults filled in place, method part from sagr.registry), then cross-key checks.
 load(config)
+# A job's error names the command that rebuilds a file: with this run's config files, not the default.
+use_configfiles(workflow.overwrite_configfiles)
 
 
 include: "workflow/rules/common.smk"
@@ -60,8 +63,16 @@ rule all:
         # Snakemake does not rebuild a missing intermediate file whose dependents are up to date:
         # requesting every model and data cache file makes a deleted one rebuild, and what uses it rerun.
         per_run("results/{dataset}/{run}/model.pt"),
+        expand("results/data/{dataset}.json", dataset=list(config["datasets"])),
         expand(
             f"{config['data']['root']}/cache/{{dataset}}{{ext}}",
             dataset=list(config["datasets"]),
             ext=["-train.pt", "-test.pt", "-info.json"],
         ),
+
+
+# Before any job, when the jobs run on this machine (onstart runs for neither a dry run nor the jobs
+# themselves, and a cluster submission may be planned where there is no GPU): a GPU the config asks for.
+onstart:
+    if workflow.local_exec:
+        check_device(config)

@@ -2,6 +2,7 @@
 
 import copy
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -17,6 +18,14 @@ SCHEMA = REPO / "workflow" / "schemas" / "config.schema.yaml"
 def snakemake_cmd(*args: str) -> list[str]:
     """Command line of one Snakemake run of this workflow (in this interpreter), `args` appended."""
     return [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), *args]
+
+
+def planned_jobs(output: str) -> dict[str, int]:
+    """Rule -> count from snakemake's 'Job stats' table of a dry run ({} when nothing is to be done)."""
+    if "Job stats:" not in output:
+        return {}
+    table = output.split("Job stats:")[1].split("total")[0]
+    return {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\w+)\s+(\d+)\s*$", table, re.M)}
 
 
 def sagr_cli(*args: str, cwd: Path = REPO, env: dict | None = None) -> subprocess.CompletedProcess:

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 
+from sagr.files import atomic_path, write_json
 from sagr.robustness import outcome_key
 
 DATASETS = {
@@ -253,17 +253,23 @@ def write_run(root: Path, entry: dict) -> None:
     }
     sal = dict(head, n_images=N_EVAL, metrics=metrics, provenance=provenance("saliency_model", seed))
     for name, data in (("train.json", train), ("robustness.json", rob), ("saliency.json", sal)):
-        (d / name).write_text(json.dumps(data, indent=1))
-    np.savez(d / "correct.npz", **correct_arrays(records))
+        write_json(d / name, data)  # with its hash record, as the pipeline writes it
+    write_npz(d / "correct.npz", **correct_arrays(records))
     rng = np.random.default_rng(seed)
     c = spec["channels"]
-    np.savez(
+    write_npz(
         d / "maps.npz",
         images=rng.random((K_MAPS, c, 8, 8), dtype=np.float32),
         maps=rng.random((K_MAPS, 8, 8), dtype=np.float32),
         labels=np.arange(K_MAPS),
         indices=np.arange(K_MAPS) * 7,
     )
+
+
+def write_npz(path: Path, **arrays: np.ndarray) -> None:
+    """An .npz with its hash record, as the pipeline's jobs write them."""
+    with atomic_path(path) as tmp:
+        np.savez(tmp, **arrays)
 
 
 def correct_arrays(records: list[dict], n_eval: int = N_EVAL) -> dict[str, np.ndarray]:

@@ -100,9 +100,16 @@ def test_resume_after_interruption_is_bit_identical(tmp_path, uninterrupted, eve
         run(policy, stop_after_steps=stop)  # 4 steps per epoch: dies in epoch 2
     saved = ck.read_checkpoint(policy.path)
     assert (saved["epoch"], saved["step"]) == ((2, 0) if every_minutes is None else (2, 2))
+    t0 = time.perf_counter()
     resumed = run(policy)
+    this_attempt = time.perf_counter() - t0
     assert resumed[1].resumed_from == [{"epoch": saved["epoch"], "step": saved["step"]}]
     assert_same_training(resumed, uninterrupted)
+    # Training time counts the interrupted attempt up to its checkpoint, not only the last attempt.
+    assert (
+        0 < saved["elapsed_s"]
+        and saved["elapsed_s"] < resumed[1].elapsed_s <= saved["elapsed_s"] + this_attempt
+    )
 
 
 def test_checkpoints_do_not_change_training(tmp_path, uninterrupted):
@@ -116,8 +123,11 @@ def test_corrupt_newest_checkpoint_falls_back_to_the_previous_one(tmp_path, unin
     blob = bytearray(policy.path.read_bytes())
     blob[-100] ^= 0xFF  # one flipped byte in the newest
     policy.path.write_bytes(bytes(blob))
-    resumed = run(policy)
+    with caplog.at_level("INFO", logger="sagr"):
+        resumed = run(policy)
     assert "corrupt" in caplog.text and "checksum" in caplog.text
+    # The resume line names the generation actually read, not the newest file's name.
+    assert f"resumed from checkpoint {ck.previous_path(policy.path)} at epoch 2, step 0" in caplog.text
     assert resumed[1].resumed_from == [{"epoch": 2, "step": 0}]  # the previous generation, not scratch
     assert_same_training(resumed, uninterrupted)
 
@@ -140,6 +150,32 @@ def test_checkpoint_of_another_run_is_refused_naming_both(tmp_path):
     with pytest.raises(ck.CheckpointError) as err:
         run(policy)
     assert "arch=wrn34_10" in str(err.value) and "arch=preact_resnet18_tiny" in str(err.value)
+
+
+def test_a_resumed_attempt_keeps_the_interrupted_attempts_log(tmp_path, capsys):
+    """Snakemake deletes a job's log when it reruns it: the interrupted attempt's lines are kept
+    beside the checkpoint and start the next attempt's log."""
+    import logging
+
+    from sagr.jobs import _keep_attempt_logs
+
+    path = tmp_path / "ckpt" / "train.pt"
+    first = _keep_attempt_logs(path)
+    logging.getLogger("sagr").warning("epoch 1/4 of the attempt that gets killed")
+    logging.getLogger().removeHandler(first)  # the process dies here
+    first.close()
+    capsys.readouterr()
+    second = _keep_attempt_logs(path)
+    logging.getLogger().removeHandler(second)
+    second.close()
+    err = capsys.readouterr().err
+    assert err.startswith(
+        f"--- earlier attempts of this job, interrupted (kept in {ck.attempts_log(path)}) ---"
+    )
+    assert "epoch 1/4 of the attempt that gets killed" in err and err.endswith("--- this attempt ---\n")
+    ck.write_checkpoint(path, {"identity": {}, "epoch": 1, "step": 0})
+    ck.remove(path)  # the finished run's checkpoint goes, its attempts' log with it
+    assert not path.parent.exists()
 
 
 def test_remove_deletes_every_generation(tmp_path):
@@ -229,3 +265,9 @@ def test_sigkill_mid_training_then_rerun_gives_the_uninterrupted_result(tmp_path
     )
     assert all(torch.equal(wa[k], wb[k]) for k in wa)
     assert not ckpt.parent.exists()  # keep: false removes the finished run's checkpoint
+    # The interrupted attempt counts in the training time and its log lines survive the rerun.
+    assert b["train_wall_time_s"] >= sum(h["time_s"] for h in b["history"])
+    log = (killed / "logs" / "mnist" / run_name / "train.log").read_text()
+    earlier, _, this = log.partition("--- this attempt ---")
+    assert "earlier attempts of this job, interrupted" in earlier and "epoch 1/4" in earlier
+    assert f"resumed from checkpoint checkpoints/mnist/{run_name}/train" in this

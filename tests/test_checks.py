@@ -11,6 +11,7 @@ import yaml
 from conftest import REPO, sagr_cli, snakemake_cmd
 from sagr.checks import ConfigError, read_config_file, split_sizes
 from sagr.config import load
+from sagr.files import write_json
 
 
 def checked(config: dict) -> dict:
@@ -109,8 +110,7 @@ def test_string_number_hint_is_what_yaml_reads_as_a_float(smoke_config):
 
 
 def test_split_sizes_prefer_the_cache_info(tmp_path, smoke_config):
-    (tmp_path / "cache").mkdir()
-    (tmp_path / "cache" / "mnist-info.json").write_text('{"n_train": 500, "n_test": 40}')
+    write_json(tmp_path / "cache" / "mnist-info.json", {"n_train": 500, "n_test": 40})
     smoke_config["data"]["root"] = str(tmp_path)
     assert split_sizes(smoke_config, "mnist") == {"train": 500, "test": 40}
     with pytest.raises(

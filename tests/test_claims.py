@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+import fake_results as fr
 from sagr import claims as C
 from sagr import results
 from sagr import summaries as S
+from sagr.files import write_json
 
 N, SEEDS, EPS = 400, (0, 1, 2), (0.1, 0.3)
 # Per dataset: SAGR's accuracy and Gini relative to JR, and β = 0.5 relative to β = 0.
@@ -70,14 +71,12 @@ def _write_run(
                 "apgd_strength": False,
             }
         )
-    (d / "train.json").write_text(json.dumps({**head, "history": [], "status": "ok"}))
-    (d / "robustness.json").write_text(
-        json.dumps({**head, "n_eval": N, "records": records, "worst_case": worst, "masking": []})
+    write_json(d / "train.json", {**head, "history": [], "status": "ok"})
+    write_json(
+        d / "robustness.json", {**head, "n_eval": N, "records": records, "worst_case": worst, "masking": []}
     )
-    (d / "saliency.json").write_text(
-        json.dumps({**head, "n_images": N, "metrics": {"gini": {"mean": gini, "std": 0.1}}})
-    )
-    np.savez(d / "correct.npz", **arrays)
+    write_json(d / "saliency.json", {**head, "n_images": N, "metrics": {"gini": {"mean": gini, "std": 0.1}}})
+    fr.write_npz(d / "correct.npz", **arrays)
 
 
 def write_case(root: Path) -> tuple[list[dict], dict]:

@@ -1,13 +1,12 @@
 """Divergence is an error, not a result (sagr.divergence and the train/evaluate/saliency jobs)."""
 
-import json
 import math
 
 from sagr import jobs
 from sagr.config import attack_suite, execution, job_settings, load, schema
 from sagr.divergence import DIVERGED, diverged_record
 from sagr.divergence import divergence_reason as _reason
-from sagr.files import read_json, read_npz
+from sagr.files import read_json, read_npz, write_json
 from sagr.runs import encode_run
 
 LN10 = math.log(10)
@@ -54,9 +53,7 @@ def test_evaluation_of_a_diverged_model_writes_a_record_not_numbers(tmp_path, sm
     run = encode_run("jr", smoke_config["methods"]["jr"], 0)
     run_dir = tmp_path / "results" / "mnist" / run
     run_dir.mkdir(parents=True)
-    (run_dir / "train.json").write_text(
-        json.dumps({"status": DIVERGED, "diverged_reason": "mnist jr-seed0: boom"})
-    )
+    write_json(run_dir / "train.json", {"status": DIVERGED, "diverged_reason": "mnist jr-seed0: boom"})
     (run_dir / "model.pt").write_bytes(b"never read: the run diverged")
     config = load(smoke_config)
     rec = jobs.evaluate_job(

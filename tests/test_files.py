@@ -79,13 +79,41 @@ def test_truncated_checkpoint_names_the_file(tmp_path, cut):
         models.load_model(path)
 
 
-def test_truncated_checkpoint_without_hash_record_still_names_the_file(tmp_path):
+def test_a_deleted_hash_record_does_not_switch_integrity_off(tmp_path):
+    """Issue 18 case 2: delete model.pt.sha256, flip a byte of the model: refused, naming both."""
     path = _model(tmp_path / "model.pt")
     sidecar(path).unlink()
-    path.write_bytes(path.read_bytes()[:200])
+    raw = bytearray(path.read_bytes())
+    raw[len(raw) // 2] ^= 0xFF
+    path.write_bytes(bytes(raw))
     with pytest.raises(ArtefactError) as err:
         models.load_model(path)
-    assert str(err.value).startswith(f"{path}: cannot read it as a tensor file") and REBUILD in str(err.value)
+    assert str(err.value) == (
+        f"{path}: its hash record model.pt.sha256 is missing, so it cannot be verified "
+        f"(the pipeline writes one beside every file). {REBUILD}{path}"
+    )
+    for reader, name in ((read_json, "r.json"), (read_npz, "c.npz")):
+        (tmp_path / name).write_bytes(b"{}")
+        with pytest.raises(
+            ArtefactError, match=rf"^{tmp_path / name}: its hash record {name}.sha256 is missing"
+        ):
+            reader(tmp_path / name)
+
+
+def test_a_file_the_user_brings_is_read_without_a_record_and_the_log_says_so(tmp_path, caplog):
+    path = _model(tmp_path / "mine.pt")
+    sidecar(path).unlink()
+    with caplog.at_level("WARNING", logger="sagr"):
+        assert not models.load_model(path, brought=True).training
+    assert f"{path}: no hash record: read as a file you brought, not verified" in caplog.text
+    path.write_bytes(path.read_bytes()[:200])  # a brought file that is broken still names itself
+    with pytest.raises(ArtefactError) as err:
+        models.load_model(path, brought=True)
+    assert str(err.value).startswith(f"{path}: cannot read it as a tensor file")
+    good = _model(tmp_path / "ours.pt")  # a brought file with a hash record is checked against it
+    good.write_bytes(good.read_bytes()[:-1])
+    with pytest.raises(ArtefactError, match="file is damaged"):
+        models.load_model(good, brought=True)
 
 
 @pytest.mark.parametrize(
@@ -95,12 +123,15 @@ def test_truncated_checkpoint_without_hash_record_still_names_the_file(tmp_path)
         (read_npz, "correct.npz", b"PK\x03\x04 truncated", "an .npz archive (BadZipFile"),
     ],
 )
-def test_truncated_json_or_npz_names_the_file(tmp_path, reader, name, content, what):
+def test_a_file_that_cannot_be_parsed_names_itself_and_the_command(tmp_path, reader, name, content, what):
     path = tmp_path / name
-    path.write_bytes(content)  # no hash record: the parser's error, with the path
+    with atomic_path(path) as tmp:  # a writer that wrote garbage: the hash matches, the parse fails
+        tmp.write_bytes(content)
     with pytest.raises(ArtefactError) as err:
         reader(path)
-    assert str(err.value).startswith(f"{path}: cannot read it as {what}")
+    assert str(err.value).startswith(f"{path}: cannot read it as {what}") and REBUILD + str(path) in str(
+        err.value
+    )
 
 
 def test_missing_file_names_the_command(tmp_path):
@@ -127,7 +158,7 @@ def test_pickle_payload_still_refused_and_named(tmp_path):
     path = tmp_path / "evil.pt"
     torch.save({"spec": Evil(), "state_dict": {}}, path)
     with pytest.raises(pickle.UnpicklingError, match=rf"^{path}: refused to load"):
-        models.load_model(path)
+        models.load_model(path, brought=True)
 
 
 def test_damaged_data_cache_names_the_file_and_the_data_rule(tmp_path):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import re
 import shutil
 import subprocess
@@ -13,6 +12,7 @@ import pytest
 
 import fake_results as fr
 from sagr import latex, report
+from sagr.files import write_json
 
 NEEDS_LATEX = pytest.mark.skipif(
     shutil.which("latexmk") is None or shutil.which("pdftotext") is None,
@@ -65,8 +65,7 @@ def _pages(pdf: Path) -> int:
 def test_fake_report_with_hostile_names_compiles_and_opens_with_the_main_table(tmp_path: Path) -> None:
     root, out = tmp_path / "results", tmp_path / "report"
     manifest = fr.write_fake_results(root, sweep=True)
-    (root / "benchmark").mkdir()
-    (root / "benchmark" / "cost.json").write_text(json.dumps(fr.fake_benchmark()))
+    write_json(root / "benchmark" / "cost.json", fr.fake_benchmark())
     config = fr.fake_config()
     config["note"] = NASTY  # user-supplied text reaches the verbatim config listing
     report.build_report(

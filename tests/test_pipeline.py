@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 import sagr
-from conftest import REPO, data_unavailable_reason, mirror_dir, sagr_cli, snakemake_cmd
+from conftest import REPO, data_unavailable_reason, mirror_dir, planned_jobs, sagr_cli, snakemake_cmd
 from sagr.attacks import resolve_budgets
 from sagr.files import PREVIOUS_DIR, read_json, sha256, sidecar
 from sagr.presentation import fmt_estimate
@@ -34,12 +34,6 @@ def snakemake(workdir, *args, configfile=REPO / "config" / "smoke.yaml"):
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     return proc.stdout + proc.stderr
-
-
-def planned_jobs(output: str) -> dict[str, int]:
-    """Rule -> count from snakemake's 'Job stats' table of a dry run."""
-    table = output.split("Job stats:")[1].split("total")[0]
-    return {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\w+)\s+(\d+)\s*$", table, re.M)}
 
 
 @pytest.fixture(scope="module")

@@ -16,6 +16,7 @@ from sagr import labels as L
 from sagr import presentation as P
 from sagr import report, results, stats
 from sagr import summaries as S
+from sagr.files import write_json
 
 RECORDS_PER_RUN = 1 + 3 * 3 + 3 + 1 + 2  # clean, 3 attacks × 3 ε, 3 at the largest ε, ε=1, 2 L2
 ABLATION_RECORDS = 1 + 2 * 3  # clean, FGSM and PGD at 3 ε
@@ -26,8 +27,7 @@ N_RUNS = N_MAIN + fr.OFF_DEFAULT_RUNS  # plus the off-default β points and esti
 def _render(root: Path, out: Path, sweep: bool) -> dict:
     """Write a fake tree, build the report from it, return the pieces the tests read."""
     manifest = fr.write_fake_results(root, sweep=sweep)
-    (root / "benchmark").mkdir()
-    (root / "benchmark" / "cost.json").write_text(json.dumps(fr.fake_benchmark()))
+    write_json(root / "benchmark" / "cost.json", fr.fake_benchmark())
     report.build_report(
         manifest,
         fr.input_files(root, manifest),
@@ -388,7 +388,7 @@ def test_diverged_run_is_listed_and_gets_no_numbers(tmp_path: Path) -> None:
     victim = next(e for e in manifest if (e["dataset"], e["method"], e["seed"]) == ("mnist", "pgd_at", 1))
     path = root / victim["dataset"] / victim["run"] / "train.json"
     train = json.loads(path.read_text())
-    path.write_text(json.dumps({**train, "status": "diverged", "diverged_reason": "loss is NaN at epoch 2"}))
+    write_json(path, {**train, "status": "diverged", "diverged_reason": "loss is NaN at epoch 2"})
     (root / victim["dataset"] / victim["run"] / "robustness.json").unlink()  # never evaluated
     res = results.load(manifest, fr.input_files(root, manifest))
     key = (victim["dataset"], victim["run"])
@@ -436,7 +436,7 @@ def test_worst_case_without_apgd_is_marked(built: dict, tmp_path: Path) -> None:
         rob = json.loads(path.read_text())
         for w in rob["worst_case"]:
             w["apgd_strength"] = True
-        path.write_text(json.dumps(rob))
+        write_json(path, rob)
     summary = S.robustness_summary(results.load(manifest, fr.input_files(tmp_path, manifest)))
     assert not any(P.PGD_ONLY in c[1] for c in P.main_table(summary, "mnist", {}).columns)
 

@@ -62,3 +62,18 @@ def test_manifest_has_every_method_dataset_seed_and_sweep_point(default_config):
     entry = next(e for e in entries if e.run == default and e.dataset == "mnist")
     assert entry.main and {s["param"] for s in entry.sweeps} == set(sweeps)
     assert len({(e.dataset, e.run.name) for e in entries}) == len(entries)
+
+
+@pytest.mark.parametrize(
+    "name, message",
+    [
+        ("pgd_at_K0_a1_seed0", "steps = 0 is less than the minimum of 1 (the bound of methods.pgd_at.steps"),
+        ("sagr_lam1_beta2_T1_decoupled_projection_n1_seed0", "beta = 2.0 is greater than the maximum of 1"),
+        ("igr_laminf_seed0", "lam = inf is not allowed; every number must be finite (methods.igr.lam)"),
+        ("igr_lam1_seed-1", "seed = -1 is less than the minimum of 0 (the bound of seeds"),
+    ],
+)
+def test_a_run_name_is_held_to_the_bounds_the_config_has(name, message):
+    with pytest.raises(ValueError) as err:
+        decode_run(name)
+    assert str(err.value).startswith(f"run {name!r}: {message}")

@@ -313,15 +313,19 @@ class ReferenceAutoAttack(Attack):
             device=dev,
         )
         aa.verbose = False
-        self.aa = aa
+        # Private (torchattacks' repr skips "_" names): the object's repr holds a memory address, which
+        # made two identical runs' robustness.json differ. The repr lists the parameters instead.
+        self._aa = aa
         self.eps = eps
+        self.version, self.n_iter, self.n_restarts = "standard", n_iter, n_restarts
+        self.n_target_classes, self.n_queries, self.seed = n_targets, int(spec["n_queries"]), seed
         self.supported_mode = ["default"]
 
     def forward(self, images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         """The reference cascade APGD-CE → APGD-T → FAB-T → Square on this batch; returns its adversarial images."""
         images = images.clone().detach().to(self.device)
         labels = labels.clone().detach().to(self.device)
-        adv, _ = self.aa.run_standard_evaluation(images, labels, batch_size=len(images))
+        adv, _ = self._aa.run_standard_evaluation(images, labels, batch_size=len(images))
         return adv.detach()
 
 

@@ -110,6 +110,7 @@ def load_latest(path: Path, identity: dict[str, Any]) -> dict[str, Any] | None:
         )
     if problems:
         log.warning("resuming from %s (epoch %d, step %d) instead", best_path, best["epoch"], best["step"])
+    best["loaded_from"] = str(best_path)  # which generation: the resume line names this file
     return best
 
 
@@ -121,10 +122,16 @@ def _describe(identity: dict[str, Any]) -> str:
     return ", ".join(f"{k}={v}" for k, v in sorted(identity.items()))
 
 
+def attempts_log(path: Path) -> Path:
+    """Beside the checkpoint: the log lines of every attempt of the run (Snakemake deletes a job's
+    log when it reruns the job, so an interrupted attempt's lines are kept here for the next)."""
+    return Path(path).with_name("attempts.log")
+
+
 def remove(path: Path) -> None:
     """Delete every generation of the checkpoint at ``path`` (and its run and dataset folders, when left empty)."""
     path = Path(path)
-    for p in (path.with_name(path.name + ".next"), path, previous_path(path)):
+    for p in (path.with_name(path.name + ".next"), path, previous_path(path), attempts_log(path)):
         p.unlink(missing_ok=True)
     for folder in (path.parent, path.parent.parent):
         try:

@@ -6,7 +6,8 @@ imports this at parse time):
     ``minimum``) and numbers YAML read as strings (``1e8``);
   * ``check_values``, on the validated config (defaults filled): subsets larger than the split
     they are drawn from, duplicate seeds/ε/sweep values, budget lists an attack needs but are empty;
-  * ``read_config_file``: a YAML syntax error names the file, line and column.
+  * ``read_config_file``: a YAML syntax error names the file, line and column;
+  * ``check_device``, when the jobs will run on this machine: ``device: cuda`` without a GPU here.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from .attack_kinds import L2_KINDS  # kinds whose ε are L2 radii: "all"/"largest" resolve against eps_l2
+from .files import read_json
 from .registry import DATASETS
 
 # Images per split of each dataset the pipeline knows (its registry entry); the cache's info JSON,
@@ -97,10 +99,12 @@ def split_sizes(config: dict[str, Any], dataset: str) -> dict[str, int]:
     sizes = dict(SPLIT_SIZES.get(dataset, {}))
     info = Path(config.get("data", {}).get("root", "data")) / "cache" / f"{dataset}-info.json"
     try:
-        facts = json.loads(info.read_text())
+        facts = read_json(info)
         sizes.update({s: int(facts[f"n_{s}"]) for s in ("train", "test") if f"n_{s}" in facts})
     except (OSError, ValueError, TypeError):
-        pass  # no cache yet: the table holds
+        # No cache yet, or a damaged one: the table holds here (the parse must not fail, or the
+        # command that rebuilds the cache could not run); the job that reads it names the damage.
+        pass
     return sizes
 
 
@@ -184,3 +188,23 @@ def check_values(config: dict[str, Any]) -> None:
                 )
             if budgets in ("all", "largest") and spec.get("kind") not in L2_KINDS and not dcfg.get("eps"):
                 raise ConfigError(f"{where}.eps: empty, but attacks.{name} needs at least one L-inf budget")
+
+
+def check_device(config: dict[str, Any], dev: Path = Path("/dev")) -> None:
+    """``device: cuda[:N]`` needs a GPU on the machine the jobs run on: without one, say so before any
+    job starts (the first job used to fail). Called only when Snakemake runs the jobs here (not for a
+    dry run, nor on a cluster's login node). Torch-free, like every parse-time check: the GPU is
+    looked for as its driver's device files (NVIDIA: nvidia<N>; AMD ROCm, which torch.cuda also
+    drives: kfd)."""
+    device = str(config.get("device", "auto"))
+    if not device.startswith("cuda"):
+        return
+    index = int(device.partition(":")[2] or 0)
+    nvidia = sorted(int(p.name[6:]) for p in dev.glob("nvidia[0-9]*"))
+    if index in nvidia or (dev / "kfd").exists():
+        return
+    found = f"GPUs {nvidia}" if nvidia else "no GPU (no NVIDIA or ROCm device under /dev)"
+    raise ConfigError(
+        f"device: {device!r} but this machine, where the jobs would run, has {found}; "
+        "use device: auto (CUDA when present, else CPU) or cpu, or run on a machine or cluster with a GPU"
+    )

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import pickle
 import sys
 from pathlib import Path
 
@@ -29,7 +30,10 @@ def _parser() -> argparse.ArgumentParser:
         "taking inputs in [0, 1].",
     )
     ev.add_argument(
-        "checkpoint", type=Path, help="model file written by sagr (results/{dataset}/{run}/model.pt)"
+        "checkpoint",
+        type=Path,
+        help="model file written by sagr (results/{dataset}/{run}/model.pt) or your own in its format: "
+        "checked against its hash record if it has one, else read as a file you brought (said in the log)",
     )
     ev.add_argument(
         "--dataset", required=True, help="dataset of the config whose evaluation subset and budgets to use"
@@ -145,7 +149,8 @@ def main(argv: list[str] | None = None) -> int:
                 f"config OK: datasets {', '.join(config['datasets'])}; methods {', '.join(config['methods'])}; "
                 f"seeds {config['seeds']}; attacks {', '.join(config['attacks'])}"
             )
-    except (FileNotFoundError, ValueError) as err:
+    except (FileNotFoundError, ValueError, pickle.UnpicklingError) as err:
+        # One line the user can act on (a refused checkpoint included), not a traceback.
         print(f"sagr {args.command}: {err}", file=sys.stderr)
         return 2
     return 0

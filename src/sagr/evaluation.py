@@ -69,7 +69,8 @@ def evaluate(
     out_dir.mkdir(parents=True, exist_ok=True)
     if isinstance(model, (str, Path)):
         checkpoint = checkpoint or str(model)
-        model = models.load_model(Path(model))
+        # The user's own file: verified if it carries the pipeline's hash record, else read as brought.
+        model = models.load_model(Path(model), brought=True)
     _ensure_data(config, dataset, out_dir)
     _check_output_shape(model, config, dataset)
     identity = {

@@ -83,13 +83,11 @@ def model_info(result: ModelResult, train: dict[str, Any] | None, checkpoint: st
 
 
 def _architecture(checkpoint: Path) -> str | None:
-    """The architecture name stored beside the weights (sagr.models.save_model's spec)."""
-    try:
-        from .models import load_checkpoint
+    """The architecture name stored beside the weights (sagr.models.save_model's spec); a damaged
+    checkpoint is an error (ArtefactError), as for every reader of a pipeline file."""
+    from .models import load_checkpoint
 
-        return load_checkpoint(checkpoint, "cpu")[1].get("arch")
-    except (ValueError, OSError, RuntimeError, KeyError):  # not ours: leave it empty rather than guess
-        return None
+    return load_checkpoint(checkpoint, "cpu")[1].get("arch")
 
 
 def export_run(results_dir: str | Path, out_dir: str | Path) -> list[Path]:

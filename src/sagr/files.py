@@ -2,22 +2,32 @@
 
 Writers: a reader never sees a half-written file, whatever kills the job, and every file gets a
 sidecar ``<file>.sha256`` (JSON: sha256, bytes, the job that wrote it). Readers (``read_json``,
-``read_npz``, ``load_torch``): a missing, truncated or altered file is an ``ArtefactError`` naming
-the file, what wrote it and the one command that rebuilds it; never a bare ``OSError``.
+``read_npz``, ``load_torch``): a missing, truncated or altered file, or one whose hash record is
+gone, is an ``ArtefactError`` naming the file, what wrote it and the one command that rebuilds it;
+never a bare ``OSError``. Only a file the user brings (``brought=True``: their own checkpoint for
+``sagr evaluate``, a committed reference) may lack a record, and the reader says so in the log.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import pickle
+import shlex
 import sys
 import tempfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+
+log = logging.getLogger("sagr")
+
+# The Snakefile puts the run's --configfile list here (JSON), so that a job's error message names
+# the command that rebuilds a file *of this run*: without them Snakemake plans the default config.
+CONFIGFILES_ENV = "SAGR_CONFIGFILES"
 
 
 @contextmanager
@@ -160,9 +170,70 @@ def keep_previous(path: str | Path) -> Path | None:
     return kept
 
 
+def previous_path(path: str | Path) -> Path | None:
+    """Where the last good copy of ``path`` is kept (None outside the working directory)."""
+    try:
+        return PREVIOUS_DIR / Path(path).resolve().relative_to(Path.cwd().resolve())
+    except ValueError:
+        return None
+
+
+def keep_previous_set(paths: Sequence[str | Path]) -> list[Path]:
+    """Copy a complete set of outputs (files or folders: the report, its figures and tables) into
+    PREVIOUS_DIR, replacing the kept set only once every new one is there; the kept paths.
+
+    Copies, not hard links: the report's writers rewrite files in place, which would change a
+    linked copy too. Snakemake deletes the outputs when the report job starts, so this copy is the
+    last good report until a new one is complete.
+    """
+    import shutil
+
+    pairs = [(Path(p), previous_path(p)) for p in paths]
+    pairs = [(src, kept) for src, kept in pairs if kept is not None]
+    staging = PREVIOUS_DIR / f".staging-{os.getpid()}"
+    shutil.rmtree(staging, ignore_errors=True)
+    for src, kept in pairs:  # copy everything first: a failure here leaves the old set whole
+        dst = staging / kept.relative_to(PREVIOUS_DIR)
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        if src.is_dir():
+            shutil.copytree(src, dst)
+        else:
+            shutil.copy2(src, dst)
+    for _, kept in pairs:
+        old = kept.with_name(f".{kept.name}.old")
+        kept.parent.mkdir(parents=True, exist_ok=True)
+        if kept.exists():
+            os.replace(kept, old)
+        os.replace(staging / kept.relative_to(PREVIOUS_DIR), kept)
+        if old.is_dir():
+            shutil.rmtree(old)
+        else:
+            old.unlink(missing_ok=True)
+    shutil.rmtree(staging, ignore_errors=True)
+    return [kept for _, kept in pairs]
+
+
+def use_configfiles(paths: Any) -> None:
+    """Record this run's ``--configfile`` list (relative to the working directory where inside it)
+    for ``snakemake_command``; the jobs Snakemake starts inherit it."""
+    cwd = Path.cwd().resolve()
+    shown = []
+    for p in paths:
+        p = Path(p).resolve()
+        shown.append(str(p.relative_to(cwd)) if p.is_relative_to(cwd) else str(p))
+    os.environ[CONFIGFILES_ENV] = json.dumps(shown)
+
+
+def snakemake_command(*args: str) -> str:
+    """``snakemake --cores all`` with this run's config files (``CONFIGFILES_ENV``), then ``args``."""
+    files = json.loads(os.environ.get(CONFIGFILES_ENV) or "[]")
+    configs = ["--configfile", *files] if files else []
+    return shlex.join(["snakemake", "--cores", "all", *configs, *args])
+
+
 def rebuild_command(path: str | Path) -> str:
     """The one command that rebuilds ``path`` and everything computed from it."""
-    return f"snakemake --cores all --forcerun {path}"
+    return snakemake_command("--forcerun", str(path))
 
 
 def _problem(
@@ -172,15 +243,28 @@ def _problem(
     return error(f"{path}: {what}{by}. Rebuild it (and what depends on it) with: {rebuild_command(path)}")
 
 
-def verify(path: str | Path) -> None:
-    """Raise ArtefactError unless ``path`` exists and matches the hash its writer recorded (if any)."""
+def verify(path: str | Path, brought: bool = False) -> None:
+    """Raise ArtefactError unless ``path`` exists and matches the hash its writer recorded.
+
+    ``brought``: a file the user brings, not one the pipeline wrote (their own checkpoint, a
+    committed reference): without a hash record it is read unverified, and the log says so.
+    Every file the pipeline writes has a record, so for one of those a missing record means the
+    file cannot be trusted (a deleted record must not switch the check off).
+    """
     path = Path(path)
     if not path.is_file():
         raise _problem(path, "file is missing", error=MissingArtefactError)
     try:
         stamp = json.loads(sidecar(path).read_text())
     except FileNotFoundError:
-        return  # written before hashes were recorded, or by hand: nothing to compare against
+        if brought:
+            log.warning("%s: no hash record: read as a file you brought, not verified", path)
+            return
+        raise _problem(
+            path,
+            f"its hash record {sidecar(path).name} is missing, so it cannot be verified "
+            "(the pipeline writes one beside every file)",
+        ) from None
     except (OSError, ValueError) as err:
         raise _problem(sidecar(path), f"unreadable hash record of {path.name} ({err})") from None
     size = path.stat().st_size
@@ -199,9 +283,9 @@ def verify(path: str | Path) -> None:
         )
 
 
-def _read(path: str | Path, parse: Any, what: str) -> Any:
+def _read(path: str | Path, parse: Any, what: str, brought: bool) -> Any:
     path = Path(path)
-    verify(path)
+    verify(path, brought)
     try:
         return parse(path)
     except ArtefactError:
@@ -220,17 +304,17 @@ def _read(path: str | Path, parse: Any, what: str) -> Any:
         raise _problem(path, f"cannot read it as {what} ({type(err).__name__}: {err})", writer) from err
 
 
-def read_json(path: str | Path) -> Any:
-    """A JSON file, verified against its hash record."""
+def read_json(path: str | Path, brought: bool = False) -> Any:
+    """A JSON file, verified against its hash record (``brought``: see ``verify``)."""
 
     def parse(p: Path) -> Any:
         with open(p) as fh:
             return json.load(fh)
 
-    return _read(path, parse, "JSON")
+    return _read(path, parse, "JSON", brought)
 
 
-def read_npz(path: str | Path) -> dict[str, Any]:
+def read_npz(path: str | Path, brought: bool = False) -> dict[str, Any]:
     """Every array of an .npz file (loaded into memory, pickles refused), verified against its hash record."""
     import numpy as np
 
@@ -238,10 +322,10 @@ def read_npz(path: str | Path) -> dict[str, Any]:
         with np.load(p, allow_pickle=False) as npz:
             return {k: npz[k] for k in npz.files}
 
-    return _read(path, parse, "an .npz archive")
+    return _read(path, parse, "an .npz archive", brought)
 
 
-def load_torch(path: str | Path, map_location: Any = "cpu") -> Any:
+def load_torch(path: str | Path, map_location: Any = "cpu", brought: bool = False) -> Any:
     """torch.load(weights_only=True) of a verified file: no code from the file runs."""
     import torch
 
@@ -249,6 +333,7 @@ def load_torch(path: str | Path, map_location: Any = "cpu") -> Any:
         path,
         lambda p: torch.load(p, map_location=map_location, weights_only=True),
         "a tensor file (torch.load, weights_only)",
+        brought,
     )
 
 

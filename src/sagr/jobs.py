@@ -20,13 +20,14 @@ import torch
 from . import cache, divergence, models
 from .checkpoint import remove as remove_checkpoint
 from .config import method_hparams
-from .files import atomic_path, read_json, write_json
+from .files import atomic_path, keep_previous_set, previous_path, read_json, write_json
 from .provenance import device_name, provenance, resolve_device
 from .runs import decode_run
 from .subsets import subset_indices
 from .train import CheckpointPolicy, Validation, accuracy, fit
 
 log = logging.getLogger("sagr")
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 
 def _setup(execution: dict[str, Any], seed: int) -> torch.device:
@@ -143,6 +144,7 @@ def train_job(
         model = model.to(memory_format=torch.channels_last)
     hp = method_hparams(settings, ident["method"], ident["hparams"])
     ckpt = checkpoint_policy(settings, execution, dataset, run_name)
+    attempts = _keep_attempt_logs(ckpt.path) if ckpt is not None else None
     t0 = time.perf_counter()
     try:
         result = fit(
@@ -168,7 +170,8 @@ def train_job(
         history, failure = result.history, None
     except FloatingPointError as err:  # non-finite loss: keep the record, mark the run diverged
         result, history, failure = None, [], f"{dataset} {run_name}: {err}"
-    train_time = time.perf_counter() - t0
+    # Over every attempt: one resumed from a checkpoint adds the interrupted ones' time up to it.
+    train_time = result.elapsed_s if result is not None else time.perf_counter() - t0
     status = divergence.judge(
         settings["divergence"],
         cache.facts(root, dataset)["n_classes"],
@@ -203,9 +206,34 @@ def train_job(
     if result is not None and result.resumed_from:
         record["resumed_from"] = result.resumed_from
     write_json(out_json, record)
+    if attempts is not None:  # finished: no earlier attempt for a later rerun to show
+        logging.getLogger().removeHandler(attempts)
+        attempts.close()
+        Path(attempts.baseFilename).unlink(missing_ok=True)
     if ckpt is not None and not execution["checkpoint"]["keep"]:
         remove_checkpoint(ckpt.path)
     return record
+
+
+def _keep_attempt_logs(checkpoint_path: Path) -> logging.Handler:
+    """Keep every attempt's log: Snakemake deletes a job's log when it reruns it, so a job resumed
+    from a checkpoint would lose the interrupted attempt's lines. They are also written beside the
+    checkpoint (removed with it), and a new attempt's log starts with those of the earlier ones."""
+    import sys
+
+    from .checkpoint import attempts_log
+
+    kept = attempts_log(checkpoint_path)
+    if kept.is_file():
+        sys.stderr.write(
+            f"--- earlier attempts of this job, interrupted (kept in {kept}) ---\n"
+            f"{kept.read_text(errors='replace')}--- this attempt ---\n"
+        )
+    kept.parent.mkdir(parents=True, exist_ok=True)
+    handler = logging.FileHandler(kept)  # appends
+    handler.setFormatter(logging.Formatter(LOG_FORMAT))
+    logging.getLogger().addHandler(handler)
+    return handler
 
 
 def checkpoint_policy(
@@ -413,12 +441,7 @@ def redirect_log(path: str | Path, stage: str | None = None, context: dict[str, 
     import traceback
 
     sys.stderr = open(path, "w", buffering=1)
-    logging.basicConfig(
-        stream=sys.stderr,
-        level=logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        force=True,
-    )
+    logging.basicConfig(stream=sys.stderr, level=logging.INFO, format=LOG_FORMAT, force=True)
     where = ", ".join(f"{k} {v}" for k, v in (context or {}).items())
     label = f"{stage or 'job'}" + (f" ({where})" if where else "")
     log.info("start %s", label)
@@ -487,7 +510,9 @@ def benchmark_job(
     }
     rows, noise = measured_on({**own, "rows": rows, "noise": noise})
     for path in reference:
-        more_rows, more_noise = measured_on(read_json(Path(path)), _repo_relative(Path(path)))
+        # A committed reference (git vouches for it), not a file this pipeline wrote.
+        ref = read_json(Path(path), brought=True)
+        more_rows, more_noise = measured_on(ref, _repo_relative(Path(path)))
         rows += more_rows
         noise += more_noise
     result = {**own, "rows": rows, "noise": noise}
@@ -518,17 +543,26 @@ def report_job(
     from .report import build_report
 
     benchmark = inputs.get("benchmark") or []
-    build_report(
-        manifest,
-        inputs,
-        config,
-        Path(out_html),
-        Path(out_tex),
-        summary_dir=Path(summary_dir),
-        fig_dir=Path(fig_dir),
-        departures=departures(config),
-        benchmark=Path(benchmark[0]) if benchmark else None,
-    )
+    outputs = [Path(out_html), Path(out_tex), Path(summary_dir), Path(fig_dir)]
+    try:
+        build_report(
+            manifest,
+            inputs,
+            config,
+            Path(out_html),
+            Path(out_tex),
+            summary_dir=Path(summary_dir),
+            fig_dir=Path(fig_dir),
+            departures=departures(config),
+            benchmark=Path(benchmark[0]) if benchmark else None,
+        )
+    except Exception:
+        # Snakemake has already deleted the old outputs: say where the last good ones are.
+        kept = [str(k) for k in map(previous_path, outputs) if k is not None and k.exists()]
+        if kept:
+            log.error("the new report failed; the last good report is kept: %s", ", ".join(kept))
+        raise
+    keep_previous_set(outputs)
 
 
 def pdf_job(tex: Path, out_pdf: Path) -> None:

@@ -243,22 +243,52 @@ def save_model(path: Path, model: nn.Module, spec: dict) -> None:
     save_torch({"spec": spec, "state_dict": state}, path)
 
 
-def load_checkpoint(path: Path, map_location: Any = "cpu") -> tuple[nn.Module, dict]:
-    """Load (model in eval mode, spec) with torch.load(weights_only=True): no arbitrary code from the file."""
-    ckpt = load_torch(path, map_location=map_location)  # verified, names the file on failure
+def load_checkpoint(path: Path, map_location: Any = "cpu", brought: bool = False) -> tuple[nn.Module, dict]:
+    """Load (model in eval mode, spec) with torch.load(weights_only=True): no arbitrary code from the file.
+
+    ``brought``: the user's own file (``sagr evaluate``), which may lack the pipeline's hash record.
+    """
+    ckpt = load_torch(path, map_location=map_location, brought=brought)  # verified, names the file
     if not isinstance(ckpt, dict) or "spec" not in ckpt or "state_dict" not in ckpt:
         raise ValueError(f"{path} is not a sagr checkpoint (want a dict with 'spec' and 'state_dict')")
     spec = ckpt["spec"]
     missing = [k for k in SPEC_KEYS if k not in spec]
     if missing:
         raise ValueError(f"{path}: spec lacks {missing}")
-    model = build_model(**{k: spec[k] for k in SPEC_KEYS})
-    model.load_state_dict(ckpt["state_dict"])
+    model = _fitted(path, spec, ckpt["state_dict"])
     if isinstance(map_location, (str, torch.device)):
         model.to(map_location)
     return model.eval(), spec
 
 
-def load_model(path: Path, map_location: Any = "cpu") -> nn.Module:
-    """Load a model saved by save_model, rebuilt from its spec, in eval mode."""
-    return load_checkpoint(path, map_location)[0]
+def _fitted(path: Path, spec: dict, state: dict[str, torch.Tensor]) -> nn.Module:
+    """The spec's network holding ``state``, checked against the weights before any memory is spent.
+
+    A spec is only text: ``n_classes: 1e8`` or ``image_size: 1e5`` would make build_model allocate
+    tens of GB. The network is built on the meta device (shapes, no storage), compared tensor by
+    tensor with the weights in the file, and only then given those weights (no second copy).
+    """
+    for key in ("n_classes", "in_channels", "image_size"):
+        value = spec[key]
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"{path}: spec {key} = {value!r} is not a positive integer")
+    with torch.device("meta"):
+        shell = build_model(**{k: spec[k] for k in SPEC_KEYS})
+    want = {k: tuple(v.shape) for k, v in shell.state_dict().items()}
+    have = {k: tuple(v.shape) for k, v in state.items() if isinstance(v, torch.Tensor)}
+    for key in sorted(want.keys() | have.keys()):
+        if want.get(key) != have.get(key):
+            described = ", ".join(
+                f"{k}={spec[k]}" for k in ("arch", "n_classes", "in_channels", "image_size")
+            )
+            raise ValueError(
+                f"{path}: the weights do not fit the spec ({described}): {key} has shape "
+                f"{have.get(key, 'none')} in the file, {want.get(key, 'none')} for the spec"
+            )
+    shell.load_state_dict(state, assign=True)
+    return shell
+
+
+def load_model(path: Path, map_location: Any = "cpu", brought: bool = False) -> nn.Module:
+    """Load a model saved by save_model, rebuilt from its spec, in eval mode (``brought``: see load_checkpoint)."""
+    return load_checkpoint(path, map_location, brought)[0]

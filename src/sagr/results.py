@@ -48,6 +48,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .files import read_json, read_npz
 from .robustness import NOT_EVALUATED, ModelResult, OutcomeTable, as_float  # noqa: F401  (re-exported)
 
 KEY_COLUMNS = ["dataset", "run", "method", "seed", "main"]
@@ -210,19 +211,13 @@ def files_by_run(inputs: Mapping[str, Iterable[str | Path]]) -> dict[tuple[str, 
 
 
 def _read_json(path: Path | None, kind: str, entry: Mapping) -> dict:
-    """Read one result file; a missing one names the file and the run that needs it."""
+    """Read one result file, verified (sagr.files); a missing one names the file and how to rebuild it."""
     if path is None:
         raise FileNotFoundError(
             f"the report rule lists no {_JSON_KINDS[kind]} for run "
             f"{entry['run']!r} (dataset {entry['dataset']!r})"
         )
-    if not path.is_file():
-        raise FileNotFoundError(
-            f"missing result file {path} for run {entry['run']!r} (dataset {entry['dataset']!r}); "
-            "rebuild it with snakemake before rendering the report"
-        )
-    with path.open() as fh:
-        data = json.load(fh)
+    data = read_json(path)
     for key in ("dataset", "run"):
         if key in data and data[key] != entry[key]:
             raise ValueError(f"{path}: {key} is {data[key]!r}, the manifest says {entry[key]!r}")
@@ -378,12 +373,7 @@ def _saliency_row(keys: dict, sal: Mapping) -> dict:
 
 
 def _read_npz(path: Path | None) -> dict[str, np.ndarray] | None:
-    if path is None:
-        return None
-    if not path.is_file():
-        raise FileNotFoundError(f"missing result file {path}; rebuild it with snakemake")
-    with np.load(path) as npz:
-        return {k: npz[k] for k in npz.files}
+    return None if path is None else read_npz(path)
 
 
 # ---------------------------------------------------------------- load

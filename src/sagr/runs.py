@@ -7,6 +7,7 @@ exactly that ablation point, whether or not the config lists it.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -104,7 +105,32 @@ def decode_run(name: str) -> Run:
     run = make_run(method, hp, seed)
     if run.name != name:
         raise ValueError(f"run {name!r} is not in canonical form; write it as {run.name!r}")
+    _check_like_the_config(name, run)
     return run
+
+
+def _check_like_the_config(name: str, run: Run) -> None:
+    """Hold each value a run name spells out to the rules of its config key: finite, and within the
+    config schema's bounds (a target must not train what the config would refuse)."""
+    import jsonschema
+
+    from .config import _schema  # the config's own schema (cached; read, never changed here)
+
+    props = _schema()["properties"]
+    params = props["methods"]["properties"][run.method]["properties"]
+    rules = {k: (f"methods.{run.method}.{k}", params[k]) for k in run.hp}
+    rules["seed"] = ("seeds", props["seeds"]["items"])
+    for key, value in {**run.hp, "seed": run.seed}.items():
+        where, rule = rules[key]
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ValueError(
+                f"run {name!r}: {key} = {value} is not allowed; every number must be finite ({where})"
+            )
+        error = jsonschema.exceptions.best_match(jsonschema.Draft202012Validator(rule).iter_errors(value))
+        if error is not None:
+            raise ValueError(
+                f"run {name!r}: {key} = {error.message} (the bound of {where} in the config schema)"
+            )
 
 
 @dataclass

@@ -89,6 +89,7 @@ class TrainResult:
     val_history: list[dict[str, float]] = field(default_factory=list)
     best_epoch: int | None = None
     resumed_from: list[dict[str, int]] = field(default_factory=list)
+    elapsed_s: float = 0.0  # seconds of training over every attempt (an earlier one up to its checkpoint)
 
 
 def train_model(
@@ -224,6 +225,8 @@ class _Run:
     order: Tensor | None = None
     sums: dict[str, float] | None = None
     last_save: float = field(default_factory=time.monotonic)
+    started: float = field(default_factory=time.perf_counter)
+    elapsed_before: float = 0.0  # training seconds of the attempts before this one, up to the checkpoint
 
     @classmethod
     def start(
@@ -281,8 +284,13 @@ class _Run:
             self.result.best_epoch,
         )
 
+    def elapsed(self) -> float:
+        """Seconds of training so far, over every attempt (a resumed run counts the earlier ones)."""
+        return self.elapsed_before + time.perf_counter() - self.started
+
     def finish(self) -> TrainResult:
         """The selected weights into the model (the best epoch's, with validation), in eval mode."""
+        self.result.elapsed_s = self.elapsed()
         if self.best_state is not None:
             self.model.load_state_dict(self.best_state)
         self.model.eval()
@@ -318,10 +326,11 @@ class _Run:
         ]
         self.epoch, self.step = int(state["epoch"]), int(state["step"])
         self.order, self.sums = state["order"], state["sums"]
+        self.elapsed_before = float(state.get("elapsed_s", 0.0))
         log.info(
             "%s: resumed from checkpoint %s at epoch %d, step %d",
             method,
-            checkpoint.path,
+            state["loaded_from"],  # the generation actually read (the newest may have been corrupt)
             self.epoch,
             self.step,
         )
@@ -356,6 +365,7 @@ class _Run:
                 "best_score": self.best_score,
                 "best_state": self.best_state,
                 "resumed_from": self.result.resumed_from,
+                "elapsed_s": self.elapsed(),
             },
         )
         self.last_save = time.monotonic()

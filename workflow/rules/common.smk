@@ -29,6 +29,14 @@ def attacks_for(wildcards):
     )
 
 
+def run_checked(wildcards):
+    """No file: the run name decoded under the config's rules (bounds, finite numbers), so a target
+    the config would refuse stops the DAG before any job, naming the target and the bound.
+    """
+    decode_run(wildcards.run)
+    return []
+
+
 def data_cache(split):
     """The cached split and facts a job reads: declared, so that Snakemake sees them missing."""
     return multiext(

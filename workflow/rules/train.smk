@@ -2,6 +2,7 @@ rule train_model:
     input:
         data="results/data/{dataset}.json",
         cache=data_cache("train"),
+        checked=run_checked,
     output:
         model="results/{dataset}/{run}/model.pt",
         record="results/{dataset}/{run}/train.json",
