@@ -212,25 +212,70 @@ def _write_cifar(base: Path, cls: type, n_per_file: int, rng: np.random.Generato
 
 def test_cifar10_generated(tmp_path: Path) -> None:
     rows = _write_cifar(tmp_path, tvd.CIFAR10, 7, np.random.default_rng(0))
-    x, y = load_split("cifar10", tmp_path, True, verify=False)
+    x, y = load_split("cifar10", tmp_path, True, allow_unofficial=True)
     assert x.shape == (35, 3, 32, 32) and x.dtype == torch.float32 and x.is_contiguous()
     assert y.shape == (35,) and y.dtype == torch.int64 and 0 <= y.min() and y.max() <= 9
     assert 0.0 <= x.min() and x.max() <= 1.0
     r = rows["data_batch_1"][2]  # channel c, pixel (h, w) is row[c*1024 + h*32 + w]
     assert x[2, 1, 3, 5].item() == pytest.approx(r[1024 + 3 * 32 + 5] / 255)
-    xt, yt = load_split("cifar10", tmp_path, False, verify=False)
+    xt, yt = load_split("cifar10", tmp_path, False, allow_unofficial=True)
     assert xt.shape == (7, 3, 32, 32) and yt.shape == (7,)
 
 
-def test_cifar10_generated_refused_when_verifying(tmp_path: Path) -> None:
+def test_cifar10_generated_refused_unless_stand_ins_are_allowed(tmp_path: Path) -> None:
     _write_cifar(tmp_path, tvd.CIFAR10, 2, np.random.default_rng(0))
-    with pytest.raises(DataError, match="corrupted"):
-        load_split("cifar10", tmp_path, True)  # default verify=True keeps torchvision's MD5 check
+    with pytest.raises(
+        DataError, match="refused before reading: The raw files .* are not the official release"
+    ):
+        load_split("cifar10", tmp_path, True)
+
+
+class _Payload:
+    """What a hostile CIFAR batch would hold: unpickling it calls os.system."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):  # noqa: ANN204
+        return (os.system, (f"touch {self.marker}",))
+
+
+def _hostile_cifar_mirror(mirror: Path, marker: Path) -> Path:
+    """A CIFAR-10 mirror whose first batch runs code when unpickled, its MD5SUMS line updated to match."""
+    from fake_data import write_mirror
+
+    write_mirror(mirror, n_train=10, n_test=4)
+    batch = mirror / "cifar-10-batches-py" / "data_batch_1"
+    batch.write_bytes(pickle.dumps({"data": _Payload(marker), "labels": [0]}))
+    lines = [
+        f"{_md5(batch)}  {line.split(maxsplit=1)[1]}" if line.endswith("data_batch_1") else line
+        for line in (mirror / "MD5SUMS").read_text().splitlines()
+    ]
+    (mirror / "MD5SUMS").write_text("\n".join(lines) + "\n")
+    return mirror
+
+
+def test_a_pickle_the_mirror_vouches_for_is_never_unpickled(tmp_path: Path) -> None:
+    """Issue 18 case 3: a CIFAR-10 batch replaced by a pickle with a __reduce__ payload, its MD5SUMS
+    line updated: the fetch copied it and torchvision unpickled it, running the payload."""
+    marker = tmp_path / "payload_ran"
+    mirror = _hostile_cifar_mirror(tmp_path / "mirror", marker)
+    root = tmp_path / "root"
+    with pytest.raises(DataError) as err:
+        prepare_dataset("cifar10", root, mirror, download=False)
+    msg = str(err.value)
+    assert "data_batch_1" in msg and "is the mirror's MD5SUMS entry but not the official release's" in msg
+    assert not marker.exists() and not (root / "cifar-10-batches-py" / "data_batch_1").exists()
+    # Even with stand-ins allowed (the mirror's list then admits the file), reading builds no object.
+    assert prepare_dataset("cifar10", root, mirror, download=False, allow_unofficial=True) == "mirror"
+    with pytest.raises(DataError, match=r"refused to build posix\.system"):
+        load_split("cifar10", root, True, allow_unofficial=True)
+    assert not marker.exists()
 
 
 def test_cifar100_generated(tmp_path: Path) -> None:
     _write_cifar(tmp_path, tvd.CIFAR100, 5, np.random.default_rng(1))
-    x, y = load_split("cifar100", tmp_path, False, verify=False)
+    x, y = load_split("cifar100", tmp_path, False, allow_unofficial=True)
     assert x.shape == (5, 3, 32, 32) and y.max() < 100
 
 
@@ -248,30 +293,32 @@ def test_svhn_generated(tmp_path: Path) -> None:
     rng = np.random.default_rng(2)
     X, labels = _write_svhn(tmp_path / "SVHN", "train", 9, rng)
     _write_svhn(tmp_path / "SVHN", "test", 4, rng)
-    x, y = load_split("svhn", tmp_path, True, verify=False)
+    x, y = load_split("svhn", tmp_path, True, allow_unofficial=True)
     assert x.shape == (9, 3, 32, 32) and x.dtype == torch.float32 and x.is_contiguous()
     assert y.dtype == torch.int64 and y[0].item() == 0  # label 10 means digit 0
     assert y.tolist() == [int(v) % 10 for v in labels[:, 0]]
     assert x[4, 2, 7, 11].item() == pytest.approx(X[7, 11, 2, 4] / 255)
-    assert load_split("svhn", tmp_path, False, verify=False)[0].shape == (4, 3, 32, 32)
+    assert load_split("svhn", tmp_path, False, allow_unofficial=True)[0].shape == (4, 3, 32, 32)
     with pytest.raises(DataError):
         load_split("svhn", tmp_path, True)
 
 
-def test_generated_mirror_with_md5sums(tmp_path: Path) -> None:
-    """A mirror whose MD5SUMS lists non-canonical (here generated) files is accepted, with a warning."""
+def test_generated_mirror_files_are_used_only_when_the_user_allows_stand_ins(tmp_path: Path) -> None:
+    """The mirror's MD5SUMS never makes a file trusted; SAGR_ALLOW_UNOFFICIAL_DATA=1 admits stand-ins."""
     mirror = tmp_path / "mirror"
     _write_svhn(mirror / "SVHN", "train", 3, np.random.default_rng(3))
     _write_svhn(mirror / "SVHN", "test", 2, np.random.default_rng(4))
     lines = [f"{_md5(mirror / rel)}  {rel}" for rel, _ in DATASETS["svhn"].files]
     (mirror / "MD5SUMS").write_text("\n".join(lines) + "\n")
     root = tmp_path / "root"
-    assert prepare_dataset("svhn", root, mirror, download=False) == "mirror"
-    assert load_split("svhn", root, True, verify=False)[0].shape == (3, 3, 32, 32)
-    assert prepare_dataset("svhn", root, mirror, download=False) == "present"
-    # without the mirror's MD5SUMS, only the canonical torchvision MD5 counts
+    with pytest.raises(DataError, match="not the official release's"):
+        prepare_dataset("svhn", root, mirror, download=False)
+    assert prepare_dataset("svhn", root, mirror, download=False, allow_unofficial=True) == "mirror"
+    assert load_split("svhn", root, True, allow_unofficial=True)[0].shape == (3, 3, 32, 32)
+    assert prepare_dataset("svhn", root, mirror, download=False, allow_unofficial=True) == "present"
+    # without the mirror's MD5SUMS, only the official torchvision MD5 counts
     with pytest.raises(DataError):
-        prepare_dataset("svhn", root, None, download=False)
+        prepare_dataset("svhn", root, None, download=False, allow_unofficial=True)
 
 
 # --------------------------------------------------------------------------- subsets

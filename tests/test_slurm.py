@@ -50,7 +50,7 @@ def test_smoke_config_runs_on_a_real_slurm_cluster(tmp_path, fake_cifar_mirror):
     started = time.monotonic()
     try:
         cluster.start()
-        env = {**cluster.env, "SAGR_DATA_MIRROR": str(fake_cifar_mirror)}
+        env = {**cluster.env, "SAGR_DATA_MIRROR": str(fake_cifar_mirror), "SAGR_ALLOW_UNOFFICIAL_DATA": "1"}
         # The profile as users get it, plus this cluster's local overrides: no accounting (so squeue
         # for the status, sacct would poll forever), no account, 2 jobs at a time, short polling.
         cmd = snakemake_cmd(

@@ -1,10 +1,19 @@
-"""Datasets through torchvision's own classes: fetch (present / download / offline mirror), load, subset."""
+"""Datasets through torchvision's own classes: fetch (present / download / offline mirror), load, subset.
+
+Trust: a raw file is used only if its MD5 is the one the publisher (torchvision's dataset classes)
+lists. A mirror's own MD5SUMS only tells a corrupt copy from a file that was never the official
+one; it never makes a file trusted. Stand-in files (generated test data, in the real formats) are
+used only when the user asks for them (``SAGR_ALLOW_UNOFFICIAL_DATA=1``), and CIFAR batches, which
+are pickles, are always read by an unpickler that can build nothing but numpy arrays, lists and
+dicts: no file, official or not, can run code here.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import logging
 import os
+import pickle
 import socket
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +26,7 @@ from .files import atomic_path
 log = logging.getLogger(__name__)
 
 MIRROR_ENV = "SAGR_DATA_MIRROR"
+UNOFFICIAL_ENV = "SAGR_ALLOW_UNOFFICIAL_DATA"
 MIRROR_HINT = (
     f"Set the mirror with the config key `data.mirror` or the environment variable {MIRROR_ENV} "
     "(a directory in torchvision's layout, e.g. <mirror>/MNIST/raw/train-images-idx3-ubyte, "
@@ -26,6 +36,11 @@ MIRROR_HINT = (
 
 class DataError(RuntimeError):
     """A dataset file is missing or corrupted, with a message saying where we looked and how to fix it."""
+
+
+def unofficial_allowed() -> bool:
+    """Whether the user asked for stand-in raw files (generated test data): ``SAGR_ALLOW_UNOFFICIAL_DATA=1``."""
+    return os.environ.get(UNOFFICIAL_ENV, "").strip().lower() in ("1", "true", "yes")
 
 
 @dataclass(frozen=True)
@@ -166,15 +181,21 @@ def read_md5sums(mirror: Path) -> dict[str, str]:
     return sums
 
 
-def _accepted(rel: str, canonical: str, mirror_sums: dict[str, str]) -> set[str]:
-    """MD5s accepted for one file: the canonical one plus the mirror's MD5SUMS entry, if any."""
+def _accepted(rel: str, canonical: str, mirror_sums: dict[str, str], allow_unofficial: bool) -> set[str]:
+    """MD5s accepted for one file: the official one; the mirror's MD5SUMS entry only when the user
+    allows stand-in files (it then tells a corrupt copy from the stand-in the mirror meant)."""
     listed = mirror_sums.get(os.path.normpath(rel))
-    return {canonical} | ({listed} if listed else set())
+    return {canonical} | ({listed} if listed and allow_unofficial else set())
 
 
 def _is_valid(path: Path, accepted: set[str]) -> bool:
     """True if `path` is a regular file whose MD5 is one of `accepted`."""
     return path.is_file() and _md5(path) in accepted
+
+
+def unofficial_files(name: str, root: Path) -> list[str]:
+    """The raw files of `name` under root that are missing or not the official release (MD5)."""
+    return [rel for rel, md5 in get_info(name).files if not _is_valid(Path(root) / rel, {md5})]
 
 
 def _try_download(info: DatasetInfo, root: Path, timeout: float) -> None:
@@ -191,7 +212,7 @@ def _try_download(info: DatasetInfo, root: Path, timeout: float) -> None:
         socket.setdefaulttimeout(previous)
 
 
-def _copy_verified(src: Path, dest: Path, accepted: set[str], mirror: Path) -> str:
+def _copy_verified(src: Path, dest: Path, canonical: str, accepted: set[str], mirror: Path) -> str:
     """Copy src to dest through a temp file in dest's folder, check its MD5, rename into place; return the MD5."""
     with atomic_path(dest, record_hash=False) as tmp:  # the MD5 below is its check
         h = hashlib.md5(usedforsecurity=False)
@@ -202,18 +223,35 @@ def _copy_verified(src: Path, dest: Path, accepted: set[str], mirror: Path) -> s
         digest = h.hexdigest()
         if digest not in accepted:  # raising here leaves dest untouched and removes the copy
             raise DataError(
-                f"MD5 mismatch for {src} (got {digest}, expected {' or '.join(sorted(accepted))}) "
-                f"in the data mirror {mirror}: the mirror copy is corrupted. {MIRROR_HINT}"
+                f"{src} in the data mirror {mirror}: {_not_official(digest, canonical, src, mirror)}"
             )
     return digest
 
 
-def _copy_from_mirror(info: DatasetInfo, root: Path, mirror: Path, sums: dict[str, str]) -> None:
+def _not_official(digest: str, canonical: str, src: Path, mirror: Path) -> str:
+    """Why a mirror file is refused: a corrupt copy, or a file the mirror vouches for that was never official."""
+    listed = read_md5sums(mirror).get(os.path.normpath(src.relative_to(mirror)))
+    if listed == digest:
+        return (
+            f"MD5 {digest} is the mirror's MD5SUMS entry but not the official release's ({canonical}): "
+            "the mirror holds another file, and only the publisher's checksum makes a raw file trusted "
+            "(CIFAR batches are pickles). Put the official file in the mirror; for generated stand-in "
+            f"data (tests) set {UNOFFICIAL_ENV}=1. {MIRROR_HINT}"
+        )
+    return (
+        f"MD5 mismatch (got {digest}, expected the official {canonical}): the mirror copy is "
+        f"corrupted. {MIRROR_HINT}"
+    )
+
+
+def _copy_from_mirror(
+    info: DatasetInfo, root: Path, mirror: Path, sums: dict[str, str], allow_unofficial: bool
+) -> None:
     """Copy every missing/invalid raw file of `info` from the mirror into root, verifying MD5s."""
     if not mirror.is_dir():
         raise DataError(f"data mirror {mirror} for {info.name} is not a directory. {MIRROR_HINT}")
     for rel, canonical in info.files:
-        accepted = _accepted(rel, canonical, sums)
+        accepted = _accepted(rel, canonical, sums, allow_unofficial)
         dest = root / rel
         if _is_valid(dest, accepted):
             continue
@@ -223,31 +261,42 @@ def _copy_from_mirror(info: DatasetInfo, root: Path, mirror: Path, sums: dict[st
                 f"missing file {rel} for {info.name} in the data mirror {mirror} "
                 f"(looked for {src}). {MIRROR_HINT}"
             )
-        digest = _copy_verified(src, dest, accepted, mirror)
+        digest = _copy_verified(src, dest, canonical, accepted, mirror)
         if digest == canonical:
-            log.info("%s: copied %s from the mirror (canonical MD5)", info.name, rel)
+            log.info("%s: copied %s from the mirror (official MD5)", info.name, rel)
         else:
             log.warning(
-                "%s: copied %s from the mirror: matches the mirror's MD5SUMS but not the canonical "
-                "MD5 %s, so it is not the official file",
+                "%s: copied %s from the mirror: a stand-in, not the official file (MD5 %s, official %s); "
+                "used because %s is set",
                 info.name,
                 rel,
+                digest,
                 canonical,
+                UNOFFICIAL_ENV,
             )
 
 
 def prepare_dataset(
-    name: str, root: Path, mirror: Path | None, *, download: bool = True, timeout: float = 20.0
+    name: str,
+    root: Path,
+    mirror: Path | None,
+    *,
+    download: bool = True,
+    timeout: float = 20.0,
+    allow_unofficial: bool | None = None,
 ) -> str:
     """Make `name`'s raw files exist and verify under root; return "present", "download" or "mirror".
 
     Order: valid files already in root; else torchvision's download (skipped when download=False,
-    socket timeout `timeout` seconds); else copy from `mirror`, each file MD5-checked.
+    socket timeout `timeout` seconds); else copy from `mirror`, each file MD5-checked against the
+    official MD5. ``allow_unofficial`` (default: ``unofficial_allowed()``) also accepts the files the
+    mirror's MD5SUMS lists: generated stand-ins for tests, never for results.
     """
     info = get_info(name)
     root = Path(root)
+    allow = unofficial_allowed() if allow_unofficial is None else allow_unofficial
     sums = read_md5sums(Path(mirror)) if mirror is not None else {}
-    accepted = {rel: _accepted(rel, md5, sums) for rel, md5 in info.files}
+    accepted = {rel: _accepted(rel, md5, sums, allow) for rel, md5 in info.files}
 
     def invalid() -> list[str]:
         return [rel for rel in accepted if not _is_valid(root / rel, accepted[rel])]
@@ -278,80 +327,110 @@ def prepare_dataset(
             f"and no data mirror is set. {MIRROR_HINT}"
         )
     log.warning("%s: download failed (%s); falling back to the data mirror %s", name, reason, mirror)
-    _copy_from_mirror(info, root, Path(mirror), sums)
+    _copy_from_mirror(info, root, Path(mirror), sums, allow)
     return "mirror"
 
 
-class _UnverifiedCIFAR10(tvd.CIFAR10):
-    """CIFAR10 that only checks that files exist (md5=None): for small generated files in tests."""
-
-    train_list = [[f, None] for f, _ in tvd.CIFAR10.train_list]
-    test_list = [[f, None] for f, _ in tvd.CIFAR10.test_list]
-    meta = {**tvd.CIFAR10.meta, "md5": None}
-
-
-class _UnverifiedCIFAR100(tvd.CIFAR100):
-    """CIFAR100 that only checks that files exist (md5=None): for small generated files in tests."""
-
-    train_list = [[f, None] for f, _ in tvd.CIFAR100.train_list]
-    test_list = [[f, None] for f, _ in tvd.CIFAR100.test_list]
-    meta = {**tvd.CIFAR100.meta, "md5": None}
-
-
 class _UnverifiedSVHN(tvd.SVHN):
-    """SVHN that only checks that files exist (md5=None): for small generated files in tests."""
+    """SVHN without torchvision's MD5 check (load_split checks the files itself first)."""
 
     split_list = {k: [url, fn, None] for k, (url, fn, _) in tvd.SVHN.split_list.items()}
 
 
-_UNVERIFIED = {tvd.CIFAR10: _UnverifiedCIFAR10, tvd.CIFAR100: _UnverifiedCIFAR100, tvd.SVHN: _UnverifiedSVHN}
+class _ArraysOnly(pickle.Unpickler):
+    """An unpickler that builds numpy arrays, dicts, lists, strings and numbers and nothing else.
+
+    A CIFAR batch is a pickle: read with ``pickle.load`` (as torchvision does), a file that names
+    another callable runs it. This one refuses every global but the three an array needs.
+    """
+
+    def find_class(self, module: str, name: str):  # noqa: ANN201 - pickle's signature
+        import numpy as np
+
+        allowed = {
+            # numpy < 2 and the Python 2 pickles of the official release spell it numpy.core
+            ("numpy.core.multiarray", "_reconstruct"): np.zeros(0).__reduce__()[0],
+            ("numpy._core.multiarray", "_reconstruct"): np.zeros(0).__reduce__()[0],
+            ("numpy", "ndarray"): np.ndarray,
+            ("numpy", "dtype"): np.dtype,
+        }
+        if (module, name) not in allowed:
+            raise pickle.UnpicklingError(
+                f"refused to build {module}.{name}: a CIFAR batch holds only arrays, lists and dicts"
+            )
+        return allowed[(module, name)]
+
+
+def _read_cifar(info: DatasetInfo, root: Path, train: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    """The batches of a CIFAR split (uint8 N×3×32×32, labels), through ``_ArraysOnly``."""
+    import numpy as np
+
+    cls = info.tv_class
+    data, labels = [], []
+    for fname, _ in cls.train_list if train else cls.test_list:
+        with open(root / cls.base_folder / fname, "rb") as fh:
+            entry = _ArraysOnly(fh, encoding="latin1").load()  # the release was pickled by Python 2
+        data.append(np.asarray(entry["data"], dtype=np.uint8))
+        labels.extend(entry["labels"] if "labels" in entry else entry["fine_labels"])
+    x = np.vstack(data).reshape(-1, 3, 32, 32)  # each row: R plane, G plane, B plane
+    return torch.from_numpy(x), torch.as_tensor(labels)
+
+
+def _read(info: DatasetInfo, root: Path, train: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    """A split's raw files as (uint8 N×C×H×W, labels): idx files and .mat through torchvision, CIFAR ours."""
+    if issubclass(info.tv_class, tvd.CIFAR10):  # CIFAR100 subclasses it
+        return _read_cifar(info, root, train)
+    tv_root = str(root / info.tv_subdir if info.tv_subdir else root)
+    if info.tv_class is tvd.SVHN:  # torchvision transposes to N×C×H×W and maps label 10 to 0
+        ds = _UnverifiedSVHN(tv_root, split="train" if train else "test", download=False)
+        return torch.from_numpy(ds.data), torch.from_numpy(ds.labels)
+    ds = info.tv_class(tv_root, train=train, download=False)  # MNIST-like idx files: no pickle
+    return ds.data.unsqueeze(1), ds.targets
 
 
 def _read_failure_advice(info: DatasetInfo, root: Path) -> str:
-    """What to do when torchvision cannot read the raw files: depends on whether they are the official ones."""
+    """What to do when the raw files cannot be used: depends on whether they are the official ones."""
+    from .files import rebuild_command, snakemake_command
+
+    marker = f"results/data/{info.name}.json"
     missing = [rel for rel, _ in info.files if not (root / rel).is_file()]
     if missing:
-        return f"Raw files {missing} are missing: run the fetch_dataset rule (snakemake --cores all results/data/{info.name}.json)."
+        return f"Raw files {missing} are missing: run the fetch_dataset rule ({snakemake_command(marker)})."
     unofficial = [rel for rel, md5 in info.files if _md5(root / rel) != md5]
     if unofficial:
         return (
-            f"The raw files {unofficial} are not the official release (their MD5 differs from the canonical one; "
-            "a data mirror's MD5SUMS vouched for them). Replace them in the mirror with the official files, "
-            f"delete them from {root} and rerun: snakemake --cores all --forcerun results/data/{info.name}.json"
+            f"The raw files {unofficial} are not the official release (their MD5 is not the publisher's). "
+            "Replace them in the mirror with the official files, "
+            f"delete them from {root} and rerun: {rebuild_command(marker)}"
+            f" (generated stand-ins for tests are read only with {UNOFFICIAL_ENV}=1)"
         )
     return "The raw files pass their official MD5 check, so this is a torchvision/sagr bug: please report it."
 
 
 def load_split(
-    name: str, root: Path, train: bool, *, verify: bool = True
+    name: str, root: Path, train: bool, *, allow_unofficial: bool | None = None
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Load a split as (x float32 N×C×H×W in [0,1], y int64), unnormalised: normalisation is a model layer.
 
-    verify=False skips torchvision's MD5 check of CIFAR/SVHN files (only for generated test files);
-    MNIST-like files are never MD5-checked by torchvision, prepare_dataset checks them.
+    Every raw file must have its official MD5 before anything is read, unless ``allow_unofficial``
+    (default: ``unofficial_allowed()``) admits stand-ins; CIFAR's pickles are read by ``_ArraysOnly``
+    either way.
     """
     info = get_info(name)
     root = Path(root)
-    cls = info.tv_class if verify else _UNVERIFIED.get(info.tv_class, info.tv_class)
-    tv_root = str(root / info.tv_subdir if info.tv_subdir else root)
-    split = {"split": "train" if train else "test"} if issubclass(cls, tvd.SVHN) else {"train": train}
+    allow = unofficial_allowed() if allow_unofficial is None else allow_unofficial
+    which = "train" if train else "test"
+    if not allow and unofficial_files(name, root):
+        raise DataError(
+            f"{name} ({which}) in {root} refused before reading: {_read_failure_advice(info, root)}"
+        )
     try:
-        ds = cls(tv_root, download=False, **split)
+        x, y = _read(info, root, train)
     except Exception as exc:  # noqa: BLE001 - torchvision raises RuntimeError, EOFError, OSError, ValueError...
         raise DataError(
-            f"{name} ({'train' if train else 'test'}) could not be read from {root}: "
+            f"{name} ({which}) could not be read from {root}: "
             f"{type(exc).__name__}: {exc}. {_read_failure_advice(info, root)}"
         ) from exc
-
-    if issubclass(cls, tvd.MNIST):
-        x = ds.data.unsqueeze(1)  # uint8 N×H×W tensor
-        y = ds.targets
-    elif issubclass(cls, tvd.CIFAR10):
-        x = torch.from_numpy(ds.data).permute(0, 3, 1, 2)  # numpy N×H×W×C
-        y = torch.as_tensor(ds.targets)
-    else:  # SVHN: torchvision already transposes to N×C×H×W and maps label 10 to 0
-        x = torch.from_numpy(ds.data)
-        y = torch.from_numpy(ds.labels)
     x = x.contiguous().to(torch.float32).div_(255.0)
     y = y.to(torch.int64).contiguous()
     expected = (info.in_channels, info.image_size, info.image_size)

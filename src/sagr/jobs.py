@@ -60,6 +60,8 @@ def fetch_dataset_job(data_settings: dict[str, Any], dataset: str, out_marker: P
             "dataset": dataset,
             "root": str(root),
             "source": source,
+            # False only for stand-in files the user allowed (SAGR_ALLOW_UNOFFICIAL_DATA): never results.
+            "official": not data.unofficial_files(dataset, root),
             "cache": [str(f) for f in files],
             "provenance": provenance(
                 "fetch_dataset", {"data": data_settings}, None, torch.device("cpu"), started, time.time()
