@@ -27,6 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 
 from sagr.config import load  # noqa: E402
+from sagr.files import read_json  # noqa: E402
 from sagr.runs import manifest  # noqa: E402
 
 JOB_FILES = {"train": "train.json", "evaluate": "robustness.json", "saliency": "saliency.json"}
@@ -42,7 +43,7 @@ def measure(config: dict, results: Path) -> tuple[list[dict], dict[str, float]]:
             planned[key] += 1
             path = results / e.dataset / e.run.name / name
             if path.is_file():
-                prov = json.loads(path.read_text()).get("provenance", {})
+                prov = read_json(path).get("provenance", {})  # verified, as every reader of a result
                 if prov.get("cpu_time_s") is not None:
                     cpu[key].append(float(prov["cpu_time_s"]))
     rows, total, missing = [], 0.0, []

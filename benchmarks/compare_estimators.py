@@ -19,6 +19,8 @@ from pathlib import Path
 from scipy.stats import binomtest
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "src"))
+from sagr.files import read_json  # noqa: E402
 
 
 def pooled_worst_case(results: Path, dataset: str, run: str, seeds: list[int]) -> dict[float, dict]:
@@ -28,7 +30,7 @@ def pooled_worst_case(results: Path, dataset: str, run: str, seeds: list[int]) -
         path = results / dataset / f"{run}_seed{seed}" / "robustness.json"
         if not path.exists():
             sys.exit(f"missing {path}: run the pipeline for this run and seed first")
-        for w in json.loads(path.read_text())["worst_case"]:
+        for w in read_json(path)["worst_case"]:  # verified, as every reader of a result
             if w.get("norm", "linf") != "linf":
                 continue
             n = int(w["n"])

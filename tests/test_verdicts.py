@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+import fake_results as fr
 from sagr import claims as C
 from sagr import results, stats
+from sagr.files import write_json
 
 N = 400
 
@@ -91,14 +92,13 @@ def _write(
             dict(attack="pgd", kind="pgd", role="baseline", norm="linf", eps=eps, points="all", **acc)
         )
         worst.append(dict(norm="linf", eps=eps, attacks=["pgd"], apgd_strength=False, **acc))
-    (d / "train.json").write_text(json.dumps({**head, "history": [], "status": "ok"}))
-    (d / "robustness.json").write_text(
-        json.dumps({**head, "n_eval": N, "records": records, "worst_case": worst, "masking": []})
+    # Through sagr.files, as the jobs write them: the readers verify each file's hash record.
+    write_json(d / "train.json", {**head, "history": [], "status": "ok"})
+    write_json(
+        d / "robustness.json", {**head, "n_eval": N, "records": records, "worst_case": worst, "masking": []}
     )
-    (d / "saliency.json").write_text(
-        json.dumps({**head, "n_images": N, "metrics": {"gini": {"mean": gini, "std": 0.1}}})
-    )
-    np.savez(d / "correct.npz", **arrays)
+    write_json(d / "saliency.json", {**head, "n_images": N, "metrics": {"gini": {"mean": gini, "std": 0.1}}})
+    fr.write_npz(d / "correct.npz", **arrays)
 
 
 # worst case (clean, ε=0.1, ε=0.3) and Gini per method: JR and SAGR both at the floor at ε = 0.3,
