@@ -3,7 +3,6 @@ one is not, and the report shows every run's validation curve."""
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 
@@ -13,6 +12,7 @@ import pytest
 
 from sagr import results
 from sagr.convergence import convergence, rising
+from sagr.files import read_json, write_json
 from test_verdicts import _write
 
 VAL_N = 1000
@@ -63,7 +63,7 @@ def test_the_threshold_is_the_last_values_standard_error() -> None:
 
 
 def _train_json(path: Path, clean: list[float], pgd: list[float]) -> None:
-    data = json.loads(path.read_text())
+    data = read_json(path)
     data["history"] = [
         {"epoch": e, "loss": 1.0 / e, "ce": 0.9 / e, "reg": 0.1 / e} for e in range(1, len(clean) + 1)
     ]
@@ -72,7 +72,7 @@ def _train_json(path: Path, clean: list[float], pgd: list[float]) -> None:
         for e, (c, p) in enumerate(zip(clean, pgd, strict=True), start=1)
     ]
     data["n_val"] = VAL_N
-    path.write_text(json.dumps(data))
+    write_json(path, data)  # with its hash record: the readers verify it
 
 
 @pytest.fixture(scope="module")
