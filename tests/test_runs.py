@@ -54,9 +54,10 @@ def test_manifest_has_every_method_dataset_seed_and_sweep_point(default_config):
     assert len(main) == len(default_config["datasets"]) * len(default_config["methods"]) * len(
         default_config["seeds"]
     )
-    sweeps = default_config["ablation"]["sweeps"]["sagr"]
+    all_sweeps = default_config["ablation"]["sweeps"]
+    sweeps = all_sweeps["sagr"]
     sweep_points = {(e.run.name, s["param"]) for e in entries for s in e.sweeps}
-    assert len(sweep_points) == sum(len(v) for v in sweeps.values())
+    assert len(sweep_points) == sum(len(v) for m in all_sweeps.values() for v in m.values())
     default = make_run("sagr", default_config["methods"]["sagr"], 0)
     # The default point is a main run and a member of every sweep.
     entry = next(e for e in entries if e.run == default and e.dataset == "mnist")
