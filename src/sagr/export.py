@@ -2,8 +2,12 @@
 
 RobustBench lists a model with a small JSON (name, architecture, dataset, threat model, ε,
 clean and AutoAttack accuracy in %). We write one per (dataset, run) from its
-robustness.json and train.json, adding what our numbers need to be read honestly: the
-number of points each accuracy was measured on, the attack's role, and the checkpoint.
+robustness.json and train.json. Its ``autoattack_acc`` is the model's worst case over every
+attack at the threat model's ε (the largest L∞ budget), which is AutoAttack-strength when the
+suite ran APGD-CE and APGD-T at full strength on every point (the torchattacks cascade) or the
+reference AutoAttack on every point; a weaker worst case is not passed off as AutoAttack: the
+field stays empty and the footnote says why. Beyond RobustBench's fields, ``evaluations`` gives
+each ε's worst case with what produced it, its n and its 95 % interval.
 """
 
 from __future__ import annotations
@@ -13,14 +17,13 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
+from .attack_kinds import Role
 from .files import read_json, write_json
-from .robustness import CLEAN, AttackRecord, ModelResult
+from .robustness import CLEAN, AttackRecord, ModelResult, Points, WorstCase
 from .robustness.io import read_result
+from .stats import LEVEL, clopper_pearson
 
 PAPER_LINK = "https://doi.org/10.1109/TIFS.2023.3289000"
-#: The torchattacks AutoAttack of the suite, measured on fixed points. (The reference-role AutoAttack
-#: is a cross-check on the cascade's still-robust points: its accuracy is not one on the test points.)
-AUTOATTACK_KINDS = ("autoattack",)
 
 
 def fmt_eps(eps: float) -> str:
@@ -35,24 +38,78 @@ def _pct(acc: float) -> str:
     return f"{100 * acc:.2f}"
 
 
-def _autoattack(records: list[AttackRecord]) -> AttackRecord | None:
-    """The AutoAttack record at the largest L∞ ε < 1."""
-    found = [
-        r
-        for r in records
-        if r.kind in AUTOATTACK_KINDS and r.norm == "linf" and not math.isnan(r.accuracy) and r.eps < 1
+def evaluation(worst: WorstCase, records: list[AttackRecord]) -> dict[str, Any]:
+    """One ε's worst case: accuracy, n, interval, and what produced it.
+
+    ``produced_by``: "reference AutoAttack" when the reference implementation ran on every point
+    the worst case counts; else "torchattacks cascade" (with its ``components``, in the order they
+    ran) when cascade attacks finished the points the fixed attacks left; else "worst case over
+    the attacks".
+    """
+    at = [r for r in records if r.norm == "linf" and r.eps == worst.eps]
+    n = int(worst.n)
+    k = int(worst.n_correct) if worst.n_correct is not None else round(worst.accuracy * n)
+    low, high = clopper_pearson(k, n)
+    refs = [r for r in at if r.role == Role.REFERENCE.value]
+    full_ref = [r for r in refs if r.points == Points.ALL.value and r.n >= n]
+    cascade = [r for r in at if r.points == Points.CASCADE.value and r.role != Role.REFERENCE.value]
+    if full_ref:
+        produced = "reference AutoAttack"
+    elif cascade:
+        produced = "torchattacks cascade"
+    else:
+        produced = "worst case over the attacks"
+    return {
+        "eps": fmt_eps(worst.eps),
+        "eps_value": worst.eps,
+        "accuracy": _pct(worst.accuracy),
+        "n": n,
+        "n_correct": k,
+        "ci_low": _pct(low),
+        "ci_high": _pct(high),
+        "ci_level": LEVEL,
+        "autoattack_strength": bool(worst.apgd_strength or full_ref),
+        "produced_by": produced,
+        "components": [{"attack": r.attack, "kind": r.kind, "n": int(r.n)} for r in cascade],
+        "attacks": list(worst.attacks),
+        "reference": [
+            {"attack": r.attack, "accuracy": _pct(r.accuracy), "n": int(r.n), "points": r.points} for r in refs
+        ],
+    }
+
+
+def evaluations(result: ModelResult) -> list[dict[str, Any]]:
+    """Every L∞ budget's worst case (ε < 1: ε = 1 is the unbounded sanity check), by ε."""
+    worst = [
+        w
+        for w in result.worst_case
+        if w.norm == "linf" and w.eps < 1 and w.n and not math.isnan(w.accuracy)
     ]
-    return max(found, key=lambda r: r.eps) if found else None
+    return [evaluation(w, result.records) for w in sorted(worst, key=lambda w: w.eps)]
 
 
 def model_info(result: ModelResult, train: dict[str, Any] | None, checkpoint: str | None) -> dict[str, Any]:
     """One model's RobustBench-style entry (accuracies as % strings, as RobustBench writes them)."""
     clean = result.record(CLEAN)
-    aa = _autoattack(result.records)
-    arch = None
-    if checkpoint and Path(checkpoint).is_file():
-        arch = _architecture(Path(checkpoint))
-    info: dict[str, Any] = {
+    evals = evaluations(result)
+    top = evals[-1] if evals else None  # the threat model's ε: the largest budget
+    arch = _architecture(Path(checkpoint)) if checkpoint and Path(checkpoint).is_file() else None
+    if top is None:
+        footnote = "no L∞ worst case in robustness.json"
+    elif not top["autoattack_strength"]:
+        footnote = (
+            f"the worst case at ε = {top['eps']} ({top['accuracy']} % on n = {top['n']}) is not AutoAttack-"
+            "strength (no full-strength APGD-CE + APGD-T on every point, no reference AutoAttack): see evaluations"
+        )
+    else:
+        components = ", ".join(c["attack"] for c in top["components"])
+        footnote = (
+            f"worst case over every attack at ε = {top['eps']} on n = {top['n']} points "
+            f"[{top['ci_low']}, {top['ci_high']}] % ({100 * LEVEL:g} % Clopper-Pearson), by the {top['produced_by']}"
+            + (f" ({components})" if components and top["produced_by"] == "torchattacks cascade" else "")
+        )
+    strong = top is not None and top["autoattack_strength"]
+    return {
         "link": PAPER_LINK,
         "name": f"{result.method or 'model'} ({result.run})",
         "authors": "SAGR replication pipeline",
@@ -62,16 +119,17 @@ def model_info(result: ModelResult, train: dict[str, Any] | None, checkpoint: st
         "venue": "replication",
         "architecture": arch,
         "threat_model": "Linf",
-        "eps": fmt_eps(aa.eps) if aa else None,
+        "eps": top["eps"] if top else None,
         "clean_acc": _pct(clean.accuracy),
         "reported": None,
-        "autoattack_acc": _pct(aa.accuracy) if aa else None,
-        "footnote": None if aa else "no AutoAttack record in robustness.json",
+        "autoattack_acc": top["accuracy"] if strong else None,
+        "footnote": footnote,
         # Beyond RobustBench's fields: what the numbers rest on.
         "n_clean": int(clean.n),
-        "n_autoattack": int(aa.n) if aa else None,
-        "autoattack_kind": aa.kind if aa else None,
-        "autoattack_points": aa.points if aa else None,
+        "n_autoattack": top["n"] if strong else None,
+        "autoattack_ci": [top["ci_low"], top["ci_high"]] if strong else None,
+        "autoattack_produced_by": top["produced_by"] if strong else None,
+        "evaluations": evals,
         "method": result.method,
         "seed": result.seed,
         "run": result.run,
@@ -79,7 +137,6 @@ def model_info(result: ModelResult, train: dict[str, Any] | None, checkpoint: st
         "train_epochs": (train or {}).get("epochs"),
         "git_commit": (result.provenance or {}).get("git_commit"),
     }
-    return info
 
 
 def _architecture(checkpoint: Path) -> str | None:

@@ -1,4 +1,5 @@
-"""LaTeX output: escaping any text for pdflatex, and compiling report.tex to a PDF with latexmk.
+"""LaTeX output: escaping any text for pdflatex, laying out the document model's blocks (tables,
+figures, styled text), and compiling report.tex to a PDF with latexmk.
 
 Every string that reaches the LaTeX template goes through `latex_escape` (the jinja
 environment applies it to every ``<< … >>`` expression unless the template marks the value
@@ -10,11 +11,15 @@ any input encoding.
 from __future__ import annotations
 
 import logging
+import re
 import shutil
 import subprocess
 import unicodedata
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from sagr.document import Span, Table
 
 log = logging.getLogger("sagr")
 
@@ -35,6 +40,44 @@ _SPECIAL = {
 }
 _SYMBOLS = {
     "±": r"$\pm$",
+    "′": r"$'$",
+    "″": r"$''$",
+    "∧": r"$\wedge$",
+    "∨": r"$\vee$",
+    "¬": r"$\neg$",
+    "≪": r"$\ll$",
+    "≫": r"$\gg$",
+    "⇒": r"$\Rightarrow$",
+    "⇔": r"$\Leftrightarrow$",
+    "↔": r"$\leftrightarrow$",
+    "∂": r"$\partial$",
+    "∝": r"$\propto$",
+    "∅": r"$\emptyset$",
+    "∀": r"$\forall$",
+    "∃": r"$\exists$",
+    "⊂": r"$\subset$",
+    "⊆": r"$\subseteq$",
+    "∩": r"$\cap$",
+    "∪": r"$\cup$",
+    "∼": r"$\sim$",
+    "≡": r"$\equiv$",
+    "⊤": r"$\top$",
+    "ᵀ": r"$^\top$",
+    "∥": r"$\|$",
+    "⌈": r"$\lceil$",
+    "⌉": r"$\rceil$",
+    "⌊": r"$\lfloor$",
+    "⌋": r"$\rfloor$",
+    "⟨": r"$\langle$",
+    "⟩": r"$\rangle$",
+    "≲": r"$\lesssim$",
+    "≳": r"$\gtrsim$",
+    "•": r"\textbullet{}",
+    "€": r"EUR",
+    "«": r"$\ll$",
+    "»": r"$\gg$",
+    "\u2009": r"\,",
+    "\u202f": r"\,",
     "ε": r"$\varepsilon$",
     "∞": r"$\infty$",
     "∇": r"$\nabla$",
@@ -51,7 +94,7 @@ _SYMBOLS = {
     "↓": r"$\downarrow$",
     "‖": r"$\|$",
     "√": r"$\surd$",
-    "−": "-",
+    "−": r"$-$",
     "∈": r"$\in$",
     "∑": r"$\sum$",
     "°": r"$^\circ$",
@@ -163,14 +206,10 @@ def latex_escape(text: Any) -> str:
     for ch in str(text):
         piece = _char(ch)
         if out and out[-1].endswith("$") and piece.startswith("$"):
-            out.append("{}")  # "$\\pm$$\\varepsilon$" would open display math
+            # one math group, not "$\\pm$$\\varepsilon$" (display math): "ε′" stays one symbol
+            out[-1], piece = out[-1][:-1], piece[1:]
         out.append(piece)
     return "".join(out)
-
-
-def verbatim_ascii(text: Any) -> str:
-    """Text for a verbatim block: non-ASCII characters written as \\uXXXX (verbatim cannot escape)."""
-    return "".join(ch if ch.isascii() else f"\\u{ord(ch):04x}" for ch in str(text))
 
 
 class Latex(str):
@@ -189,6 +228,125 @@ def finalize(value: Any) -> Any:
     if value is None:
         return ""
     return latex_escape(value)
+
+
+# ---------------------------------------------------------------- the document model's blocks
+
+_COLOURS = {"fail": "B00020", "warn": "B00020", "ok": "1A7F37", "na": "6E7781"}
+
+
+def styled(text: str, style: str) -> str:
+    """Escaped text in one of the document model's styles (`sagr.document.STYLES`)."""
+    body = latex_escape(text)
+    if style == "b":
+        return f"\\textbf{{{body}}}"
+    if style == "code":
+        return f"\\texttt{{{body}}}"
+    if style in ("fail", "warn"):
+        return f"\\textcolor[HTML]{{{_COLOURS[style]}}}{{\\textbf{{{body}}}}}"
+    if style in _COLOURS:
+        return f"\\textcolor[HTML]{{{_COLOURS[style]}}}{{{body}}}"
+    return body
+
+
+def heading(text: str) -> Latex:
+    """A section title: typeset escaped, and as Unicode in the PDF's bookmarks (hyperref's
+    ``\\texorpdfstring``: a bookmark cannot hold math, so "Against $\\beta$" would lose its β)."""
+    plain_ = "".join(_SPECIAL.get(ch, ch) if ch in "\\{}#%&_~^$" else ch for ch in str(text))
+    return Latex(f"\\texorpdfstring{{{latex_escape(text)}}}{{{plain_}}}")
+
+
+def spans(parts: list[Span]) -> Latex:
+    """A paragraph's spans; a link shows its target in typewriter type after the text."""
+    out = []
+    for s in parts:
+        out.append(styled(s.text, s.style))
+        if s.href and not s.href.endswith(s.text):
+            out.append(f" (\\texttt{{{latex_escape(s.href)}}})")
+    return Latex("".join(out))
+
+
+def _cell(text: str, style: str, wraps: bool) -> str:
+    """One cell: lines joined by a line break (a nested tabular where the column does not wrap);
+    in wrapping columns long names may break after an underscore, a slash or a hyphen."""
+    lines = [styled(line, style) for line in text.split("\n")]
+    if wraps:
+        lines = [re.sub(r"(\\_|/|(?<!-)-(?!-))", r"\1\\allowbreak{}", line) for line in lines]
+        return "\\newline ".join(lines)
+    if len(lines) == 1:
+        return lines[0]
+    return "\\begin{tabular}[t]{@{}l@{}}" + "\\\\ ".join(lines) + "\\end{tabular}"
+
+
+def _colspec(table: Table) -> str:
+    from sagr.document import LINE_CHARS  # the document's layout budget (imported late: no cycle)
+
+    spec = []
+    for j, a in enumerate(table.align):
+        if a == "p":
+            frac = table.wrap[j] / LINE_CHARS
+            spec.append(f">{{\\raggedright\\arraybackslash}}p{{{frac:.3f}\\linewidth}}")
+        else:
+            spec.append(a)
+    return "".join(spec)
+
+
+def _header(table: Table) -> str:
+    lines = []
+    last = len(table.header) - 1
+    for i, row in enumerate(table.header):
+        cells, rules, j = [], [], 0
+        for text, span in row:
+            body = latex_escape(text)
+            if i < last:
+                cells.append(f"\\multicolumn{{{span}}}{{c}}{{{body}}}" if span > 1 else body)
+                if text and span > 1:
+                    rules.append(f"\\cmidrule(lr){{{j + 1}-{j + span}}}")
+            else:
+                wraps = table.align[j] == "p"
+                cells.append(body if wraps or span > 1 else _cell(text, "", False))
+            j += span
+        lines.append(" & ".join(cells) + " \\\\" + (" " + " ".join(rules) if rules else ""))
+    return "\n".join(lines)
+
+
+def _body(table: Table) -> str:
+    return "\n".join(
+        " & ".join(_cell(c.text, c.style, table.align[j] == "p") for j, c in enumerate(row)) + " \\\\"
+        for row in table.rows
+    )
+
+
+def table(t: Table) -> Latex:
+    """A `sagr.document.Table` as booktabs LaTeX at \\small, captioned and numbered; long tables
+    as a longtable (its header repeats on every page), others held in place ([H])."""
+    spec, head, body = _colspec(t), _header(t), _body(t)
+    caption = f"\\caption{{{latex_escape(t.title)}}}\\label{{tab:{t.number}}}"
+    if t.long:
+        return Latex(
+            "{\\small\n"
+            f"\\begin{{longtable}}{{{spec}}}\n{caption}\\\\\n"
+            f"\\toprule\n{head}\n\\midrule\n\\endfirsthead\n"
+            f"\\toprule\n{head}\n\\midrule\n\\endhead\n"
+            f"\\bottomrule\n\\endlastfoot\n{body}\n\\end{{longtable}}\n}}\n"
+        )
+    return Latex(
+        "\\begin{table}[H]\n\\centering\\small\n"
+        f"{caption}\n\\begin{{tabular}}{{{spec}}}\n\\toprule\n{head}\n\\midrule\n{body}\n"
+        "\\bottomrule\n\\end{tabular}\n\\end{table}\n"
+    )
+
+
+def code(text: str) -> Latex:
+    """Literal text (the configuration) in typewriter type: every character escaped like the rest
+    of the report (so Unicode renders), indentation kept, long lines wrapped with a hanging indent."""
+    out = []
+    for line in str(text).splitlines():
+        stripped = line.lstrip(" ")
+        indent = len(line) - len(stripped)
+        hang = f"\\hangindent={0.5 * indent + 2:g}em\\hangafter=1 "
+        out.append(hang + "\\hspace*{" + f"{0.5 * indent:g}" + "em}" + latex_escape(stripped) + "\\par")
+    return Latex("{\\ttfamily\\footnotesize\\raggedright\\parindent=0pt\n" + "\n".join(out) + "\n}\n")
 
 
 def latexmk() -> str | None:

@@ -14,6 +14,7 @@ from collections.abc import Iterable
 
 import pandas as pd
 
+from sagr import stats
 from sagr.labels import (
     CLEAN,
     DEVICE_LABELS,
@@ -39,6 +40,9 @@ from sagr.results import Results
 FLAG = "⚠"  # next to a method whose models failed a gradient-masking check
 MISSING = "–"
 PGD_ONLY = "no APGD"  # a worst case that no APGD-strength attack entered
+# The level of the reference-vs-torchattacks comparison where a result file does not state it
+# (the evaluation's `sagr.attacks.REFERENCE_ALPHA`; not imported: presentation never loads torch).
+REFERENCE_ALPHA = 0.05
 
 
 def fmt_eps(eps: float) -> str:
@@ -123,7 +127,8 @@ def main_table(
         mark = " · cascade" if "cascade" in points else " · subset" if "subset" in points else ""
         if attack == WORST and (rows["apgd"] == False).any():  # noqa: E712 (NaN = not stated)
             mark += f" · {PGD_ONLY}"
-        sub = n_text + mark if attack == CLEAN else f"ε={fmt_eps(eps)} · {n_text}{mark}"
+        # two lines (the budget, then n and marks) keep the column as narrow as its cells
+        sub = n_text + mark if attack == CLEAN else f"ε={fmt_eps(eps)}\n{n_text}{mark}"
         if norm == "l2":
             sub = f"L2 {sub}"
         col = (labels.get(attack, attack), sub)
@@ -137,6 +142,71 @@ def main_table(
         index=pd.Index(index, name="Method"),
         columns=pd.MultiIndex.from_tuples(columns, names=["Attack", "ε"]),
     )
+
+
+def headline_table(
+    summary: pd.DataFrame, dataset: str, suite: Suite, flagged: Iterable[str] = ()
+) -> pd.DataFrame:
+    """The front page's table: rows = methods; clean accuracy and the L∞ worst case over every
+    attack at each ε (`main_table`'s cells and column notes, the other attacks left out)."""
+    s = summary[(summary["attack"] == CLEAN) | ((summary["attack"] == WORST) & (summary["norm"] == "linf"))]
+    return main_table(s, dataset, suite, flagged)
+
+
+def verdicts_table(claims: pd.DataFrame, datasets: list[str]) -> pd.DataFrame:
+    """One row per claim × dataset: the claim, its verdict, and each comparison's effect with its
+    interval, n and seeds (the dataset column only when there are several datasets)."""
+    rows = []
+    for (cid, dataset), g in claims.groupby(["claim", "dataset"], sort=False):
+        effects = []
+        for r in g.itertuples():
+            if not r.comparison:
+                continue
+            scale, digits = (100.0, 1) if r.kind == "accuracy" else (1.0, 3)
+            unit = " pp" if r.kind == "accuracy" else ""
+            effects.append(
+                f"{r.comparison}: {fmt_difference(r.estimate, r.low, r.high, scale, digits)}{unit}"
+                f" (n={r.n}, {r.seeds} seed{'s' if r.seeds != 1 else ''}"
+                + (", premise" if r.premise else "")
+                + ")"
+                + fmt_sight(r, scale, digits)
+            )
+        first = not rows or rows[-1]["_claim"] != cid
+        row = {"_claim": cid, "Claim": f"{cid}. {g['statement'].iloc[0]}" if first else ""}
+        if len(datasets) > 1:
+            row["Dataset"] = dataset_label(dataset)
+        row["Verdict"] = g["verdict"].iloc[0]
+        row["Effect [interval]"] = "; ".join(effects) or "runs missing"
+        rows.append(row)
+    return pd.DataFrame(rows).drop(columns="_claim")
+
+
+def masking_summary(res: Results, dataset: str) -> pd.DataFrame:
+    """Rows = masking checks, columns = methods: how many of the method's models (ablation points
+    included) passed, failed, or could not apply the check."""
+    m = res.masking
+    m = m[m["dataset"] == dataset]
+    checks = sorted(m["check"].unique(), key=check_rank)
+    methods = sorted_methods(m["method"])
+    titles = m.drop_duplicates("check").set_index("check")["title"]
+    rows = []
+    for check in checks:
+        row = {"Check": titles[check]}
+        for method in methods:
+            counts = m[(m["check"] == check) & (m["method"] == method)]["status"].value_counts()
+            parts = [
+                f"{counts[k]} {word}"
+                for k, word in (("fail", "failed"), ("pass", "passed"), ("n.a.", "n.a."))
+                if counts.get(k)
+            ]
+            row[method_label(method)] = "\n".join(parts) or MISSING
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def masking_failed_table(res: Results) -> pd.DataFrame:
+    """Every failed masking check in full: model, check, test statistics and the evidence."""
+    return _masking_rows(res, res.masking[res.masking["status"] == "fail"])
 
 
 def masking_failures(res: Results, dataset: str) -> dict[str, list[str]]:
@@ -159,14 +229,20 @@ def _p(v: object) -> str:
 
 def masking_table(res: Results, dataset: str) -> pd.DataFrame:
     """Every model's gradient-masking checks: result, paired-test p-value and α, n, details."""
-    m = res.masking
-    m = m[m["dataset"] == dataset]
-    m = m.assign(_m=m["method"].map(method_rank), _c=m["check"].map(check_rank))
-    m = m.sort_values(["_m", "run", "_c"])
+    return _masking_rows(res, res.masking[res.masking["dataset"] == dataset])
+
+
+def _masking_rows(res: Results, m: pd.DataFrame) -> pd.DataFrame:
+    m = m.assign(
+        _d=m["dataset"].map(res.datasets().index),
+        _m=m["method"].map(method_rank),
+        _c=m["check"].map(check_rank),
+    )
+    m = m.sort_values(["_d", "_m", "run", "_c"])
     return pd.DataFrame(
         {
+            "Dataset": m["dataset"].map(dataset_label),
             "Method": m["method"].map(method_label),
-            "Seed": m["seed"],
             "Run": m["run"],
             "Check": m["title"],
             "Result": m["status"],
@@ -178,25 +254,55 @@ def masking_table(res: Results, dataset: str) -> pd.DataFrame:
     ).reset_index(drop=True)
 
 
+TOO_FEW = "too few points to tell"
+DIFFERS = "differs"
+NO_DIFFERENCE = "no difference seen"
+
+
+def reference_reading(n: int, differs: bool, alpha: float) -> tuple[str, str]:
+    """What one reference comparison on n points can say: (verdict, what it could have seen).
+
+    A test that no outcome on n points could make significant says so instead of "no difference";
+    otherwise the smallest difference it could have detected is stated beside its verdict.
+    """
+    detectable = stats.mcnemar_detectable(n, alpha)
+    need = stats.mcnemar_min_discordant(alpha)
+    if differs:
+        return DIFFERS, f"detectable from {100 * detectable:.0f} pp"
+    if _nan(detectable):
+        return f"{TOO_FEW} (n = {n})", f"none: α = {alpha:g} needs ≥ {need} discordant points"
+    return NO_DIFFERENCE, f"≥ {100 * detectable:.0f} pp (n = {n})"
+
+
 def reference_table(res: Results) -> pd.DataFrame:
-    """Per model: torchattacks' AutoAttack beside the reference on the same points."""
+    """Per model: torchattacks' AutoAttack beside the reference on the same points, with what the
+    comparison can tell on that many points (`reference_reading`)."""
     r = res.reference
     if r.empty:
         return r
     r = r.assign(_d=r["dataset"].map(res.datasets().index), _m=r["method"].map(method_rank))
     r = r.sort_values(["_d", "_m", "seed"])
+    alpha = r["alpha"] if "alpha" in r else pd.Series(REFERENCE_ALPHA, index=r.index)
+    readings = [
+        reference_reading(int(n), bool(d), float(REFERENCE_ALPHA if _nan(a) else a))
+        for n, d, a in zip(r["n"].fillna(0), r["differs"], alpha, strict=True)
+    ]
+
+    def pct(v: object) -> str:
+        return MISSING if _nan(v) else f"{100 * float(v):.1f}"
+
     return pd.DataFrame(
         {
             "Dataset": r["dataset"].map(dataset_label),
             "Method": r["method"].map(method_label),
             "Seed": r["seed"],
             "ε": r["eps"].map(fmt_eps),
-            "n": r["n"].astype(int),
-            "Points": r["ref_points"].fillna(""),
-            "torchattacks (%)": r["torchattacks_accuracy"].map(lambda v: f"{100 * v:.1f}"),
-            "reference (%)": r["accuracy"].map(lambda v: f"{100 * v:.1f}"),
+            "n": r["n"].fillna(0).astype(int),
+            "torchattacks (%)": r["torchattacks_accuracy"].map(pct),
+            "reference (%)": r["accuracy"].map(pct),
             "McNemar p": r["mcnemar_p"].map(_p),
-            "Differs": r["differs"].map(lambda v: f"yes {FLAG}" if v else "no"),
+            "Verdict": [v for v, _ in readings],
+            "Smallest detectable difference": [d for _, d in readings],
         }
     ).reset_index(drop=True)
 

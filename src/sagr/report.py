@@ -1,16 +1,18 @@
-"""The replication report: HTML and LaTeX rendered by jinja2 from the same pandas tables.
+"""The replication report: one document, built here, laid out as HTML and LaTeX by jinja2.
 
 `build_report` is the entry point the report job calls with its rule's input files. Its steps,
 each in its own module: load (`sagr.results`), aggregate (`sagr.summaries`, `sagr.claims`,
 statistics in `sagr.stats`), write the CSV summaries and the figures (`sagr.figures`, an explicit
-step), present (`sagr.presentation`) and render (this module: jinja2 templates).
+step), present (`sagr.presentation`: display tables), compose (this module: the `sagr.document`
+model, every sentence of the report, in paper order) and render (the templates, layout only).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import os
-from collections.abc import Callable, Mapping, Sequence
+import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,7 +20,7 @@ from typing import Any
 import jinja2
 import pandas as pd
 import yaml
-from markupsafe import Markup
+from markupsafe import Markup, escape
 
 from sagr import claims as C
 from sagr import figures, latex
@@ -26,9 +28,24 @@ from sagr import presentation as P
 from sagr import summaries as S
 from sagr import tradeoff as T
 from sagr.convergence import convergence
+from sagr.document import (
+    Bullets,
+    Code,
+    Document,
+    Figure,
+    Paragraph,
+    Section,
+    Span,
+    frame_table,
+    spans,
+    split_columns,
+)
 from sagr.files import plain, read_json, read_npz
 from sagr.labels import (
+    CLEAN,
     WORST,
+    attack_labels,
+    attack_rank,
     dataset_label,
     estimator_label,
     method_label,
@@ -45,72 +62,8 @@ PAPER = (
     "Saliency-Aware Weight Bias for Adversarial Defense”, IEEE Transactions on Information "
     "Forensics and Security 18, 5936–5949 (2023), doi:10.1109/TIFS.2023.3289000"
 )
+TITLE = "Replication report: Saliency-Aware Gradient Regularization (SAGR)"
 TEMPLATES = Path(__file__).parent / "templates"
-FAIL_CSS = "color: #b00020; font-weight: bold;"
-PASS_CSS = "color: #1a7f37;"
-NA_CSS = "color: #777777;"
-
-# Escaping lives in sagr.latex (the template layer); re-exported for callers of report.
-latex_escape = latex.latex_escape
-
-
-# ---------------------------------------------------------------- tables in both formats
-
-
-def _styler(
-    df: pd.DataFrame, style: Callable[[Any], str] | None, subset: Sequence[str] | None, uid: str
-) -> pd.io.formats.style.Styler:
-    """A Styler without the index (tables carry their labels as columns) and with cell styles."""
-    styler = df.style.hide(axis="index").set_uuid(uid)
-    if style is not None:
-        styler = styler.map(style, subset=list(subset) if subset is not None else None)
-    return styler
-
-
-def table(
-    df: pd.DataFrame,
-    uid: str,
-    *,
-    style: Callable[[Any], str] | None = None,
-    subset: Sequence[str] | None = None,
-    column_format: str | None = None,
-    long: bool = False,
-    numeric: bool = True,
-) -> dict[str, str]:
-    """One DataFrame rendered as HTML (escaped, classed) and as a booktabs LaTeX tabular."""
-    html = (
-        _styler(df, style, subset, uid)
-        .format(escape="html", na_rep="–")
-        .format_index(escape="html", axis=1)
-        .set_table_attributes(f'class="tbl{" num" if numeric else ""}"')
-        .to_html()
-    )
-    column_format = column_format or "l" * df.shape[1]
-    tex = (
-        _styler(df, style, subset, uid)
-        .format(latex_escape, na_rep="--")
-        .format_index(latex_escape, axis=1)
-        .to_latex(
-            hrules=True,
-            convert_css=True,
-            column_format=column_format,
-            multicol_align="c",
-            environment="longtable" if long else None,
-        )
-    )
-    if not long:  # wide tables shrink to the text width, narrow ones keep their size
-        tex = "\\begin{adjustbox}{max width=\\linewidth}\n" + tex + "\\end{adjustbox}\n"
-    return {"html": Markup(html), "tex": latex.Latex(tex)}
-
-
-def _status_css(value: Any) -> str:
-    """Red for a failed masking check, green for a pass, grey for n.a."""
-    return {"fail": FAIL_CSS, "pass": PASS_CSS, "n.a.": NA_CSS}.get(value, "")
-
-
-def _flag_css(value: Any) -> str:
-    """Red for a method label carrying the masking warning."""
-    return FAIL_CSS if isinstance(value, str) and P.FLAG in value else ""
 
 
 def _flat(df: pd.DataFrame) -> pd.DataFrame:
@@ -241,98 +194,396 @@ def saliency_rows(res: Results, dataset: str) -> list[tuple[str, str]]:
     ]
 
 
-# ---------------------------------------------------------------- report sections
+# ---------------------------------------------------------------- the document
 
 
-def _main_sections(res: Results, summ: Summaries) -> list[dict]:
-    """Per dataset: the method × (attack, ε) table, its masking footnotes and its n."""
+def _note(*parts: str | Span | None) -> Paragraph:
+    return Paragraph(spans(*parts), note=True)
+
+
+def _para(*parts: str | Span | None) -> Paragraph:
+    return Paragraph(spans(*parts))
+
+
+def _one_dataset(df: pd.DataFrame, res: Results, column: str = "Dataset") -> pd.DataFrame:
+    """A table over datasets without its dataset column when the run has only one."""
+    return df.drop(columns=column) if len(res.datasets()) == 1 and column in df else df
+
+
+def _style_flag(column: str, value: Any) -> str:
+    """Red for a method label carrying the masking warning."""
+    return "fail" if isinstance(value, str) and P.FLAG in value else ""
+
+
+def _style_status(column: str, value: Any) -> str:
+    if column == "Result":
+        return {"fail": "fail", "pass": "ok", "n.a.": "na"}.get(value, "")
+    return ""
+
+
+def _style_verdict(column: str, value: Any) -> str:
+    if column != "Verdict":
+        return ""
+    return {C.SUPPORTED: "ok", C.CONTRADICTED: "fail"}.get(value, "na")
+
+
+def _style_counts(column: str, value: Any) -> str:
+    return "fail" if isinstance(value, str) and "failed" in value else ""
+
+
+def _style_reference(column: str, value: Any) -> str:
+    if column != "Verdict":
+        return ""
+    return "fail" if value == P.DIFFERS else "na" if str(value).startswith(P.TOO_FEW) else ""
+
+
+def _numeric(df: pd.DataFrame, first: int = 1) -> list:
+    """The columns after the first `first` ones (right-aligned numbers)."""
+    return list(df.columns[first:])
+
+
+def _lede(res: Results) -> list[Span]:
+    """One sentence: what this run trained, how it attacked the models, on how many points."""
+    runs = res.runs
+    methods = [method_label(m) for m in sorted_methods(runs["method"].unique())]
+    datasets = [dataset_label(d) for d in res.datasets()]
+    seeds = sorted(int(s) for s in runs.loc[runs["main"].astype(bool), "seed"].unique())
+    rec = res.records
+    rec = rec[rec["attack"] != CLEAN] if not rec.empty else rec
+    attacks = (
+        list(
+            dict.fromkeys(
+                attack_labels(res.suite()).get(a, a)
+                for a in sorted(rec["attack"].unique(), key=attack_rank(res.suite()))
+            )
+        )
+        if not rec.empty
+        else []
+    )
+    n = sorted({n for d in res.datasets() for n in res.eval_sizes(d)})
+    extra = len(runs) - int(runs["main"].astype(bool).sum())
+
+    def budgets(dataset: str) -> str:
+        r = rec[rec["dataset"] == dataset] if not rec.empty else rec
+        linf = sorted(r.loc[(r["norm"] == "linf") & (r["eps"] < 1), "eps"].unique()) if not r.empty else []
+        l2 = sorted(r.loc[r["norm"] == "l2", "eps"].unique()) if not r.empty else []
+        text = f"L∞ ε ∈ {{{', '.join(P.fmt_eps(e) for e in linf)}}}"
+        return text + (f" (and L2 ε ∈ {{{', '.join(P.fmt_eps(e) for e in l2)}}})" if l2 else "")
+
+    if len(res.datasets()) == 1:
+        budget = budgets(res.datasets()[0])
+    else:
+        budget = "; ".join(f"{budgets(d)} on {dataset_label(d)}" for d in res.datasets())
+    return spans(
+        f"This run trained {len(runs)} models — {', '.join(methods)} on {', '.join(datasets)}, "
+        f"{len(seeds)} seed{'s' if len(seeds) != 1 else ''} each"
+        + (f", plus {extra} ablation point{'s' if extra != 1 else ''}" if extra else "")
+        + f" — and attacked each with {', '.join(attacks)} at {budget} on a fixed test subset of "
+        f"n = {', '.join(map(str, n))} points; the verdicts on the paper's claims and the headline numbers "
+        "come first, the evidence after."
+    )
+
+
+def _verdicts_section(res: Results, summ: Summaries) -> Section:
+    sec = Section("claims", "Verdicts on the paper's claims")
+    if summ.claims.empty:
+        return sec.add(_para("No claim could be evaluated: the runs the comparisons need are missing."))
+    df = P.verdicts_table(summ.claims, res.datasets())
+    wrap = {"Claim": 30, "Verdict": 12, "Effect [interval]": 52}
+    if "Dataset" in df:
+        wrap["Claim"] = 24
+    t = frame_table(
+        df, "claims", "The paper's claims, tested on this run's models", style=_style_verdict, wrap=wrap
+    )
+    return sec.add(
+        t,
+        _note(
+            "Effect: a paired difference A − B (pp for accuracy, Gini units for saliency) [interval at level "
+            "1 − 0.05/k for a claim's k comparisons]. How a verdict is reached: “How to read the numbers”.",
+        ),
+    )
+
+
+def _headline_section(res: Results, summ: Summaries) -> Section:
+    sec = Section("main", "Headline results")
     summary = summ.robustness
-    out = []
     for dataset in res.datasets():
-        ds = summary[summary["dataset"] == dataset]
-        if ds.empty:
+        if summary[summary["dataset"] == dataset].empty:
             continue
         failures = P.masking_failures(res, dataset)
-        main = P.main_table(summary, dataset, res.suite(), flagged=failures)
-        df = _flat(main)
-        # The PDF shows it transposed (rows = attack x eps, columns = methods): it fits a page.
-        df_t = main.T.reset_index()
-        subsets = sorted({int(n) for n, pts in zip(ds["n"], ds["points"], strict=True) if pts != "all"})
-        out.append(
-            {
-                "dataset": dataset_label(dataset),
-                "key": dataset,
-                "table": table(
-                    df,
-                    f"main_{dataset}",
-                    style=_flag_css,
-                    subset=[df.columns[0]],
-                    column_format="l" + "r" * (df.shape[1] - 1),
-                ),
-                "table_t": table(df_t, f"main_t_{dataset}", column_format="ll" + "r" * (df_t.shape[1] - 2)),
-                "n_eval": res.eval_sizes(dataset),
-                "subsets": subsets,
-                "seeds": res.seeds_of(dataset),
-                "failures": {method_label(m): lines for m, lines in failures.items()},
-            }
+        df = _flat(P.headline_table(summary, dataset, res.suite(), flagged=failures))
+        title = (
+            f"{dataset_label(dataset)}: accuracy (%) of each method, clean and under the worst case over "
+            "every L∞ attack at each ε"
         )
-    return out
+        t = frame_table(df, f"headline-{dataset}", title, style=_style_flag, right=_numeric(df))
+        sec.add(*split_columns(t))
+        if failures:
+            sec.add(
+                Bullets(
+                    [
+                        spans(
+                            Span(f"{P.FLAG} {method_label(m)}", "warn"),
+                            " failed gradient-masking checks: ",
+                            "; ".join(lines) + ".",
+                        )
+                        for m, lines in failures.items()
+                    ],
+                    note=True,
+                )
+            )
+    seeds = {dataset_label(d): len(res.seeds_of(d)) for d in res.datasets()}
+    return sec.add(
+        _note(
+            "Cells: mean ± sd over seeds (",
+            "; ".join(f"{d}: {s}" for d, s in seeds.items()),
+            f") [{100 * LEVEL:g} % interval on the n points of the column head]. Worst case: a point counts as "
+            "robust only if it survives every L∞ attack run at that ε; “no APGD”: none of them was "
+            "APGD-strength, so it may overstate robustness. More in “How to read the numbers”; every attack "
+            "on its own in the appendix (“Accuracy under each attack”).",
+        )
+    )
 
 
-def _masking_section(res: Results) -> dict:
-    """Every model's masking checks per dataset, counts of failures, reference AutoAttack."""
+def _howto_section(res: Results) -> Section:
+    n_eval = {dataset_label(d): res.eval_sizes(d) for d in res.datasets()}
+    return Section("howto", "How to read the numbers").add(
+        _para(
+            "Accuracies are in % on a fixed, seeded test subset (",
+            "; ".join(f"{d}: n = {', '.join(map(str, n))}" for d, n in n_eval.items()),
+            "), the same points for every model; higher is more robust; ε is the attack budget in [0, 1] "
+            "pixel space. ",
+            Span("± sd is the seed-to-seed spread", "b"),
+            " (no ± with one seed); ",
+            Span("[low, high] is the point-sampling error", "b"),
+            f", a {100 * LEVEL:g} % Clopper–Pearson interval for n test points. Every column head (or cell) "
+            "states its n; “subset” marks numbers on the first n points only and “cascade” numbers on the "
+            "points cheaper attacks left robust: never compare those with full-n numbers as if they were "
+            "alike. Differences (A − B) are paired over the same seeds and points. A ",
+            Span(P.FLAG, "warn"),
+            " next to a method means one of its models failed a gradient-masking check: treat its robust "
+            "numbers as suspect. What each method, attack, metric and check computes: ",
+            Span("docs/method.md", href="../docs/method.md"),
+            ".",
+        ),
+        _para(
+            "A claim of the paper is a set of paired comparisons A − B (same seeds, same points), each with the "
+            "sign the claim predicts, and its intervals are Bonferroni-adjusted (level 1 − 0.05/k for k "
+            "comparisons, family-wise 5 %). ",
+            Span(C.SUPPORTED, "b"),
+            ": every interval on the predicted side of 0; ",
+            Span(C.CONTRADICTED, "b"),
+            ": some interval entirely on the other side; ",
+            Span(C.INCONCLUSIVE, "b"),
+            ": otherwise; ",
+            Span(C.NOT_TESTED, "b"),
+            ": the runs it needs are missing. A worst-case comparison where both models are below "
+            f"{100 * C.FLOOR:g} % is ",
+            Span("at the floor", "b"),
+            " (no difference can show there): it is listed but decides nothing and is not counted in the "
+            "Bonferroni k; a claim with nothing else to decide is ",
+            Span(C.UNINFORMATIVE, "b"),
+            ". A comparison whose premise (same ε) is not shown is not used either. An undecided comparison "
+            "states its ",
+            Span("minimum detectable effect", "b"),
+            f" (MDE): the smallest true difference its two-sided test at the claim's level would detect with "
+            f"{100 * POWER:g} % power, (t₁₋α/₂ + t_power) · SE with the interval's own SE and degrees of freedom; "
+            "and the points per seed (seeds fixed) or seeds (points fixed) at which the MDE would fall to the "
+            "observed effect (the point part of the SE scaling as 1/√n, the seed part as 1/√seeds). What decides "
+            "each claim is listed under “Paired comparisons”.",
+        ),
+    )
+
+
+def _curves_section(figs: Mapping) -> Section:
+    sec = Section("curves", "Robust accuracy against ε")
+    if not figs.get("curves"):
+        return sec.add(_para("No worst-case records."))
+    return sec.add(
+        Figure(
+            figs["curves"],
+            "Worst case over attacks against ε, one panel per dataset (its n in the title); ε = 0 is clean "
+            f"accuracy. Error bars: {100 * LEVEL:g} % point-sampling interval; shaded band: ± sd over seeds. "
+            "A hollow marker was measured on fewer points than the rest of its panel and is not joined to them.",
+            "robust accuracy against epsilon",
+        )
+    )
+
+
+def _paired_section(res: Results, summ: Summaries) -> Section:
+    sec = Section("paired", "Paired comparisons")
+    sec.add(
+        _note(
+            "Difference A − B in worst-case accuracy at each ε (percentage points) and in each saliency "
+            "metric, paired over the seeds both methods have and the points both were evaluated on, with a "
+            f"{100 * LEVEL:g} % interval. The estimate is the mean over seeds of the per-seed difference; its "
+            "standard error combines point sampling (the sd over points of the per-point difference averaged "
+            "over seeds, / √n) and seed spread (the sd of the per-seed differences / √seeds), with a t "
+            "quantile at Welch–Satterthwaite degrees of freedom. Saliency metrics are stored as per-model "
+            "means and sds over the same images, so their point part treats the two models' images as "
+            "independent (conservative)."
+        )
+    )
+    shown = False
+    for dataset in res.datasets():
+        if summ.paired.empty or dataset not in set(summ.paired["dataset"]):
+            continue
+        df = P.paired_table(summ.paired, dataset).reset_index()
+        title = f"{dataset_label(dataset)}: paired differences A − B"
+        sec.add(*split_columns(frame_table(df, f"paired-{dataset}", title, right=_numeric(df))))
+        shown = True
+    if not shown:
+        sec.add(_para("No pair of compared methods shares seeds (or no per-point results were given)."))
+    if not summ.claims.empty:
+        decided = summ.claims.drop_duplicates("claim")
+        sec.add(
+            _para("What decides each claim:"),
+            Bullets(
+                [
+                    spans(Span(r.claim, "b"), f" {r.statement} Decided by: {r.decided_by}.")
+                    for r in decided.itertuples()
+                ],
+                note=True,
+            ),
+        )
+    return sec
+
+
+def _masking_section(res: Results) -> Section:
     m = res.masking
-    per = []
-    present = set(m["dataset"]) if not m.empty else set()
-    for dataset in [d for d in res.datasets() if d in present]:
-        df = P.masking_table(res, dataset)
-        per.append(
-            {
-                "dataset": dataset_label(dataset),
-                "key": dataset,
-                "n_fail": int((df["Result"] == "fail").sum()),
-                "table": table(
-                    df,
-                    f"masking_{dataset}",
-                    style=_status_css,
-                    subset=["Result"],
-                    long=True,
-                    numeric=False,
-                    column_format="llp{3.2cm}p{3cm}lrrrp{4cm}",
-                ),
-            }
+    sec = Section("masking", "Gradient-masking checks")
+    if m.empty:
+        sec.add(Paragraph([Span("No gradient-masking checks were recorded for any model.", "fail")]))
+    else:
+        n_models = int(m[["dataset", "run"]].drop_duplicates().shape[0])
+        n_fail, n_na = int((m["status"] == "fail").sum()), int((m["status"] == "n.a.").sum())
+        alphas = sorted({float(a) for a in m["alpha"].dropna()})
+        sec.add(
+            _para(
+                f"{n_models} models × their checks = {len(m)} results: ",
+                Span(f"{n_fail} failed", "fail") if n_fail else Span("none failed", "b"),
+                f", {n_na} not applicable. The checks: accuracy never rises with ε; unbounded PGD (ε = 1) "
+                "reaches 0 %; black-box Square is never clearly stronger than white-box attacks; more PGD "
+                "steps/restarts never raise accuracy."
+                + (
+                    " Paired tests (exact McNemar on the points where exactly one of two attacks succeeds) fail "
+                    f"at α = {', '.join(f'{a:g}' for a in alphas)}."
+                    if alphas
+                    else ""
+                )
+                + " Failed checks are listed in full below; every result with its evidence is in the appendix "
+                "(“Every gradient-masking check”).",
+            )
         )
-    ref = P.reference_table(res)
-    alphas = sorted({float(a) for a in m["alpha"].dropna()}) if not m.empty else []
-    return {
-        "datasets": per,
-        "n_models": int(m[["dataset", "run"]].drop_duplicates().shape[0]) if not m.empty else 0,
-        "n_checks": len(m),
-        "n_fail": int((m["status"] == "fail").sum()) if not m.empty else 0,
-        "n_na": int((m["status"] == "n.a.").sum()) if not m.empty else 0,
-        "alphas": alphas,
-        "reference": table(ref, "reference", numeric=False) if not ref.empty else None,
-        "reference_differs": int(res.reference["differs"].sum()) if not res.reference.empty else 0,
-    }
+        for dataset in [d for d in res.datasets() if d in set(m["dataset"])]:
+            df = P.masking_summary(res, dataset)
+            title = f"{dataset_label(dataset)}: models per method that passed, failed or could not apply each check"
+            t = frame_table(df, f"masking-summary-{dataset}", title, style=_style_counts, wrap={"Check": 30})
+            sec.add(*split_columns(t))
+        failed = _one_dataset(P.masking_failed_table(res), res)
+        if failed.empty:
+            sec.add(_para(Span("No check failed.", "b")))
+        else:
+            sec.add(
+                frame_table(
+                    failed.drop(columns="Result"),
+                    "masking-failed",
+                    "Every failed check in full",
+                    wrap={"Run": 16, "Check": 18, "Detail": 34},
+                    right=["p", "α", "n"],
+                    long=True,
+                )
+            )
+    sec.children.append(_reference_section(res))
+    return sec
 
 
-def _ablation_section(res: Results, summ: Summaries, figs: Mapping) -> dict | None:
-    """Sweep tables for every swept parameter and line plots for the numeric ones."""
+def _reference_section(res: Results) -> Section:
+    sec = Section("reference", "Reference AutoAttack beside torchattacks'")
+    df = P.reference_table(res)
+    if df.empty:
+        return sec.add(_para("The reference AutoAttack (Croce & Hein) was not run in this configuration."))
+    verdicts = df["Verdict"]
+    too_few = verdicts.str.startswith(P.TOO_FEW)
+    differ = verdicts == P.DIFFERS
+    same = verdicts == P.NO_DIFFERENCE
+    parts: list[str | Span] = [f"{len(df)} models compared on the same points (exact McNemar test): "]
+    if differ.any():
+        parts.append(Span(f"{int(differ.sum())} differ", "fail"))
+    else:
+        parts.append("none differs")
+    if too_few.any():
+        ns = df.loc[too_few, "n"]
+        parts.append(
+            f"; on {int(too_few.sum())} the comparison had too few points to tell (n = "
+            f"{ns.min()}{'' if ns.min() == ns.max() else f'–{ns.max()}'}): no outcome on so few points could "
+            "reach the test's level, so these neither confirm nor question torchattacks' cascade"
+        )
+    if same.any():
+        parts.append(
+            f"; {int(same.sum())} show no difference on enough points to see one (see the smallest difference "
+            "each could have detected)"
+        )
+    parts.append(".")
+    points = sorted(set(res.reference["ref_points"].dropna()) - {""})
+    return sec.add(
+        _para(*parts),
+        frame_table(
+            _one_dataset(df, res).rename(
+                columns={
+                    "torchattacks (%)": "torchattacks\n(%)",
+                    "reference (%)": "reference\n(%)",
+                    "McNemar p": "McNemar\np",
+                }
+            ),
+            "reference",
+            "Reference AutoAttack and torchattacks' cascade on the same points, per model",
+            style=_style_reference,
+            wrap={"Verdict": 16, "Smallest detectable difference": 20},
+            right=["Seed", "ε", "n", "torchattacks\n(%)", "reference\n(%)", "McNemar\np"],
+        ),
+        _note(
+            "Smallest detectable difference: the smallest difference in accuracy an exact McNemar test on n "
+            "points could declare at all (every discordant point on one side); with fewer points than the test "
+            "needs, no difference of any size could be detected."
+            + (f" Points: {'; '.join(points)}." if points else "")
+        ),
+    )
+
+
+def _saliency_section(res: Results, summ: Summaries, figs: Mapping) -> Section:
+    sec = Section("saliency", "Saliency")
+    sec.add(
+        _note(
+            "Per model, the mean of each metric over its n test images; then mean ± sd over seeds (main runs), "
+            f"and in brackets the {100 * LEVEL:g} % point-sampling interval (± 1.96 · image sd / √n). Gini and "
+            "alignment: higher is sharper / more image-like; entropy: lower is sharper; foreground mass only "
+            "on black-background datasets."
+        )
+    )
+    df = _one_dataset(P.saliency_table(summ.saliency, res.datasets()), res)
+    if not df.empty:
+        keep = 2 if "Dataset" in df else 1
+        t = frame_table(df, "saliency", "Saliency-map sharpness per method", right=_numeric(df, keep))
+        sec.add(*split_columns(t, keep=keep))
+    for dataset, stem in figs["saliency"].items():
+        sec.add(
+            Figure(
+                stem,
+                f"{dataset_label(dataset)}: the same test images (top row) and their vanilla-gradient maps "
+                "|∇ₓ z_y| under every method (seed 0), each map scaled to its 99th percentile.",
+                f"saliency maps {dataset_label(dataset)}",
+                width=0.8,
+            )
+        )
+    return sec
+
+
+def _ablation_section(res: Results, summ: Summaries, figs: Mapping) -> Section | None:
     points = summ.ablation_points
     if points.empty:
         return None
     numeric, categorical = S.sweep_params(points)
-    items = []
-    for param in sorted(numeric, key=param_rank) + sorted(categorical, key=param_rank):
-        df = P.ablation_table(summ.ablation, param, res.datasets())
-        items.append(
-            {
-                "param": param,
-                "label": param_label(param),
-                "figure": figs["ablation"].get(param),
-                "table": table(df, f"ablation_{param}", column_format="ll" + "r" * (df.shape[1] - 2)),
-            }
-        )
     worst = points[points["metric"] == "worst_case"]
     eps = {
         dataset_label(d): P.fmt_eps(e) for d, e in worst.groupby("dataset", sort=False)["eps"].max().items()
@@ -341,179 +592,392 @@ def _ablation_section(res: Results, summ: Summaries, figs: Mapping) -> dict | No
         f"{dataset_label(d)}, {param_label(p)}": s.replace(",", ", ")
         for (d, p), s in worst.groupby(["dataset", "param"], sort=False)["suite"].first().items()
     }
-    return {"items": items, "eps": eps, "suites": suites}
-
-
-def _paired_section(res: Results, summ: Summaries) -> list[dict]:
-    """Per dataset: the paired differences table."""
-    out = []
-    for dataset in res.datasets():
-        if summ.paired.empty or dataset not in set(summ.paired["dataset"]):
-            continue
-        df = P.paired_table(summ.paired, dataset).reset_index()
-        out.append(
-            {
-                "dataset": dataset_label(dataset),
-                "key": dataset,
-                "table": table(df, f"paired_{dataset}", numeric=False),
-            }
+    sec = Section("ablation", "Ablation").add(
+        _note(
+            "SAGR with one hyper-parameter varied around the default. Every point of a sweep, the default one "
+            "included, is scored with the same attacks on the same points: the worst case at the largest ε every "
+            "point was attacked at (",
+            ", ".join(f"{d}: {e}" for d, e in eps.items()),
+            ") over the attacks all points ran (",
+            "; ".join(f"{k}: {s}" for k, s in suites.items()),
+            "). Cells and error bars as in the headline table.",
         )
-    return out
+    )
+    for param in sorted(numeric, key=param_rank) + sorted(categorical, key=param_rank):
+        label = param_label(param)
+        sub = Section(f"ablation-{param}", f"Against {label}")
+        if figs["ablation"].get(param):
+            sub.add(
+                Figure(
+                    figs["ablation"][param],
+                    f"Clean accuracy, worst case and Gini against {label}.",
+                    f"ablation over {label}",
+                )
+            )
+        df = _one_dataset(P.ablation_table(summ.ablation, param, res.datasets()), res)
+        keep = 2 if "Dataset" in df else 1
+        t = frame_table(df, f"ablation-{param}", f"Sweep over {label}", right=_numeric(df, keep))
+        sub.add(*split_columns(t, keep=keep))
+        sec.children.append(sub)
+    return sec
 
 
-def _estimator_section(res: Results, summ: Summaries) -> list[dict]:
-    """Per dataset × method with an estimator sweep: the config's default estimator, and for each
-    other estimator the budgets where its worst case falls outside the base estimator's interval."""
-    check = summ.estimators
-    out = []
-    if check.empty:
-        return out
-    for (dataset, method), g in check.groupby(["dataset", "method"], sort=False):
-        others = []
-        for estimator, h in g[g["estimator"] != g["base"]].groupby("estimator", sort=False):
-            outside = [
-                P.fmt_eps(e) for e, w in zip(h["eps"], h["within"], strict=True) if not pd.isna(w) and not w
-            ]
-            others.append({"label": estimator_label(estimator), "outside": outside})
-        default = g["default"].iloc[0]
-        df = P.estimator_table(g, res.datasets())
-        out.append(
-            {
-                "dataset": dataset_label(dataset),
-                "method": method_label(method),
-                "default": estimator_label(default) if default else None,
-                "base": estimator_label(g["base"].iloc[0]),
-                "eps": [P.fmt_eps(e) for e in sorted(g["eps"].unique())],
-                "others": others,
-                "table": table(df, f"estimators_{dataset}_{method}", column_format="lllllrrl"),
-            }
-        )
-    return out
-
-
-def _tradeoff_section(summ: Summaries, figs: Mapping, lambda_rule: Mapping | None) -> dict | None:
-    """The λ trade-off figure, the λ rule as the config states it, and the λ it picks per method."""
-    if summ.lam.empty:
-        return None
-    choice = summ.lam_choice
-    rule = None
-    if lambda_rule:
-        rule = (
-            f"the largest λ whose clean accuracy (mean over the sweep’s seeds, on the sweep’s clean points) is at"
-            f" most {100 * lambda_rule['max_clean_drop']:g} point(s) below {method_label(lambda_rule['baseline'])}’s"
-            " on the same points and seeds"
-        )
-    df = P.lam_choice_table(choice) if len(choice) else pd.DataFrame()
-    worst = summ.lam[summ.lam["metric"] == WORST]
-    return {
-        "figure": figs.get("tradeoff"),
-        "rule": rule,
-        "table": table(df, "lambda_choice", numeric=False) if not df.empty else None,
-        "n_disagree": int((~choice["agrees"].astype(bool)).sum()) if len(choice) else 0,
-        "suites": {
-            f"{dataset_label(d)}, ε={P.fmt_eps(e)}": s.replace(",", ", ")
-            for (d, e), s in worst.groupby(["dataset", "eps"], sort=False)["suite"].first().items()
-        },
-    }
-
-
-def _training_curves_section(summ: Summaries, figs: Mapping) -> dict | None:
+def _training_curves_section(summ: Summaries, figs: Mapping) -> Section | None:
     """Each dataset's validation curves, the convergence rule, and the runs still improving."""
     c = summ.convergence
     if c.empty:
         return None
     flagged = c[c["still_improving"].eq(True)]
+    n_runs, n_judged = len(c), int(c["judged"].sum())
+    sec = Section("training-curves", "Training curves").add(
+        _note(
+            "Each main run's validation accuracy on the held-out training images after every epoch (clean solid, "
+            "PGD dashed, one line per seed; without a validation split, the mean training loss). A run is ",
+            Span("still improving", "b"),
+            " when a validation accuracy rose from the previous validated epoch to the last by more than the last "
+            "value's point-sampling standard error √(p(1−p)/n) on the n validation images; red crosses mark them. "
+            f"{len(flagged)} of {n_judged} judged runs are still improving at their last epoch"
+            + (
+                f"; {n_runs - n_judged} run(s) had fewer than two validated epochs and are not judged"
+                if n_judged < n_runs
+                else ""
+            )
+            + ".",
+        )
+    )
+    for dataset, stem in figs.get("training", {}).items():
+        sec.add(
+            Figure(
+                stem,
+                f"{dataset_label(dataset)}: validation accuracy (or training loss) per epoch, per method and seed.",
+                f"training curves, {dataset_label(dataset)}",
+            )
+        )
     df = P.convergence_table(flagged)
-    return {
-        "figures": [{"dataset": dataset_label(d), "figure": f} for d, f in figs.get("training", {}).items()],
-        "n_runs": len(c),
-        "n_judged": int(c["judged"].sum()),
-        "n_improving": len(flagged),
-        "table": table(df, "convergence", numeric=False) if not df.empty else None,
-    }
+    if not df.empty:
+        sec.add(frame_table(df, "convergence", "Runs still improving at their last epoch", wrap={"Run": 30}))
+    return sec
 
 
-def _claims_section(summ: Summaries) -> dict | None:
-    """The claims table and a count of verdicts."""
-    if summ.claims.empty:
+def _tradeoff_section(summ: Summaries, figs: Mapping, lambda_rule: Mapping | None) -> Section | None:
+    """The λ trade-off figure, the λ rule as the config states it, and the λ it picks per method."""
+    if summ.lam.empty:
         return None
-    df = P.claims_table(summ.claims)
-    return {
-        "table": table(
+    choice = summ.lam_choice
+    worst = summ.lam[summ.lam["metric"] == WORST]
+    suites = "; ".join(
+        f"{dataset_label(d)}, ε={P.fmt_eps(e)}: {s.replace(',', ', ')}"
+        for (d, e), s in worst.groupby(["dataset", "eps"], sort=False)["suite"].first().items()
+    )
+    parts: list[str | Span | None] = [
+        "Each regulariser's λ sweep: clean accuracy against the worst case at each ε, one curve per method, "
+        f"each point labelled with its λ; error bars: {100 * LEVEL:g} % point-sampling intervals of both "
+        f"coordinates. Every sweep point is scored on the same points with the attacks all of them ran at that ε "
+        f"({suites}). "
+    ]
+    if lambda_rule:
+        n_disagree = int((~choice["agrees"].astype(bool)).sum()) if len(choice) else 0
+        parts += [
+            "The main configuration's λ per method follows one rule: ",
+            Span(
+                "the largest λ whose clean accuracy (mean over the sweep's seeds, on the sweep's clean points) is at "
+                f"most {100 * lambda_rule['max_clean_drop']:g} point(s) below "
+                f"{method_label(lambda_rule['baseline'])}'s on the same points and seeds",
+                "b",
+            ),
+            "; solid line: the baseline's clean accuracy, dashed: the rule's threshold. ",
+            Span(
+                f"For {n_disagree} method(s) this run's sweep picks another λ than the configured one.",
+                "warn",
+            )
+            if n_disagree
+            else "This run's sweep picks the configured λ of every method.",
+        ]
+    else:
+        parts.append("The config states no λ rule (ablation.lambda_rule).")
+    parts.append(" Claims C2m and C3m compare SAGR and JR at the sweep points closest in clean accuracy.")
+    sec = Section("tradeoff", "λ trade-off").add(_note(*parts))
+    if figs.get("tradeoff"):
+        sec.add(
+            Figure(
+                figs["tradeoff"],
+                "Clean accuracy against the worst case at each ε over the λ sweep.",
+                "clean accuracy against worst case over the lambda sweep",
+            )
+        )
+    if len(choice):
+        df = P.lam_choice_table(choice)
+        sec.add(
+            frame_table(
+                df, "lambda-choice", "The λ the rule picks per method", wrap={"Baseline clean (%)": 16}
+            )
+        )
+    return sec
+
+
+def _cost_section(res: Results, summ: Summaries, benchmark: dict | None) -> Section:
+    sec = Section("cost", "Cost")
+    if not benchmark:
+        sec.add(_para("No benchmark (results/benchmark/cost.json) was run."))
+    else:
+        steps = Section("cost-steps", "Time per training step").add(
+            _note(
+                "One table per architecture and device. Every round times one step of each method and estimator "
+                "in turn, each with its own fresh model and optimiser, on the same batch; “× standard” is the "
+                "median over the timed rounds of (its step / the standard step of the same round), “IQR” that "
+                "ratio's interquartile range over the rounds, warm-up rounds excluded. Goal: the ratio the spec "
+                "expects (a double-backward costs about two forward+backward passes; PGD-K training about K+1; "
+                "the exact estimator C× the projection estimator's step). Tables from a committed reference file "
+                "were measured elsewhere by benchmarks/bench_methods.py and say so."
+            )
+        )
+        for i, (meta, df) in enumerate(P.cost_tables(benchmark), start=1):
+            title = (
+                f"Step cost: {meta['arch']}, {meta['device']}, {meta['threads']} thread(s), batch {meta['batch']}"
+                f" ({meta['source']})"
+            )
+            steps.add(frame_table(df, f"cost-{i}", title, right=_numeric(df, 2)))
+        sec.children.append(steps)
+        noise = P.noise_table(benchmark)
+        if not noise.empty:
+            noise = noise.rename(
+                columns={
+                    "sd / exact, one draw": "sd / exact,\none draw",
+                    "var / exact²": "var /\nexact²",
+                    "Draws (n)": "Draws\n(n)",
+                }
+            )
+            t = frame_table(
+                noise,
+                "cost-noise",
+                "Noise of one draw of each random estimator",
+                wrap={"Device": 14, "Source": 14, "Architecture": 12},
+                right=list(noise.columns[3:7]),
+            )
+            sec.children.append(
+                Section("cost-noise", "Noise of one estimator draw").add(
+                    _note(
+                        "What the cheaper step costs in noise: the standard deviation of one draw (one probe) of "
+                        "each random estimator of SAGR's decoupled penalty, relative to the exact value, over n "
+                        "draws on a fresh model; median [interquartile range] over the batch's examples. "
+                        "Projection: Rademacher probes in output space, one double backward each; JVP: Rademacher "
+                        "probes in input space, forward-mode derivative in the same pass as the logits. Both are "
+                        "unbiased; their noise differs."
+                    ),
+                    *split_columns(t, keep=3),
+                )
+            )
+    est = _estimator_section(res, summ)
+    if est is not None:
+        sec.children.append(est)
+    return sec
+
+
+def _estimator_section(res: Results, summ: Summaries) -> Section | None:
+    check = summ.estimators
+    if check.empty:
+        return None
+    sec = Section("cost-estimator", "Choice of the default estimator")
+    base = estimator_label(check["base"].iloc[0])
+    sec.add(
+        _note(
+            "The rule: the default is the fastest estimator (step tables above) whose worst case at every ε lies "
+            f"inside the {100 * LEVEL:g} % Clopper–Pearson interval of the {base} estimator's, from the ablation's "
+            "estimator sweep (the seeds all its estimators have; at each ε each run's own worst case where all "
+            "of them ran the same attacks, else the worst case over the attacks all of them ran; on the points "
+            "all of them evaluated)."
+        )
+    )
+    for (dataset, method), g in check.groupby(["dataset", "method"], sort=False):
+        default = g["default"].iloc[0]
+        parts: list[str | Span] = [
+            Span(f"{dataset_label(dataset)}, {method_label(method)}", "b"),
+            ": the config's default estimator is ",
+            Span(estimator_label(default) if default else "not stated by its runs", "b"),
+            ".",
+        ]
+        eps_all = ", ".join(P.fmt_eps(e) for e in sorted(g["eps"].unique()))
+        for estimator, h in g[g["estimator"] != g["base"]].groupby("estimator", sort=False):
+            outside = [
+                P.fmt_eps(e) for e, w in zip(h["eps"], h["within"], strict=True) if not pd.isna(w) and not w
+            ]
+            parts.append(f" {estimator_label(estimator)}: ")
+            if outside:
+                parts += [Span("outside", "fail"), f" the {base} interval at ε = {', '.join(outside)}."]
+            else:
+                parts.append(f"inside the {base} interval at every ε ({eps_all}).")
+        df = _one_dataset(P.estimator_table(g, res.datasets()), res)
+        inside = [c for c in df.columns if c.startswith("Inside")]
+        t = frame_table(
             df,
-            "claims",
-            numeric=False,
-            long=True,
-            column_format="lp{3.5cm}p{3cm}llp{5cm}l",
-            style=_verdict_css,
-            subset=["Verdict"],
+            f"estimators-{dataset}-{method}",
+            f"Estimators of {method_label(method)}, {dataset_label(dataset)}",
+            wrap={c: 12 for c in inside},
+            right=["ε", "n", "Seeds"],
+        )
+        sec.add(_para(*parts), t)
+    return sec
+
+
+def _failed_section(res: Results) -> Section:
+    sec = Section("failed", "Failed runs")
+    failed = P.failed_runs_table(res)
+    if failed.empty:
+        return sec.add(_para("No run diverged."))
+    return sec.add(
+        _para(
+            Span(f"{len(failed)} run(s) diverged in training", "fail"),
+            "; they are listed here with the reason and get no robustness or saliency numbers anywhere in this report.",
         ),
-        "counts": df["Verdict"].value_counts().to_dict(),
-        "floor": f"{100 * C.FLOOR:g}",
-        "power": f"{100 * POWER:g}",
-        "uninformative": C.UNINFORMATIVE,
-    }
+        frame_table(
+            _one_dataset(failed, res),
+            "failed",
+            "Runs that diverged in training",
+            wrap={"Run": 24, "Reason": 36},
+        ),
+    )
 
 
-def _verdict_css(value: Any) -> str:
-    return {C.SUPPORTED: PASS_CSS, C.CONTRADICTED: FAIL_CSS}.get(value, NA_CSS)
+def _departures_section(departures: Sequence[str]) -> Section:
+    sec = Section("departures", "Departures from the spec")
+    if not departures:
+        return sec.add(_para("None recorded."))
+    return sec.add(Bullets([spans(d) for d in departures]))
 
 
-def _setup_section(res: Results, config: Mapping) -> dict:
-    """Every attack with its parameters, the suite in words (from the config, at render time: no
-    result stores prose) and the evaluation subset sizes."""
+def _attacks_appendix(res: Results, summ: Summaries) -> Section:
+    sec = Section("attacks", "Accuracy under each attack").add(
+        _note(
+            "Every attack of the suite on its own, per dataset: cells as in the headline table; a column head "
+            "states the attack, its ε and n (“subset”: the first n points only; “cascade”: the points cheaper "
+            "attacks left robust)."
+        )
+    )
+    summary = summ.robustness
+    for dataset in res.datasets():
+        if summary[summary["dataset"] == dataset].empty:
+            continue
+        failures = P.masking_failures(res, dataset)
+        df = _flat(P.main_table(summary, dataset, res.suite(), flagged=failures))
+        t = frame_table(
+            df,
+            f"attacks-{dataset}",
+            f"{dataset_label(dataset)}: accuracy (%) under each attack",
+            style=_style_flag,
+            right=_numeric(df),
+        )
+        sec.add(*split_columns(t))
+    return sec
+
+
+def _masking_appendix(res: Results) -> Section | None:
+    m = res.masking
+    if m.empty:
+        return None
+    sec = Section("masking-all", "Every gradient-masking check", fold=True).add(
+        _note(
+            "Every model's checks with their evidence: the paired test's p-value and level, the points it used, "
+            "and what was compared."
+        )
+    )
+    for dataset in [d for d in res.datasets() if d in set(m["dataset"])]:
+        df = P.masking_table(res, dataset).drop(columns="Dataset")
+        sec.add(
+            frame_table(
+                df,
+                f"masking-{dataset}",
+                f"{dataset_label(dataset)}: every masking check of every model",
+                style=_style_status,
+                wrap={"Run": 16, "Check": 18, "Detail": 28},
+                right=["p", "α", "n"],
+                long=True,
+            )
+        )
+    return sec
+
+
+def _setup_appendix(res: Results, config: Mapping) -> Section:
+    # the suite in words, from the config at render time: no result stores prose
     texts = [describe_suite(dict(config["attacks"]))] if config.get("attacks") else []
     sizes = {dataset_label(d): res.eval_sizes(d) for d in res.datasets()}
-    df = P.attack_setup_table(res)
-    return {
-        "table": table(df, "setup", numeric=False, column_format="lllllp{1.5cm}p{4cm}p{4cm}", long=True),
-        "autoattack": texts,
-        "sizes": sizes,
-    }
+    sec = Section("setup", "Evaluation set-up").add(
+        _para(
+            "Evaluation subset: ",
+            "; ".join(f"{d} n = {', '.join(map(str, n))}" for d, n in sizes.items()),
+            " (a fixed, seeded subset of the test set, the same for every model).",
+        ),
+        *[_note(t) for t in texts],
+    )
+    setup = P.attack_setup_table(res)
+    for dataset in res.datasets():
+        df = setup[setup["Dataset"] == dataset_label(dataset)].drop(columns="Dataset")
+        if df.empty:
+            continue
+        sec.add(
+            frame_table(
+                df,
+                f"setup-{dataset}",
+                f"{dataset_label(dataset)}: every attack with its parameters",
+                wrap={"ε": 10, "n": 8, "Points": 8, "Parameters": 28, "repr (one model)": 28},
+                long=True,
+            )
+        )
+    return sec
 
 
-def _cost_section(benchmark: dict) -> dict:
-    """One step-cost table per architecture × device × source, and the estimators' noise."""
-    tables = [
-        {**meta, "table": table(df, f"cost_{i}", column_format="llrrrrl")}
-        for i, (meta, df) in enumerate(P.cost_tables(benchmark))
-    ]
-    noise = P.noise_table(benchmark)
-    return {
-        "tables": tables,
-        "noise": table(noise, "noise", column_format="lllrrrrl") if not noise.empty else None,
-    }
+def _training_appendix(res: Results) -> Section:
+    df = _one_dataset(P.training_table(res), res).rename(
+        columns={
+            "Wall time (s)": "Wall\ntime (s)",
+            "s / epoch": "s /\nepoch",
+            "Final loss": "Final\nloss",
+            "Test acc. (%)": "Test\nacc. (%)",
+        }
+    )
+    keep = [c for c in ("Dataset", "Method", "Run", "Status") if c in df]
+    return Section("training", "Training runs", fold=True).add(
+        frame_table(
+            df,
+            "training",
+            "Every run's training wall time, epochs, final loss and test accuracy",
+            wrap={"Run": 26},
+            right=[c for c in df.columns if c not in keep],
+            long=True,
+        )
+    )
 
 
-def _provenance_section(res: Results, config: Mapping, benchmark: dict | None) -> dict:
-    """Versions, devices, commits and per-job wall time (the benchmark's job included)."""
+def _provenance_appendix(res: Results, config: Mapping, benchmark: dict | None) -> Section:
     jobs = res.jobs
     if benchmark and benchmark.get("provenance"):
         row = provenance_row({"dataset": "", "run": "benchmark"}, "cost.json", benchmark["provenance"])
         jobs = pd.concat([jobs, pd.DataFrame([row])], ignore_index=True)
     dirty = bool(jobs["git_dirty"].fillna(False).astype(bool).any()) if not jobs.empty else False
-    return {
-        "versions": table(P.versions_table(jobs), "versions", numeric=False),
-        "jobs": table(P.jobs_summary(jobs), "jobs", column_format="llrrrr"),
-        "devices": P.distinct(jobs, "device"),
-        "hosts": P.distinct(jobs, "host"),
-        "commits": P.distinct(jobs, "git_commit"),
-        "dirty": dirty,
-        # Snakemake hands over its own mapping types: plain dicts for YAML.
-        "config_yaml": yaml.safe_dump(plain(config, "config"), sort_keys=False, allow_unicode=True),
-    }
+    sec = Section("provenance", "Provenance").add(
+        _para(
+            "Git commit(s): ",
+            Span(", ".join(map(str, P.distinct(jobs, "git_commit"))) or "unknown", "code"),
+            Span(" — some jobs ran on a tree with uncommitted changes", "warn") if dirty else None,
+            f"; device(s): {', '.join(map(str, P.distinct(jobs, 'device')))}; "
+            f"host(s): {', '.join(map(str, P.distinct(jobs, 'host')))}. Every number of this report is in the CSV "
+            "tables under results/summary/, one row per record, each with its run, seed and job provenance.",
+        ),
+        frame_table(P.versions_table(jobs), "versions", "Library versions", wrap={"Version(s)": 60}),
+        frame_table(
+            P.jobs_summary(jobs),
+            "jobs",
+            "Wall time per job kind",
+            wrap={"Device": 40},
+            right=["Jobs", "Total (s)", "Mean (s)", "Max (s)"],
+        ),
+    )
+    # Snakemake hands over its own mapping types: plain dicts for YAML.
+    text = yaml.safe_dump(plain(config, "config"), sort_keys=False, allow_unicode=True, width=100)
+    sec.children.append(Section("config", "Configuration", [Code(text)], fold=True))
+    return sec
 
 
-def _howto(res: Results) -> dict:
-    """The facts the "How to read" text states, from the data: n per dataset, seeds, level."""
-    return {
-        "n_eval": {dataset_label(d): res.eval_sizes(d) for d in res.datasets()},
-        "seeds": {dataset_label(d): len(res.seeds_of(d)) for d in res.datasets()},
-        "level": f"{100 * LEVEL:g}",
-    }
-
-
-def build_context(
+def build_document(
     res: Results,
     summ: Summaries,
     figs: Mapping,
@@ -522,39 +986,47 @@ def build_context(
     benchmark: dict | None = None,
     departures: Sequence[str] = (),
     date: str | None = None,
-) -> dict:
-    """Everything the HTML and LaTeX templates show."""
-    failed = P.failed_runs_table(res)
-    runs = res.runs
-    return {
-        "paper": PAPER,
-        "date": date or dt.date.today().isoformat(),
-        "datasets": [dataset_label(d) for d in res.datasets()],
-        "methods": [method_label(m) for m in sorted_methods(runs["method"])],
-        "seeds": sorted(int(s) for s in runs["seed"].unique()),
-        "n_runs": len(runs),
-        "howto": _howto(res),
-        "main": _main_sections(res, summ),
-        "curves": figs["curves"],
-        "claims": _claims_section(summ),
-        "paired": _paired_section(res, summ),
-        "masking": _masking_section(res),
-        "saliency": table(
-            P.saliency_table(summ.saliency, res.datasets()), "saliency", column_format="llrrrrr"
-        ),
-        "saliency_figures": [{"dataset": dataset_label(d), "figure": f} for d, f in figs["saliency"].items()],
-        "ablation": _ablation_section(res, summ, figs),
-        "training_curves": _training_curves_section(summ, figs),
-        "tradeoff": _tradeoff_section(summ, figs, (config.get("ablation") or {}).get("lambda_rule")),
-        "failed_runs": table(failed, "failed", numeric=False) if not failed.empty else None,
-        "n_failed": len(failed),
-        "cost": _cost_section(benchmark) if benchmark else None,
-        "estimators": _estimator_section(res, summ),
-        "training": table(P.training_table(res), "training", long=True, column_format="llp{4.5cm}lrrrrr"),
-        "setup": _setup_section(res, config),
-        "departures": list(departures),
-        "provenance": _provenance_section(res, config, benchmark),
-    }
+) -> Document:
+    """The report's content, once: both renderings lay out this document."""
+    jobs = res.jobs
+    commits = ", ".join(map(str, P.distinct(jobs, "git_commit"))) or "unknown"
+    dirty = bool(jobs["git_dirty"].fillna(False).astype(bool).any()) if not jobs.empty else False
+    meta = spans(
+        f"Rendered {date or dt.date.today().isoformat()} · commit ",
+        Span(commits, "code"),
+        Span(" (uncommitted changes)", "warn") if dirty else None,
+        " · what each method, attack, metric and check computes: ",
+        Span("docs/method.md", href="../docs/method.md"),
+    )
+    body = [
+        _howto_section(res),
+        _curves_section(figs),
+        _paired_section(res, summ),
+        _masking_section(res),
+        _saliency_section(res, summ, figs),
+        _ablation_section(res, summ, figs),
+        _training_curves_section(summ, figs),
+        _tradeoff_section(summ, figs, (config.get("ablation") or {}).get("lambda_rule")),
+        _cost_section(res, summ, benchmark),
+        _failed_section(res),
+        _departures_section(departures),
+    ]
+    appendix = [
+        _attacks_appendix(res, summ),
+        _masking_appendix(res),
+        _setup_appendix(res, config),
+        _training_appendix(res),
+        _provenance_appendix(res, config, benchmark),
+    ]
+    return Document(
+        title=TITLE,
+        citation=PAPER,
+        meta=meta,
+        lede=_lede(res),
+        front=[_verdicts_section(res, summ), _headline_section(res, summ)],
+        sections=[s for s in body if s is not None],
+        appendix=[s for s in appendix if s is not None],
+    ).number()
 
 
 # ---------------------------------------------------------------- render
@@ -581,23 +1053,38 @@ def _environments() -> tuple[jinja2.Environment, jinja2.Environment]:
         finalize=latex.finalize,
     )
     # Every << value >> is escaped by `finalize`; `tex` escapes inside an expression,
-    # `latex` marks ready-made LaTeX (pandas tables), `verbatim` makes text verbatim-safe.
+    # `latex` marks ready-made LaTeX; the document's blocks have their own LaTeX layout.
     tex.filters["tex"] = lambda v: latex.Latex(latex.latex_escape(v))
     tex.filters["latex"] = latex.as_latex
-    tex.filters["verbatim"] = lambda v: latex.Latex(latex.verbatim_ascii(v))
+    tex.filters["spans"] = latex.spans
+    tex.filters["table"] = latex.table
+    tex.filters["code"] = latex.code
+    tex.filters["heading"] = latex.heading
+    # On the page a newline inside a table cell or head is a line break.
+    html.filters["lines"] = _html_lines
+    html.filters["wrapping"] = lambda v: _html_lines(v, breaks=True)
     return html, tex
 
 
-def render_report(context: Mapping[str, Any], out_html: Path, out_tex: Path, fig_dir: Path) -> None:
-    """Write index.html and report.tex from the context; figures are already in fig_dir."""
+def _html_lines(value: Any, breaks: bool = False) -> Markup:
+    """Escaped text, a newline as a line break; ``breaks`` lets long names (run names, file paths)
+    wrap after an underscore, a slash or a hyphen, as the PDF's wrapping columns do."""
+    lines = [str(escape(line)) for line in str(value).split("\n")]
+    if breaks:
+        lines = [re.sub(r"([_/-])", r"\1<wbr>", line) for line in lines]
+    return Markup("<br>".join(lines))
+
+
+def render_report(doc: Document, out_html: Path, out_tex: Path, fig_dir: Path) -> None:
+    """Write index.html and report.tex, two layouts of one document; figures are already in fig_dir."""
     out_html, out_tex = Path(out_html), Path(out_tex)
     html_env, tex_env = _environments()
     out_html.parent.mkdir(parents=True, exist_ok=True)
     fig_html = Path(os.path.relpath(fig_dir, out_html.parent)).as_posix()
-    out_html.write_text(html_env.get_template("index.html.j2").render(fig=fig_html, **context))
+    out_html.write_text(html_env.get_template("index.html.j2").render(fig=fig_html, doc=doc))
     out_tex.parent.mkdir(parents=True, exist_ok=True)
     fig_tex = Path(os.path.relpath(fig_dir, out_tex.parent)).as_posix()
-    out_tex.write_text(tex_env.get_template("report.tex.j2").render(fig=fig_tex, **context))
+    out_tex.write_text(tex_env.get_template("report.tex.j2").render(fig=fig_tex, doc=doc))
 
 
 # ---------------------------------------------------------------- entry point
@@ -652,5 +1139,5 @@ def build_report(
         write_tables(res, Path(summary_dir), extra)
     fig_dir = Path(fig_dir) if fig_dir is not None else Path(out_html).parent / "figures"
     figs = write_figures(res, summ, load_maps(res), fig_dir)
-    context = build_context(res, summ, figs, config=config, benchmark=bench, departures=departures, date=date)
-    render_report(context, out_html, out_tex, fig_dir)
+    doc = build_document(res, summ, figs, config=config, benchmark=bench, departures=departures, date=date)
+    render_report(doc, out_html, out_tex, fig_dir)

@@ -257,3 +257,20 @@ def seeds_needed(d: Difference, effect: float, power: float = POWER) -> float:
         return _mde(se_p, d.n, sd / math.sqrt(m), m, d.level, power) <= abs(effect)
 
     return _smallest(fits, 2)
+
+
+def mcnemar_min_discordant(alpha: float) -> int:
+    """The fewest discordant points an exact two-sided McNemar test needs to reject at ``alpha``:
+    the smallest d with p < alpha when all d fall on one side (p = binomtest(d, d, ½))."""
+    d = 1
+    while sps.binomtest(d, d, 0.5).pvalue >= alpha:
+        d += 1
+    return d
+
+
+def mcnemar_detectable(n: int, alpha: float) -> float:
+    """The smallest accuracy difference an exact McNemar test on n paired points could declare at
+    ``alpha``: d/n for d = `mcnemar_min_discordant`, reached only when every discordant point
+    falls on one side; NaN when n < d (no outcome on n points could reach alpha)."""
+    d = mcnemar_min_discordant(alpha)
+    return d / n if n >= d else float("nan")
