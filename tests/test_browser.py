@@ -43,32 +43,36 @@ NUMBER = re.compile(r"^\s*-?\d+(\.\d+)?\b")
 
 
 @pytest.fixture(scope="module")
-def page_report(tmp_path_factory: pytest.TempPathFactory):
+def pw():
+    """One Playwright driver for the module (a second one cannot start inside the first's loop)."""
+    with playwright.sync_playwright() as driver:
+        yield driver
+
+
+@pytest.fixture(scope="module")
+def page_report(pw, tmp_path_factory: pytest.TempPathFactory):
     """The fake report rendered once and opened at 1280 px; yields (page, problems, html path)."""
     base = tmp_path_factory.mktemp("browser")
     built = _render(base / "results", base / "report", sweep=True)
     index = built["out"] / "index.html"
     problems: list[str] = []
-    with playwright.sync_playwright() as pw:
-        ctx = pw.chromium.launch_persistent_context(
-            str(base / "profile"),
-            executable_path=CHROMIUM,
-            headless=True,
-            args=FLAGS,
-            viewport={"width": 1280, "height": 900},
-        )
-        page = ctx.new_page()
-        page.on(
-            "console",
-            lambda m: (
-                problems.append(f"console {m.type}: {m.text}") if m.type in ("error", "warning") else None
-            ),
-        )
-        page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
-        page.on("requestfailed", lambda r: problems.append(f"request failed: {r.url}"))
-        page.goto(index.as_uri(), wait_until="load")
-        yield page, problems, index
-        ctx.close()
+    ctx = pw.chromium.launch_persistent_context(
+        str(base / "profile"),
+        executable_path=CHROMIUM,
+        headless=True,
+        args=FLAGS,
+        viewport={"width": 1280, "height": 900},
+    )
+    page = ctx.new_page()
+    page.on(
+        "console",
+        lambda m: problems.append(f"console {m.type}: {m.text}") if m.type in ("error", "warning") else None,
+    )
+    page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
+    page.on("requestfailed", lambda r: problems.append(f"request failed: {r.url}"))
+    page.goto(index.as_uri(), wait_until="load")
+    yield page, problems, index
+    ctx.close()
 
 
 def test_no_console_errors_or_failed_requests(page_report) -> None:
@@ -138,19 +142,18 @@ def test_no_table_scrolls_sideways_at_1280px_and_all_stay_legible(page_report) -
 
 
 @pytest.fixture(scope="module")
-def first_screen(tmp_path_factory: pytest.TempPathFactory):
+def first_screen(pw, tmp_path_factory: pytest.TempPathFactory):
     """The report of a one-dataset run (the default run's shape) as a reader first sees it: a
     1280 × 800 window, no scrolling; yields (page, screenshot path)."""
     base = tmp_path_factory.mktemp("screen")
     built = _render(base / "results", base / "report", sweep=True, datasets=("mnist",))
     shot = base / "first_screen.png"
-    with playwright.sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=FLAGS)
-        page = browser.new_page(viewport={"width": 1280, "height": 800})
-        page.goto((built["out"] / "index.html").as_uri(), wait_until="load")
-        page.screenshot(path=str(shot))
-        yield page, shot
-        browser.close()
+    browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=FLAGS)
+    page = browser.new_page(viewport={"width": 1280, "height": 800})
+    page.goto((built["out"] / "index.html").as_uri(), wait_until="load")
+    page.screenshot(path=str(shot))
+    yield page, shot
+    browser.close()
 
 
 def _box(page, selector: str) -> dict:

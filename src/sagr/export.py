@@ -73,7 +73,8 @@ def evaluation(worst: WorstCase, records: list[AttackRecord]) -> dict[str, Any]:
         "components": [{"attack": r.attack, "kind": r.kind, "n": int(r.n)} for r in cascade],
         "attacks": list(worst.attacks),
         "reference": [
-            {"attack": r.attack, "accuracy": _pct(r.accuracy), "n": int(r.n), "points": r.points} for r in refs
+            {"attack": r.attack, "accuracy": _pct(r.accuracy), "n": int(r.n), "points": r.points}
+            for r in refs
         ],
     }
 
@@ -81,9 +82,7 @@ def evaluation(worst: WorstCase, records: list[AttackRecord]) -> dict[str, Any]:
 def evaluations(result: ModelResult) -> list[dict[str, Any]]:
     """Every L∞ budget's worst case (ε < 1: ε = 1 is the unbounded sanity check), by ε."""
     worst = [
-        w
-        for w in result.worst_case
-        if w.norm == "linf" and w.eps < 1 and w.n and not math.isnan(w.accuracy)
+        w for w in result.worst_case if w.norm == "linf" and w.eps < 1 and w.n and not math.isnan(w.accuracy)
     ]
     return [evaluation(w, result.records) for w in sorted(worst, key=lambda w: w.eps)]
 

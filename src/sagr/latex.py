@@ -102,6 +102,7 @@ _SYMBOLS = {
     "⚠": r"$^{\dagger}$",
     "†": r"$^{\dagger}$",
     "ₓ": r"$_x$",
+    "₋": r"$_-$",
     "₂": r"$_2$",
     "²": r"$^2$",
     "–": "--",
@@ -266,7 +267,7 @@ def spans(parts: list[Span]) -> Latex:
     return Latex("".join(out))
 
 
-def _cell(text: str, style: str, wraps: bool) -> str:
+def _cell(text: str, style: str, wraps: bool, align: str = "l") -> str:
     """One cell: lines joined by a line break (a nested tabular where the column does not wrap);
     in wrapping columns long names may break after an underscore, a slash or a hyphen."""
     lines = [styled(line, style) for line in text.split("\n")]
@@ -275,7 +276,7 @@ def _cell(text: str, style: str, wraps: bool) -> str:
         return "\\newline ".join(lines)
     if len(lines) == 1:
         return lines[0]
-    return "\\begin{tabular}[t]{@{}l@{}}" + "\\\\ ".join(lines) + "\\end{tabular}"
+    return f"\\begin{{tabular}}[t]{{@{{}}{align}@{{}}}}" + "\\\\ ".join(lines) + "\\end{tabular}"
 
 
 def _colspec(table: Table) -> str:
@@ -304,7 +305,7 @@ def _header(table: Table) -> str:
                     rules.append(f"\\cmidrule(lr){{{j + 1}-{j + span}}}")
             else:
                 wraps = table.align[j] == "p"
-                cells.append(body if wraps or span > 1 else _cell(text, "", False))
+                cells.append(body if wraps or span > 1 else _cell(text, "", False, "c"))
             j += span
         lines.append(" & ".join(cells) + " \\\\" + (" " + " ".join(rules) if rules else ""))
     return "\n".join(lines)
@@ -312,7 +313,8 @@ def _header(table: Table) -> str:
 
 def _body(table: Table) -> str:
     return "\n".join(
-        " & ".join(_cell(c.text, c.style, table.align[j] == "p") for j, c in enumerate(row)) + " \\\\"
+        " & ".join(_cell(c.text, c.style, table.align[j] == "p", table.align[j]) for j, c in enumerate(row))
+        + " \\\\"
         for row in table.rows
     )
 

@@ -155,7 +155,8 @@ def headline_table(
 
 def verdicts_table(claims: pd.DataFrame, datasets: list[str]) -> pd.DataFrame:
     """One row per claim × dataset: the claim, its verdict, and each comparison's effect with its
-    interval, n and seeds (the dataset column only when there are several datasets)."""
+    interval, n and seeds (the dataset column only when there are several datasets). The front
+    page's short form: what each comparison could see is in `claims_table`."""
     rows = []
     for (cid, dataset), g in claims.groupby(["claim", "dataset"], sort=False):
         effects = []
@@ -169,7 +170,6 @@ def verdicts_table(claims: pd.DataFrame, datasets: list[str]) -> pd.DataFrame:
                 f" (n={r.n}, {r.seeds} seed{'s' if r.seeds != 1 else ''}"
                 + (", premise" if r.premise else "")
                 + ")"
-                + fmt_sight(r, scale, digits)
             )
         first = not rows or rows[-1]["_claim"] != cid
         row = {"_claim": cid, "Claim": f"{cid}. {g['statement'].iloc[0]}" if first else ""}

@@ -293,15 +293,15 @@ def _verdicts_section(res: Results, summ: Summaries) -> Section:
     if "Dataset" in df:
         wrap["Claim"] = 24
     t = frame_table(
-        df, "claims", "The paper's claims, tested on this run's models", style=_style_verdict, wrap=wrap
+        df,
+        "claims",
+        "The paper's claims, tested on this run's models. Effect: a paired difference A − B (pp for accuracy, "
+        "Gini units for saliency) [interval at level 1 − 0.05/k for a claim's k comparisons]; how a verdict is "
+        "reached: “How to read the numbers”; what decides each claim: “The claims in detail”",
+        style=_style_verdict,
+        wrap=wrap,
     )
-    return sec.add(
-        t,
-        _note(
-            "Effect: a paired difference A − B (pp for accuracy, Gini units for saliency) [interval at level "
-            "1 − 0.05/k for a claim's k comparisons]. How a verdict is reached: “How to read the numbers”.",
-        ),
-    )
+    return sec.add(t)
 
 
 def _headline_section(res: Results, summ: Summaries) -> Section:
@@ -387,10 +387,9 @@ def _howto_section(res: Results) -> Section:
             "states its ",
             Span("minimum detectable effect", "b"),
             f" (MDE): the smallest true difference its two-sided test at the claim's level would detect with "
-            f"{100 * POWER:g} % power, (t₁₋α/₂ + t_power) · SE with the interval's own SE and degrees of freedom; "
+            f"{100 * POWER:g} % power, (t(1 − α/2) + t(power)) · SE with the interval's own SE and degrees of freedom; "
             "and the points per seed (seeds fixed) or seeds (points fixed) at which the MDE would fall to the "
-            "observed effect (the point part of the SE scaling as 1/√n, the seed part as 1/√seeds). What decides "
-            "each claim is listed under “Paired comparisons”.",
+            "observed effect (the point part of the SE scaling as 1/√n, the seed part as 1/√seeds).",
         ),
     )
 
@@ -434,19 +433,30 @@ def _paired_section(res: Results, summ: Summaries) -> Section:
         shown = True
     if not shown:
         sec.add(_para("No pair of compared methods shares seeds (or no per-point results were given)."))
-    if not summ.claims.empty:
-        decided = summ.claims.drop_duplicates("claim")
-        sec.add(
-            _para("What decides each claim:"),
-            Bullets(
-                [
-                    spans(Span(r.claim, "b"), f" {r.statement} Decided by: {r.decided_by}.")
-                    for r in decided.itertuples()
-                ],
-                note=True,
-            ),
-        )
     return sec
+
+
+def _claims_detail_section(summ: Summaries) -> Section | None:
+    """Every claim with the metric that decides it and each comparison in full: its effect, interval,
+    level, and what it could see (at the floor, its minimum detectable effect)."""
+    if summ.claims.empty:
+        return None
+    df = P.claims_table(summ.claims)
+    t = frame_table(
+        df,
+        "claims-detail",
+        "Each claim, what decides it, and what each comparison could see",
+        style=_style_verdict,
+        wrap={"Statement": 22, "Decided by": 22, "Effect [interval]": 40, "Verdict": 12},
+        long=True,
+    )
+    return Section("claims-detail", "The claims in detail").add(
+        _note(
+            "The verdicts of the first page with the metric that decides each claim and every comparison "
+            "in full (rules in “How to read the numbers”)."
+        ),
+        t,
+    )
 
 
 def _masking_section(res: Results) -> Section:
@@ -1001,6 +1011,7 @@ def build_document(
     body = [
         _howto_section(res),
         _curves_section(figs),
+        _claims_detail_section(summ),
         _paired_section(res, summ),
         _masking_section(res),
         _saliency_section(res, summ, figs),
@@ -1068,10 +1079,11 @@ def _environments() -> tuple[jinja2.Environment, jinja2.Environment]:
 
 def _html_lines(value: Any, breaks: bool = False) -> Markup:
     """Escaped text, a newline as a line break; ``breaks`` lets long names (run names, file paths)
-    wrap after an underscore, a slash or a hyphen, as the PDF's wrapping columns do."""
+    wrap after an underscore or a slash, as the PDF's wrapping columns do (and as browsers wrap
+    after a hyphen of their own accord)."""
     lines = [str(escape(line)) for line in str(value).split("\n")]
     if breaks:
-        lines = [re.sub(r"([_/-])", r"\1<wbr>", line) for line in lines]
+        lines = [re.sub(r"([_/])", r"\1<wbr>", line) for line in lines]
     return Markup("<br>".join(lines))
 
 
