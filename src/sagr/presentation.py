@@ -159,18 +159,23 @@ def verdicts_table(claims: pd.DataFrame, datasets: list[str]) -> pd.DataFrame:
     page's short form: what each comparison could see is in `claims_table`."""
     rows = []
     for (cid, dataset), g in claims.groupby(["claim", "dataset"], sort=False):
-        effects = []
+        effects, sizes = [], []
         for r in g.itertuples():
             if not r.comparison:
                 continue
             scale, digits = (100.0, 1) if r.kind == "accuracy" else (1.0, 3)
             unit = " pp" if r.kind == "accuracy" else ""
+            label = r.comparison.replace(", worst case ", " ")  # the statement says it is the worst case
             effects.append(
-                f"{r.comparison}: {fmt_difference(r.estimate, r.low, r.high, scale, digits)}{unit}"
-                f" (n={r.n}, {r.seeds} seed{'s' if r.seeds != 1 else ''}"
-                + (", premise" if r.premise else "")
-                + ")"
+                f"{label}: {fmt_difference(r.estimate, r.low, r.high, scale, digits)}{unit}"
+                + (" (premise)" if r.premise else "")
             )
+            sizes.append(f"n={r.n}, {r.seeds} seed{'s' if r.seeds != 1 else ''}")
+        # n and seeds once per claim where its comparisons share them (they usually do), else each
+        if len(set(sizes)) == 1:
+            effects[-1] += f" ({sizes[0]}{' each' if len(effects) > 1 else ''})"
+        else:
+            effects = [f"{e} ({n})" for e, n in zip(effects, sizes, strict=True)]
         first = not rows or rows[-1]["_claim"] != cid
         row = {"_claim": cid, "Claim": f"{cid}. {g['statement'].iloc[0]}" if first else ""}
         if len(datasets) > 1:

@@ -295,9 +295,7 @@ def _verdicts_section(res: Results, summ: Summaries) -> Section:
     t = frame_table(
         df,
         "claims",
-        "The paper's claims, tested on this run's models. Effect: a paired difference A − B (pp for accuracy, "
-        "Gini units for saliency) [interval at level 1 − 0.05/k for a claim's k comparisons]; how a verdict is "
-        "reached: “How to read the numbers”; what decides each claim: “The claims in detail”",
+        "The paper's claims: paired differences A − B with their intervals (rules: “How to read the numbers”)",
         style=_style_verdict,
         wrap=wrap,
     )
