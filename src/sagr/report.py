@@ -663,7 +663,7 @@ def _training_curves_section(summ: Summaries, figs: Mapping) -> Section | None:
         )
     df = P.convergence_table(flagged)
     if not df.empty:
-        sec.add(frame_table(df, "convergence", "Runs still improving at their last epoch", wrap={"Run": 30}))
+        sec.add(frame_table(df, "convergence", "Runs still improving at their last epoch"))
     return sec
 
 
