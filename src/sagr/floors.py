@@ -37,7 +37,9 @@ def floor_checks(config: Mapping[str, Any], summary: pd.DataFrame, per_seed: pd.
     eps, accuracy) of the main runs, for the lowest seed.
     """
     rows = []
-    for dataset, dcfg in config["datasets"].items():
+    datasets = config.get("datasets")
+    # A report rendered from result files alone (no config) has no floors to check.
+    for dataset, dcfg in datasets.items() if isinstance(datasets, Mapping) else []:
         for floor in dcfg.get("floors", []):
             method = floor["method"]
             for measure, eps, value in _measures(floor):

@@ -343,6 +343,66 @@ def _headline_section(res: Results, summ: Summaries) -> Section:
     )
 
 
+def _floors_section(res: Results, summ: Summaries, config: Mapping) -> Section | None:
+    """The configured quality floors (datasets.<d>.floors) against this run: is each model at the
+    published grade its numbers need?"""
+    from sagr.floors import floor_checks, main_accuracies
+
+    df = floor_checks(config, summ.robustness, main_accuracies(res.records, res.worst_case))
+    if df.empty:
+        return None
+
+    def pct(v: Any) -> str:  # two decimals: a floor missed by a hair must not print as met
+        return "—" if pd.isna(v) else f"{100 * v:.2f}"
+
+    shown = pd.DataFrame(
+        {
+            "Dataset": df["dataset"].map(dataset_label),
+            "Method": df["method"].map(method_label),
+            "Measure": [
+                "clean" if m == "clean" else f"worst case, ε={P.fmt_eps(e)}"
+                for m, e in zip(df["measure"], df["eps"], strict=True)
+            ],
+            "Floor (%)": df["floor"].map(pct),
+            "Mean (%)": df["mean"].map(pct),
+            "Interval (%)": [
+                "—" if pd.isna(lo) else f"[{100 * lo:.1f}, {100 * hi:.1f}]"
+                for lo, hi in zip(df["ci_low"], df["ci_high"], strict=True)
+            ],
+            "Lowest seed (%)": df["seed_min"].map(pct),
+            "n × seeds": [
+                "—" if pd.isna(n) else f"{int(n)} × {int(k)}"
+                for n, k in zip(df["n"], df["seeds"], strict=True)
+            ],
+            "Result": df["status"],
+            "Published": df["source"],
+        }
+    )
+    t = frame_table(
+        shown,
+        "floors",
+        "Quality floors: are the models at published grade?",
+        style=_style_status,
+        wrap={"Published": 40},
+        right=["Floor (%)", "Mean (%)", "Lowest seed (%)"],
+    )
+    failed = int((df["status"] == "fail").sum())
+    return Section("floors", "Quality floors").add(
+        *split_columns(t),
+        _note(
+            "Each floor is checked on the pipeline's own worst case over every attack of the suite on every "
+            "evaluated point, mean over the seeds (interval: 95 % Clopper–Pearson on the n points). ",
+            Span(
+                f"{failed} floor(s) not met: those models' numbers say more about the training budget "
+                "than about the method.",
+                "warn",
+            )
+            if failed
+            else "Every floor is met.",
+        ),
+    )
+
+
 def _howto_section(res: Results) -> Section:
     n_eval = {dataset_label(d): res.eval_sizes(d) for d in res.datasets()}
     return Section("howto", "How to read the numbers").add(
@@ -1032,7 +1092,15 @@ def build_document(
         citation=PAPER,
         meta=meta,
         lede=_lede(res),
-        front=[_verdicts_section(res, summ), _headline_section(res, summ)],
+        front=[
+            s
+            for s in (
+                _verdicts_section(res, summ),
+                _headline_section(res, summ),
+                _floors_section(res, summ, config),
+            )
+            if s is not None
+        ],
         sections=[s for s in body if s is not None],
         appendix=[s for s in appendix if s is not None],
     ).number()
