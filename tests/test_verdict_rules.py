@@ -26,8 +26,8 @@ def diff(side: int) -> Difference:
     return Difference((low + high) / 2, low, high, 0.02, 0.01, 30.0, 400, 3, mean_a=0.5, mean_b=0.5)
 
 
-def comp(sign: int = +1, premise: bool = False) -> C.Comparison:
-    return C.Comparison("A − B", "accuracy", ("a",), ("b",), sign=sign, premise=premise)
+def comp(sign: int = +1, premise: bool = False, group: object = None) -> C.Comparison:
+    return C.Comparison("A − B", "accuracy", ("a",), ("b",), sign=sign, premise=premise, group=group)
 
 
 @pytest.mark.parametrize(
@@ -56,6 +56,12 @@ def test_a_failed_premise_never_decides(claim_side) -> None:
     # without its premise, is neither supported nor contradicted.
     outcomes = [(comp(premise=True), diff(DOWN)), (comp(), diff(claim_side))]
     assert C.verdict(outcomes) == C.INCONCLUSIVE
+
+
+def test_a_failed_premise_of_another_group_neither_contradicts_nor_blocks() -> None:
+    # A premise gates the comparisons of its own group (e.g. its ε) only, and never contradicts.
+    outcomes = [(comp(premise=True, group=0.3), diff(DOWN)), (comp(group=0.1), diff(UP))]
+    assert C.verdict(outcomes) == C.SUPPORTED
 
 
 def test_a_premise_shown_lets_the_claim_decide() -> None:
