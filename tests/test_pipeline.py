@@ -83,12 +83,15 @@ def test_smoke_pdf_opens_with_the_main_table(smoke_run):
         text=True,
         check=True,
     ).stdout
-    assert "Main results" in page1
+    assert "Headline results" in page1
     for label in ("Standard", "PGD-AT", "TRADES", "SAGR", "Clean", "FGSM", "PGD"):
         assert label in page1, label
-    # one clean accuracy per method: mean (± sd over seeds) [95 % interval], the row stating its n
+    # the headline table: one row per method, its clean accuracy first: mean (± sd over seeds) [95 %
+    # interval], the column head stating its n
     cell = r"\d+\.\d( ± \d+\.\d)? \[\d+\.\d, \d+\.\d\]"
-    assert re.search(rf"Clean\s+n=\d+(\s+{cell}){{6}}", page1), page1
+    assert re.search(r"Clean\s+Worst case\s+n=\d+", page1), page1
+    for label in ("Standard", "PGD-AT", "TRADES", "MART", "IGR", "JR", "SAGR"):
+        assert re.search(rf"^\s*{re.escape(label)}\s+{cell}", page1, re.M), (label, page1)
 
 
 def test_sagr_evaluate_reproduces_the_pipeline_numbers_on_a_saved_model(smoke_run):
@@ -283,7 +286,11 @@ def test_a_truncated_model_fails_naming_it_keeps_the_good_results_and_the_named_
     )
     assert proc.returncode != 0
     log = (workdir / "logs" / "mnist" / run_dir.name / "evaluate.log").read_text()
-    command = f"snakemake --cores all --forcerun results/mnist/{run_dir.name}/model.pt"
+    # the printed command carries the run's config files, so that copied as printed it plans this run's jobs
+    command = (
+        f"snakemake --cores all --configfile {REPO / 'config' / 'smoke.yaml'} "
+        f"--forcerun results/mnist/{run_dir.name}/model.pt"
+    )
     assert f"results/mnist/{run_dir.name}/model.pt: file is damaged" in log and command in log
     assert not record.exists()  # Snakemake removed the failed job's outputs ...
     kept = workdir / PREVIOUS_DIR / record.relative_to(workdir)
