@@ -18,52 +18,17 @@ def test_floors_pass_fail_and_not_run_against_the_measured_means():
             }
         }
     }
+
+    def row(method, attack, eps, mean, low, high):
+        return dict(dataset="mnist", method=method, attack=attack, eps=eps, mean=mean, ci_low=low,
+                    ci_high=high, n=500, seeds=3)  # fmt: skip
+
     summary = pd.DataFrame(
         [
-            dict(
-                dataset="mnist",
-                method="standard",
-                attack=CLEAN,
-                eps=float("nan"),
-                mean=0.991,
-                ci_low=0.98,
-                ci_high=0.997,
-                n=500,
-                seeds=3,
-            ),
-            dict(
-                dataset="mnist",
-                method="pgd_at",
-                attack=CLEAN,
-                eps=float("nan"),
-                mean=0.9747,
-                ci_low=0.96,
-                ci_high=0.98,
-                n=500,
-                seeds=3,
-            ),
-            dict(
-                dataset="mnist",
-                method="pgd_at",
-                attack=WORST,
-                eps=0.3,
-                mean=0.867,
-                ci_low=0.83,
-                ci_high=0.89,
-                n=500,
-                seeds=3,
-            ),
-            dict(
-                dataset="mnist",
-                method="pgd_at",
-                attack=WORST,
-                eps=0.2,
-                mean=0.5,
-                ci_low=0.4,
-                ci_high=0.6,
-                n=500,
-                seeds=3,
-            ),
+            row("standard", CLEAN, float("nan"), 0.991, 0.98, 0.997),
+            row("pgd_at", CLEAN, float("nan"), 0.9747, 0.96, 0.98),
+            row("pgd_at", WORST, 0.3, 0.867, 0.83, 0.89),
+            row("pgd_at", WORST, 0.2, 0.5, 0.4, 0.6),
         ]
     )
     records = pd.DataFrame(

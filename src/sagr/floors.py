@@ -44,18 +44,8 @@ def floor_checks(config: Mapping[str, Any], summary: pd.DataFrame, per_seed: pd.
             method = floor["method"]
             for measure, eps, value in _measures(floor):
                 attack = CLEAN if measure == "clean" else WORST
-                hit = summary[
-                    (summary["dataset"] == dataset)
-                    & (summary["method"] == method)
-                    & (summary["attack"] == attack)
-                    & (True if attack == CLEAN else np.isclose(summary["eps"].astype(float), eps))
-                ]
-                seeds = per_seed[
-                    (per_seed["dataset"] == dataset)
-                    & (per_seed["method"] == method)
-                    & (per_seed["attack"] == attack)
-                    & (True if attack == CLEAN else np.isclose(per_seed["eps"].astype(float), eps))
-                ]
+                hit = _at(summary, dataset, method, attack, eps)
+                seeds = _at(per_seed, dataset, method, attack, eps)
                 row = {
                     "dataset": dataset,
                     "method": method,
@@ -81,6 +71,12 @@ def floor_checks(config: Mapping[str, Any], summary: pd.DataFrame, per_seed: pd.
                     }
                 )
     return pd.DataFrame(rows, columns=FLOOR_COLUMNS)
+
+
+def _at(df: pd.DataFrame, dataset: str, method: str, attack: str, eps: float | None) -> pd.DataFrame:
+    """The rows of one dataset × method × attack (at ε, unless clean)."""
+    rows = df[(df["dataset"] == dataset) & (df["method"] == method) & (df["attack"] == attack)]
+    return rows if attack == CLEAN else rows[np.isclose(rows["eps"].astype(float), eps)]
 
 
 def main_accuracies(records: pd.DataFrame, worst_case: pd.DataFrame) -> pd.DataFrame:
