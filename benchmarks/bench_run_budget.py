@@ -167,10 +167,10 @@ def main() -> None:
     jobs = job_graph(config, args.results)
     unmeasured = sorted(j for j, (t, _) in jobs.items() if t is None)
     replay: dict[int, float] = {}
+    path = None if unmeasured else critical_path(jobs)
     if unmeasured:
         print(f"DAG replay skipped: {len(unmeasured)} jobs have no benchmark file (e.g. {unmeasured[0]})")
     else:
-        path = critical_path(jobs)
         print(
             f"DAG replay of {len(jobs)} measured jobs (one thread each; critical path {path / 60:.1f} min):"
         )
@@ -186,7 +186,7 @@ def main() -> None:
                     "cores": args.cores,
                     "min_wall_s": bounds,
                     "replay_wall_s": replay,
-                    "critical_path_s": round(critical_path(jobs), 1) if not unmeasured else None,
+                    "critical_path_s": None if path is None else round(path, 1),
                 },
                 indent=1,
             )

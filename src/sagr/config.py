@@ -213,21 +213,11 @@ RECIPE_KEYS = ("epochs", "batch_size", "optimizer", "eps_ramp")
 
 def recipe(config: Mapping[str, Any], dataset: str, method: str) -> dict[str, Any]:
     """The training keys of RECIPE_KEYS that ``method``'s runs on ``dataset`` use: its recipe's
-    where it has one, the dataset's otherwise (optimizer: the recipe's keys over the schema
-    defaults, never merged with the dataset's own optimizer)."""
+    where it has one, the dataset's otherwise. A recipe's optimizer replaces the dataset's whole
+    (validation filled its schema defaults), it is never merged with it."""
     dcfg = config["datasets"][dataset]
     own = dcfg.get("recipes", {}).get(method, {})
-    chosen = {k: own.get(k, dcfg[k]) for k in RECIPE_KEYS}
-    if "optimizer" in own:
-        chosen["optimizer"] = _with_defaults(own["optimizer"], "optimizer")
-    return chosen
-
-
-def _with_defaults(value: Mapping[str, Any], definition: str) -> dict[str, Any]:
-    """``value`` with the schema defaults of ``$defs.<definition>`` filled in (a $ref's defaults
-    are not filled by validation)."""
-    props = _schema()["$defs"][definition]["properties"]
-    return {**{k: p["default"] for k, p in props.items() if "default" in p}, **value}
+    return {k: own.get(k, dcfg[k]) for k in RECIPE_KEYS}
 
 
 def stage_settings(

@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from sagr.labels import CLEAN, WORST
+from sagr.summaries import main_rows
 
 FLOOR_COLUMNS = [
     "dataset",
@@ -82,13 +83,8 @@ def _at(df: pd.DataFrame, dataset: str, method: str, attack: str, eps: float | N
 def main_accuracies(records: pd.DataFrame, worst_case: pd.DataFrame) -> pd.DataFrame:
     """Per main run: (dataset, method, seed, attack, eps, accuracy) of every record and of the worst case
     (attack `WORST`), the per-seed input of :func:`floor_checks`."""
-    cols = ["dataset", "method", "seed", "attack", "eps", "accuracy"]
-    parts = [
-        df[df["main"].astype(bool)].assign(**extra).reindex(columns=cols)
-        for df, extra in ((records, {}), (worst_case, {"attack": WORST}))
-        if not df.empty
-    ]
-    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=cols)
+    worst = worst_case.assign(attack=WORST) if not worst_case.empty else worst_case
+    return main_rows(records, worst, ["dataset", "method", "seed", "attack", "eps", "accuracy"])
 
 
 def _measures(floor: Mapping[str, Any]) -> list[tuple[str, float | None, float]]:

@@ -41,6 +41,7 @@ from sagr.document import (
     split_columns,
 )
 from sagr.files import plain, read_json, read_npz
+from sagr.floors import floor_checks, main_accuracies
 from sagr.labels import (
     CLEAN,
     WORST,
@@ -346,8 +347,6 @@ def _headline_section(res: Results, summ: Summaries) -> Section:
 def _floors_section(res: Results, summ: Summaries, config: Mapping) -> Section | None:
     """The configured quality floors (datasets.<d>.floors) against this run: is each model at the
     published grade its numbers need?"""
-    from sagr.floors import floor_checks, main_accuracies
-
     df = floor_checks(config, summ.robustness, main_accuracies(res.records, res.worst_case))
     if df.empty:
         return None

@@ -75,6 +75,15 @@ def proportion_summary(rows: pd.DataFrame, by: Sequence[str]) -> pd.DataFrame:
     return out
 
 
+def main_rows(records: pd.DataFrame, worst: pd.DataFrame, cols: Sequence[str]) -> pd.DataFrame:
+    """The main runs' rows of the records and of the worst case (attack `WORST`), columns ``cols``:
+    one row per run × attack × ε, the per-seed input of every summary over seeds."""
+    parts = [
+        df[df["main"].astype(bool)].reindex(columns=list(cols)) for df in (records, worst) if not df.empty
+    ]
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=list(cols))
+
+
 def robustness_summary(res: Results) -> pd.DataFrame:
     """Per dataset × method × attack × norm × ε over the main runs' seeds (`SUMMARY_COLUMNS`)."""
     cols = [
@@ -92,11 +101,9 @@ def robustness_summary(res: Results) -> pd.DataFrame:
         "points",
     ]
     worst = _budget_worst(res)
-    parts = [df.reindex(columns=cols) for df in (res.records, worst) if not df.empty]
-    if not parts:
+    long = main_rows(res.records, worst, cols)
+    if long.empty:
         return pd.DataFrame(columns=SUMMARY_COLUMNS)
-    long = pd.concat(parts, ignore_index=True)
-    long = long[long["main"].astype(bool)]
     by = ["dataset", "method", "attack", "norm", "eps"]
     out = proportion_summary(long, by)
     if not worst.empty:  # a worst case is APGD-strength only if it is in every seed
