@@ -2,7 +2,7 @@
 
 import pandas as pd
 
-from sagr.floors import floor_checks, main_accuracies
+from sagr.floors import floor_checks, main_accuracies, whole_split_clean
 from sagr.labels import CLEAN, WORST
 
 
@@ -71,3 +71,88 @@ def test_floors_pass_fail_and_not_run_against_the_measured_means():
     assert out.loc[("pgd_at", "worst"), "status"] == "pass" and out.loc[("pgd_at", "worst"), "mean"] == 0.867
     assert out.loc[("pgd_at", "worst"), "seed_min"] == 0.86
     assert out.loc[("trades", "worst"), "status"] == "not run"
+
+
+def test_a_clean_floor_is_checked_on_the_whole_test_split_where_the_training_record_has_it():
+    """The evaluation subset says 97.47 % (fail), the 10,000-image test split 98.2 % (pass): the clean
+    floor follows the test split, with its n and an interval from its counts; the robustness floor
+    stays on the evaluated points; a method without test-split accuracy keeps the subset's."""
+    config = {"datasets": {"mnist": {"floors": [{"method": "pgd_at", "clean": 0.975, "worst": 0.8, "eps": 0.3},
+                                                {"method": "standard", "clean": 0.99}]}}}  # fmt: skip
+    summary = pd.DataFrame(
+        [
+            dict(
+                dataset="mnist",
+                method="pgd_at",
+                attack=CLEAN,
+                eps=float("nan"),
+                mean=0.9747,
+                ci_low=0.96,
+                ci_high=0.98,
+                n=500,
+                seeds=3,
+            ),  # fmt: skip
+            dict(
+                dataset="mnist",
+                method="pgd_at",
+                attack=WORST,
+                eps=0.3,
+                mean=0.85,
+                ci_low=0.83,
+                ci_high=0.87,
+                n=500,
+                seeds=3,
+            ),  # fmt: skip
+            dict(
+                dataset="mnist",
+                method="standard",
+                attack=CLEAN,
+                eps=float("nan"),
+                mean=0.985,
+                ci_low=0.97,
+                ci_high=0.99,
+                n=500,
+                seeds=3,
+            ),  # fmt: skip
+        ]
+    )
+    training = pd.DataFrame(
+        [
+            dict(
+                dataset="mnist",
+                method="pgd_at",
+                run=f"pgd_at_seed{s}",
+                seed=s,
+                main=True,
+                test_accuracy=a,
+                n_test=10000,
+            )  # fmt: skip
+            for s, a in enumerate([0.9826, 0.9825, 0.9815])
+        ]
+        + [
+            dict(
+                dataset="mnist",
+                method="pgd_at",
+                run="pgd_at_x",
+                seed=9,
+                main=False,
+                test_accuracy=0.5,
+                n_test=10000,
+            )
+        ]  # fmt: skip
+    )
+    whole = whole_split_clean(training)
+    assert len(whole) == 3 and set(whole["n"]) == {10000}
+    out = floor_checks(config, summary, pd.DataFrame(), whole).set_index(["method", "measure"])
+    clean = out.loc[("pgd_at", "clean")]
+    assert clean["status"] == "pass" and clean["points"] == "test split" and clean["n"] == 10000
+    assert abs(clean["mean"] - (0.9826 + 0.9825 + 0.9815) / 3) < 1e-12
+    assert clean["seed_min"] == 0.9815  # the non-main run's 50 % is not a seed of the main runs
+    # the Clopper–Pearson interval of ~9822/10000 is about ±0.27 points, far narrower than the subset's
+    assert clean["ci_low"] > 0.978 and clean["ci_high"] < 0.986
+    assert (
+        out.loc[("pgd_at", "worst"), "points"] == "evaluation points"
+        and out.loc[("pgd_at", "worst"), "mean"] == 0.85
+    )
+    assert out.loc[("standard", "clean"), "points"] == "evaluation points"
+    assert out.loc[("standard", "clean"), "status"] == "fail"

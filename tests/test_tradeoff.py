@@ -188,3 +188,33 @@ def test_report_states_the_rule_the_lambda_it_picks_and_shows_the_tradeoff(
     choice = pd.read_csv(tmp_path / "summary" / "lambda_choice.csv").set_index("method")
     assert choice.loc["jr", "chosen"] == 0.03 and not choice.loc["jr", "agrees"]
     assert "trade-off" in tex.read_text() and "tradeoff.pdf" in tex.read_text()
+
+
+def test_the_rule_reads_clean_accuracy_on_the_whole_test_split_where_every_run_has_it(
+    sweep_case: results.Results,
+) -> None:
+    """The evaluation points put JR λ=0.1 1.5 points below Standard (the rule stops at 0.03); the
+    training records' 10,000-image test split puts it 0.9 below (the rule takes 0.1). The rule follows
+    the test split and says so; one run without it sends the whole rule back to the evaluation points."""
+    import dataclasses
+
+    summary = T.lam_summary(T.lam_points(sweep_case, baseline="standard"))
+    whole = {"standard": 0.992}
+    whole.update({f"jr-lam{lam:g}": c for lam, c in {0.03: 0.99, 0.1: 0.983, 0.3: 0.97, 1.0: 0.95}.items()})
+    tr = sweep_case.training.copy()
+    key = tr["run"].str.replace(r"-seed\d+$", "", regex=True)
+    clean_eval = {r: SWEEP[m][lam][0] for m, d in SWEEP.items() for lam in d for r in [f"{m}-lam{lam:g}"]}
+    tr["test_accuracy"] = [whole.get(k, clean_eval.get(k, 0.99)) for k in key]
+    tr["n_test"] = 10000
+    case = dataclasses.replace(sweep_case, training=tr)
+    choice = T.lam_choice(summary, case, 0.01, "standard").set_index("method")
+    assert choice.loc["jr", "chosen"] == 0.1 and choice.loc["jr", "agrees"]
+    assert choice.loc["jr", "reference"] == pytest.approx(0.992)
+    assert choice.loc["jr", "clean_chosen"] == pytest.approx(0.983)
+    assert (choice["clean_points"] == "test split").all() and (choice["n_clean"] == 10000).all()
+    tr.loc[tr["run"] == "jr-lam0.3-seed0", "test_accuracy"] = float("nan")
+    back = T.lam_choice(summary, dataclasses.replace(sweep_case, training=tr), 0.01, "standard").set_index(
+        "method"
+    )
+    assert back.loc["jr", "chosen"] == 0.03 and (back["clean_points"] == "evaluation points").all()
+    assert (back["n_clean"] == N).all()

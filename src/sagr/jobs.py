@@ -198,6 +198,7 @@ def train_job(
         "history": history,
         "train_wall_time_s": round(train_time, 3),
         "test_accuracy": test_acc,
+        "n_test": len(xt),
         **status,
         "provenance": provenance(
             "train_model", _made_by(settings, execution), ident["seed"], device, started, time.time()

@@ -511,6 +511,15 @@ def lam_choice_table(choice: pd.DataFrame) -> pd.DataFrame:
             "Baseline clean (%)": [
                 f"{method_label(b)} {100 * r:.2f}" for b, r in zip(c["baseline"], c["reference"], strict=True)
             ],
+            # older summaries lack where clean was read: the sweep's evaluation points then
+            "Clean measured on": [
+                f"{on}, n = {int(n)}" if not _nan(n) else on
+                for on, n in zip(
+                    c.get("clean_points", pd.Series("evaluation points", index=c.index)),
+                    c.get("n_clean", pd.Series(float("nan"), index=c.index)),
+                    strict=True,
+                )
+            ],
         }
     ).reset_index(drop=True)
 

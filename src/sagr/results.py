@@ -19,7 +19,7 @@ training ``eps`` would otherwise collide with an attack's ``eps``). The other co
   n_correct, torchattacks_accuracy, mcnemar_p, ref_points`` (on which points), ``differs``.
 - ``saliency``: per run: ``n_images`` and ``<metric>_mean``, ``<metric>_std`` over images.
 - ``training``: per run: ``epochs, final_loss, final_reg, final_train_accuracy,
-  train_wall_time_s, test_accuracy``.
+  train_wall_time_s, test_accuracy, n_test`` (accuracy on the whole test split, and its size).
 - ``history``: per (run, epoch) from train.json: the epoch's mean training ``loss, ce, reg``, and
   where the epoch was validated ``val_clean, val_pgd`` (accuracies on the held-out split) on
   ``val_n`` images (NaN where not validated).
@@ -96,7 +96,7 @@ _EMPTY = {
         "differs",
     ],
     "saliency": ["n_images"],
-    "training": ["epochs", "train_wall_time_s", "test_accuracy"],
+    "training": ["epochs", "train_wall_time_s", "test_accuracy", "n_test"],
     "history": ["epoch", "loss", "ce", "reg", "val_clean", "val_pgd", "val_n"],
     "evaluation": ["n_eval"],
     "jobs": ["source", "job", "wall_time_s"],
@@ -338,7 +338,16 @@ def _training_row(keys: dict, train: Mapping) -> dict:
         final_train_accuracy=last.get("train_accuracy"),
         train_wall_time_s=train.get("train_wall_time_s"),
         test_accuracy=train.get("test_accuracy"),
+        # Files written before n_test was recorded: the registry's test split, which they were scored on.
+        n_test=train.get("n_test") or _registry_n_test(keys.get("dataset")),
     )
+
+
+def _registry_n_test(dataset: str | None) -> int | None:
+    from sagr.registry import DATASETS
+
+    entry = DATASETS.get(dataset) if dataset else None
+    return int(entry.n_test) if entry is not None else None
 
 
 def _history_rows(keys: dict, train: Mapping) -> list[dict]:

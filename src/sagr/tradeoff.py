@@ -137,8 +137,11 @@ def lam_choice(summary: pd.DataFrame, res: Results, max_clean_drop: float, basel
     """Per dataset × swept method: the λ the rule picks from `summary` (`lam_summary` of
     `lam_points(res, baseline)`), the λ of the method's main runs, and whether they agree.
 
-    Columns: dataset, method, chosen, configured, agrees, reference (the baseline's mean clean
-    accuracy on the sweep's clean points and seeds), clean_chosen, max_clean_drop, baseline.
+    Clean accuracy is read on the whole test split (training records) where every run has it, else on
+    the sweep's clean evaluation points. Columns: dataset, method, chosen, configured, agrees,
+    reference (the baseline's mean clean accuracy on those points and the sweep's seeds), clean_chosen,
+    max_clean_drop, baseline, n_clean (points per run), clean_points ("test split" | "evaluation
+    points").
     """
     if summary.empty:
         return pd.DataFrame()
@@ -151,6 +154,10 @@ def lam_choice(summary: pd.DataFrame, res: Results, max_clean_drop: float, basel
         if ref.empty:
             continue
         sweep = g[g["method"] != baseline].rename(columns={"mean": "clean"})
+        n_clean = int(g["n"].min())
+        whole = _whole_split_clean(res, dataset, baseline)
+        if whole is not None:  # the rule's margin is tenths of a point: decide it on the whole test split
+            ref, sweep, n_clean = whole
         chosen = lam_rule(sweep, float(ref.iloc[0]), max_clean_drop)
         for method, lam in chosen.items():
             hp = main.loc[(main["dataset"] == dataset) & (main["method"] == method), "hp_lam"]
@@ -167,9 +174,38 @@ def lam_choice(summary: pd.DataFrame, res: Results, max_clean_drop: float, basel
                     clean_chosen=float(at["clean"].iloc[0]) if len(at) else float("nan"),
                     max_clean_drop=max_clean_drop,
                     baseline=baseline,
+                    n_clean=n_clean,
+                    clean_points="test split" if whole is not None else "evaluation points",
                 )
             )
     return pd.DataFrame(rows)
+
+
+def _whole_split_clean(
+    res: Results, dataset: str, baseline: str
+) -> tuple[pd.Series, pd.DataFrame, int] | None:
+    """(baseline's mean, rows method/lam/clean, n) of clean accuracy on the whole test split, mean over
+    the sweep's seeds, from the training records; None unless every sweep run and the baseline's main
+    run at each sweep seed has it, on one split size."""
+    runs = _lam_runs(res, dataset)
+    base = _main_runs(res, dataset, baseline)
+    seeds = sorted(set(runs["seed"]))
+    if runs.empty or not all(s in base for s in seeds) or "n_test" not in res.training:
+        return None
+    t = res.training[res.training["dataset"] == dataset].set_index("run")
+    wanted = list(runs["run"]) + [base[s] for s in seeds]
+    if not set(wanted) <= set(t.index):
+        return None
+    acc, n = t.loc[wanted, "test_accuracy"], t.loc[wanted, "n_test"]
+    if acc.isna().any() or n.isna().any() or n.nunique() != 1:
+        return None
+    sweep = (
+        runs.assign(clean=acc.loc[list(runs["run"])].astype(float).to_numpy())
+        .groupby(["method", "lam"], sort=False, as_index=False)["clean"]
+        .mean()
+    )
+    ref = pd.Series([float(acc.loc[[base[s] for s in seeds]].astype(float).mean())])
+    return ref, sweep, int(n.iloc[0])
 
 
 # ---------------------------------------------------------------- matched clean accuracy
