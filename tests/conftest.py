@@ -37,8 +37,8 @@ def sagr_cli(*args: str, cwd: Path = REPO, env: dict | None = None) -> subproces
 
 
 def mirror_dir() -> Path:
-    """The data mirror: $SAGR_DATA_MIRROR, else ../shared/datasets beside the checkout."""
-    return Path(os.environ.get("SAGR_DATA_MIRROR", REPO.parent / "shared" / "datasets"))
+    """The data mirror: $SAGR_DATA_MIRROR (when set and not empty), else ../shared/datasets beside the checkout."""
+    return Path(os.environ.get("SAGR_DATA_MIRROR") or REPO.parent / "shared" / "datasets")
 
 
 def data_unavailable_reason() -> str | None:
@@ -52,6 +52,18 @@ def data_unavailable_reason() -> str | None:
         return None
     except OSError:
         return f"MNIST unavailable: no data mirror at {mirror_dir()} (set SAGR_DATA_MIRROR) and no download"
+
+
+def require_mnist() -> Path:
+    """The data mirror, for a test that needs real MNIST: skipped with the reason where MNIST cannot be
+    had (no mirror, no network), failed instead under SAGR_TESTS_REQUIRE_DATA=1 (CI, which has the
+    mirror: a skip there would hide a broken data path)."""
+    reason = data_unavailable_reason()
+    if reason:
+        if os.environ.get("SAGR_TESTS_REQUIRE_DATA") == "1":
+            pytest.fail(f"{reason}; SAGR_TESTS_REQUIRE_DATA=1 forbids skipping")
+        pytest.skip(reason)
+    return mirror_dir()
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ import pytest
 import torch
 import yaml
 
-from conftest import REPO, mirror_dir, snakemake_cmd
+from conftest import REPO, mirror_dir, require_mnist, snakemake_cmd
 from sagr import checkpoint as ck
 from sagr.models import build_model
 from sagr.runs import encode_run
@@ -230,6 +230,7 @@ def _weights(path):
 
 @pytest.mark.slow
 def test_sigkill_mid_training_then_rerun_gives_the_uninterrupted_result(tmp_path):
+    require_mnist()
     configfile, run_name = _kill_config(tmp_path)
     target = f"results/mnist/{run_name}/train.json"
     clean, killed = tmp_path / "clean", tmp_path / "killed"

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 import fake_results as fr
-from conftest import REPO, data_unavailable_reason, mirror_dir, sagr_cli
+from conftest import REPO, mirror_dir, require_mnist, sagr_cli
 from sagr import export
 
 
@@ -73,8 +73,7 @@ def test_eps_is_written_as_researchers_quote_it() -> None:
 def tiny_config(tmp_path: Path) -> dict:
     import yaml
 
-    if data_unavailable_reason():
-        pytest.skip(data_unavailable_reason())
+    require_mnist()
     config = yaml.safe_load((REPO / "config" / "smoke.yaml").read_text())
     config["data"] = {"root": str(tmp_path / "data"), "mirror": str(mirror_dir())}
     config["datasets"]["mnist"].update(eval_subset=24, eval_batch_size=24, saliency_images=24)

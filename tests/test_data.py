@@ -23,10 +23,6 @@ from sagr.subsets import subset_indices
 
 REPO = Path(__file__).resolve().parents[1]
 MIRROR = Path(os.environ.get("SAGR_DATA_MIRROR") or REPO.parent / "shared" / "datasets")
-needs_mirror = pytest.mark.skipif(
-    not (MIRROR / "MD5SUMS").is_file(),
-    reason=f"data mirror {MIRROR} absent (set SAGR_DATA_MIRROR to a directory with MNIST/, FashionMNIST/, MD5SUMS)",
-)
 
 
 def _md5(path: Path) -> str:
@@ -45,15 +41,15 @@ def _no_partial_files(root: Path) -> bool:
 @pytest.fixture(scope="module")
 def mnist_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A data root filled from the real mirror once for the module (download disabled: no network in tests)."""
-    if not (MIRROR / "MD5SUMS").is_file():
-        pytest.skip(f"data mirror {MIRROR} absent")
+    from conftest import require_mnist
+
+    require_mnist()
     root = tmp_path_factory.mktemp("data")
     for name in ("mnist", "fashion_mnist"):
         assert prepare_dataset(name, root, MIRROR, download=False) == "mirror"
     return root
 
 
-@needs_mirror
 @pytest.mark.parametrize("name", ["mnist", "fashion_mnist"])
 @pytest.mark.parametrize("train,n", [(True, 60000), (False, 10000)])
 def test_mirror_load_shapes(mnist_root: Path, name: str, train: bool, n: int) -> None:
@@ -68,7 +64,6 @@ def test_mirror_load_shapes(mnist_root: Path, name: str, train: bool, n: int) ->
         assert abs(x.std().item() - DATASETS[name].std[0]) < 1e-3
 
 
-@needs_mirror
 def test_mirror_files_are_copies_and_present_next_time(mnist_root: Path) -> None:
     for rel, md5 in DATASETS["mnist"].files:
         p = mnist_root / rel
@@ -345,9 +340,10 @@ def test_subset_indices_golden() -> None:
 
 
 def test_tensor_cache_round_trips_the_split(tmp_path: Path) -> None:
+    from conftest import require_mnist
     from sagr import cache
 
-    prepare_dataset("mnist", tmp_path, MIRROR, download=False)
+    prepare_dataset("mnist", tmp_path, require_mnist(), download=False)
     cache.write_cache(tmp_path, "mnist")
     for train in (True, False):
         x, y = load_split("mnist", tmp_path, train=train)

@@ -5,7 +5,7 @@ import copy
 
 import pytest
 
-from conftest import REPO, data_unavailable_reason, mirror_dir
+from conftest import REPO, mirror_dir, require_mnist
 from sagr.config import (
     STAGE_KEYS,
     STAGE_SECTIONS,
@@ -46,8 +46,7 @@ def declared(settings_json: str) -> ReadLog:
 
 @pytest.fixture(scope="module")
 def config(tmp_path_factory):
-    if data_unavailable_reason():
-        pytest.skip(data_unavailable_reason())
+    require_mnist()
     from sagr import cache, data
 
     root = tmp_path_factory.mktemp("data")

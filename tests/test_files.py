@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import mirror_dir
+from conftest import require_mnist
 from sagr import cache, models
 from sagr.data import DataError, load_split, prepare_dataset
 from sagr.files import (
@@ -194,9 +194,7 @@ def test_results_keep_their_last_good_copy_when_snakemake_deletes_them(tmp_path,
 
 
 def test_mirror_vouching_for_a_bad_file_gets_the_right_advice(tmp_path):
-    mirror = mirror_dir()
-    if not (mirror / "MD5SUMS").is_file():
-        pytest.skip(f"data mirror {mirror} absent")
+    mirror = require_mnist()
     copy = tmp_path / "mirror"
     shutil.copytree(mirror / "MNIST", copy / "MNIST")
     bad = copy / "MNIST/raw/t10k-labels-idx1-ubyte"

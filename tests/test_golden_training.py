@@ -178,9 +178,9 @@ def reg_coefficient(run_name: str) -> float:
 
 @pytest.fixture(scope="module")
 def smoke(tmp_path_factory):
-    from conftest import mirror_dir
+    from conftest import require_mnist
 
-    root = prepared_root(tmp_path_factory.mktemp("data"), mirror_dir())
+    root = prepared_root(tmp_path_factory.mktemp("data"), require_mnist())
     return load_smoke(root), tmp_path_factory.mktemp("runs")
 
 

@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 import sagr
-from conftest import REPO, data_unavailable_reason, mirror_dir, planned_jobs, sagr_cli, snakemake_cmd
+from conftest import REPO, mirror_dir, planned_jobs, require_mnist, sagr_cli, snakemake_cmd
 from sagr.attacks import resolve_budgets
 from sagr.files import PREVIOUS_DIR, read_json, sha256, sidecar
 from sagr.presentation import fmt_estimate
@@ -38,8 +38,7 @@ def snakemake(workdir, *args, configfile=REPO / "config" / "smoke.yaml"):
 
 @pytest.fixture(scope="module")
 def smoke_run(tmp_path_factory):
-    if data_unavailable_reason():
-        pytest.skip(data_unavailable_reason())
+    require_mnist()
     workdir = tmp_path_factory.mktemp("smoke")
     snakemake(workdir)
     with open(REPO / "config" / "smoke.yaml") as fh:

@@ -4,7 +4,7 @@ import pytest
 import torch
 import torchattacks
 
-from conftest import mirror_dir
+from conftest import require_mnist
 from sagr import data
 from sagr.models import build_model
 from sagr.subsets import subset_indices
@@ -16,7 +16,7 @@ ADAM = {"name": "adam", "lr": 3e-3, "weight_decay": 0.0, "schedule": "constant"}
 @pytest.fixture(scope="module")
 def mnist(tmp_path_factory):
     root = tmp_path_factory.mktemp("data")
-    data.prepare_dataset("mnist", root, mirror_dir(), download=False)
+    data.prepare_dataset("mnist", root, require_mnist(), download=False)
     x, y = data.load_split("mnist", root, train=True)
     xt, yt = data.load_split("mnist", root, train=False)
     i = subset_indices(len(x), 3000, 0)
