@@ -6,15 +6,20 @@ module on an idle core, far more on a busy machine. Run it under nice:
 
 Writes <out>/mutation_score.json and <out>/mutation_score.txt: per module the mutants, killed,
 survived, timed out (and mutmut's other outcomes), and the surviving mutants with their diffs.
-Survivors are either killed by a new test or listed with the reason they are equivalent in
-benchmarks/mutation_equivalent.md. The tree under test is never modified.
+Survivors are either killed by a new test or listed, with the reason, in
+benchmarks/mutation/equivalent.md (equivalent, or not worth killing); the table's last column is
+the share killed among the mutants not listed there. Measuring some modules keeps the other
+modules' rows of an existing JSON. The tree under test is never modified.
 """
 
 from __future__ import annotations
 
 import argparse
+import ast
+import difflib
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -27,9 +32,14 @@ MUTMUT = Path(sys.executable).with_name("mutmut")
 
 # module (under src/sagr/) -> the test files that cover it
 MODULES: dict[str, list[str]] = {
-    "stats.py": ["tests/test_stats.py", "tests/test_stats_reference.py", "tests/test_power.py"],
+    "stats.py": [
+        "tests/test_stats.py",
+        "tests/test_stats_reference.py",
+        "tests/test_stats_edges.py",
+        "tests/test_power.py",
+    ],
     "claims.py": ["tests/test_claims.py", "tests/test_verdict_rules.py", "tests/test_verdicts.py"],
-    "masking.py": ["tests/test_masking.py", "tests/test_masking_reference.py"],
+    "masking.py": ["tests/test_masking.py", "tests/test_masking_reference.py", "tests/test_masking_edges.py"],
     "saliency.py": ["tests/test_saliency_metrics.py"],
     "methods.py": ["tests/test_methods.py", "tests/test_objectives_reference.py", "tests/test_mart.py"],
     "defenses/*": ["tests/test_mart.py", "tests/test_methods.py", "tests/test_registry.py"],
@@ -62,17 +72,53 @@ use_git_change_detection = false
 
 
 def survivors(cwd: Path, env: dict) -> list[dict]:
+    """Every mutant not killed, with its diff (read from mutmut's generated sources, not `mutmut show`,
+    which takes seconds per mutant on a busy machine)."""
     out = subprocess.run([str(MUTMUT), "results"], cwd=cwd, env=env, capture_output=True, text=True).stdout
-    rows = []
+    rows, sources = [], {}
     for line in out.splitlines():
         name, _, status = line.strip().rpartition(": ")
         if not name:
             continue
-        diff = subprocess.run(
-            [str(MUTMUT), "show", name], cwd=cwd, env=env, capture_output=True, text=True
-        ).stdout
-        rows.append({"mutant": name, "status": status, "diff": diff.strip()})
+        rows.append({"mutant": name, "status": status, "diff": mutant_diff(cwd, name, sources)})
     return rows
+
+
+def mutant_diff(cwd: Path, name: str, sources: dict) -> str:
+    """Unified diff of one mutant's function against the original (mutmut 3 keeps both, as functions
+    `<x_name>__mutmut_orig` and `<x_name>__mutmut_<k>`, in mutants/src)."""
+    module, _, func = name.rpartition(".")
+    if module not in sources:
+        path = cwd / "mutants" / "src" / (module.replace(".", "/") + ".py")
+        text = path.read_text()
+        nodes = {
+            n.name: n
+            for n in ast.walk(ast.parse(text))
+            if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef)
+        }
+        sources[module] = (text, nodes, path.relative_to(cwd / "mutants"))
+    text, nodes, rel = sources[module]
+    base = func.rpartition("__mutmut_")[0]
+    orig, mutant = nodes.get(f"{base}__mutmut_orig"), nodes.get(func)
+    if orig is None or mutant is None:
+        return "(diff not found)"
+    a = ast.get_source_segment(text, orig).replace(f"{base}__mutmut_orig", base).splitlines()
+    b = ast.get_source_segment(text, mutant).replace(func, base).splitlines()
+    return "\n".join(difflib.unified_diff(a, b, str(rel), str(rel), lineterm="", n=1))
+
+
+def listed(path: Path) -> set[str]:
+    """Mutant ids named (in backticks) in the equivalent / not-worth-killing list."""
+    return set(re.findall(r"`(sagr\.[\w.ǁ]+__mutmut_\d+)`", path.read_text())) if path.exists() else set()
+
+
+def with_listed(row: dict, names: set[str]) -> dict:
+    """The row's count of listed survivors and its share killed among the mutants not listed."""
+    if "error" in row:
+        return row
+    n = sum(s["mutant"] in names for s in row["not_killed"])
+    rest = row["mutants"] - n
+    return {**row, "listed": n, "killed_share_unlisted": round(row["killed"] / rest, 3) if rest else None}
 
 
 def measure(module: str, tests: list[str], max_children: int) -> dict:
@@ -88,23 +134,31 @@ def measure(module: str, tests: list[str], max_children: int) -> dict:
             # Seen with mutmut 3.8.1 on a fresh mutants/ tree: the first stats pass finds no test for
             # any mutant; a second run on the generated tree collects them (observed, not understood).
             run = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True)
-        seconds = time.time() - t0
-        subprocess.run([str(MUTMUT), "export-cicd-stats"], cwd=cwd, env=env, capture_output=True, text=True)
-        stats_file = cwd / "mutants" / "mutmut-cicd-stats.json"
-        if not stats_file.exists():
-            return {"module": module, "tests": tests, "error": (run.stdout + run.stderr)[-3000:]}
-        stats = json.loads(stats_file.read_text())
-        row = {"module": module, "tests": tests, "mutants": stats["total"], "seconds": round(seconds)}
-        row.update({k: stats.get(k, 0) for k in OUTCOMES})
-        row["killed_share"] = round(stats["killed"] / stats["total"], 3) if stats["total"] else None
-        if stats["killed"] + stats["survived"] + stats["timeout"] == 0:  # mutmut stopped before testing
-            row["error"] = (run.stdout + run.stderr)[-3000:]
-        row["not_killed"] = survivors(cwd, env)
-        return row
+        return collect(module, tests, cwd, env, run, time.time() - t0)
+
+
+def collect(module: str, tests: list[str], cwd: Path, env: dict, run, seconds: float) -> dict:
+    """The row of one module from a scratch copy where `mutmut run` has finished."""
+    subprocess.run([str(MUTMUT), "export-cicd-stats"], cwd=cwd, env=env, capture_output=True, text=True)
+    stats_file = cwd / "mutants" / "mutmut-cicd-stats.json"
+    if not stats_file.exists():
+        return {"module": module, "tests": tests, "error": (run.stdout + run.stderr)[-3000:]}
+    stats = json.loads(stats_file.read_text())
+    row = {"module": module, "tests": tests, "mutants": stats["total"]}
+    row["seconds"] = round(seconds) if seconds == seconds else None  # None: not timed (--collect)
+    row.update({k: stats.get(k, 0) for k in OUTCOMES})
+    row["killed_share"] = round(stats["killed"] / stats["total"], 3) if stats["total"] else None
+    if stats["killed"] + stats["survived"] + stats["timeout"] == 0:  # mutmut stopped before testing
+        row["error"] = (run.stdout + run.stderr)[-3000:]
+    row["not_killed"] = survivors(cwd, env)
+    return row
 
 
 def table(rows: list[dict]) -> str:
-    head = f"{'module':22} {'mutants':>7} {'killed':>7} {'survived':>8} {'timeout':>7} {'other':>5} {'killed %':>8}"
+    head = (
+        f"{'module':22} {'mutants':>7} {'killed':>7} {'survived':>8} {'timeout':>7} {'other':>5} "
+        f"{'killed %':>8} {'listed':>6} {'killed % of unlisted':>20}"
+    )
     lines = [head, "-" * len(head)]
     for r in rows:
         if "error" in r:
@@ -112,8 +166,11 @@ def table(rows: list[dict]) -> str:
             continue
         other = sum(r[k] for k in ("no_tests", "suspicious", "skipped", "segfault"))
         share = f"{100 * r['killed_share']:.1f}" if r["killed_share"] is not None else "-"
+        unlisted = r.get("killed_share_unlisted")
+        unlisted = f"{100 * unlisted:.1f}" if unlisted is not None else "-"
         lines.append(
-            f"{r['module']:22} {r['mutants']:7} {r['killed']:7} {r['survived']:8} {r['timeout']:7} {other:5} {share:>8}"
+            f"{r['module']:22} {r['mutants']:7} {r['killed']:7} {r['survived']:8} {r['timeout']:7} {other:5} "
+            f"{share:>8} {r.get('listed', 0):6} {unlisted:>20}"
         )
     return "\n".join(lines)
 
@@ -123,24 +180,87 @@ def main() -> int:
     ap.add_argument("--only", nargs="*", help="modules to measure (keys of MODULES)")
     ap.add_argument("--out", type=Path, default=REPO / "benchmarks" / "mutation")
     ap.add_argument("--max-children", type=int, default=1)
+    ap.add_argument(
+        "--collect",
+        type=Path,
+        help="only read the results of a scratch copy whose `mutmut run` finished (one module in --only); "
+        "a copy stays in the temp folder when the script is killed",
+    )
+    ap.add_argument(
+        "--rewrite",
+        action="store_true",
+        help="measure nothing: rewrite the table from the JSON and equivalent.md",
+    )
     args = ap.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
-    rows = []
+    json_file, txt_file = args.out / "mutation_score.json", args.out / "mutation_score.txt"
+    # Rows of modules not measured this time are kept from the last run (JSON and survivors' diffs).
+    old = {r["module"]: r for r in json.loads(json_file.read_text())} if json_file.exists() else {}
+    old_diffs = _diffs(txt_file.read_text()) if txt_file.exists() else {}
+    for r in old.values():
+        for s in r.get("not_killed", []):
+            s.setdefault("diff", old_diffs.get(s["mutant"], ""))
+    names = listed(args.out / "equivalent.md")
+    if args.rewrite:
+        print(_write(old, names, json_file, txt_file))
+        return 0
+    if args.collect:
+        (module,) = args.only
+        env = {
+            **os.environ,
+            "PYTHONPATH": str(args.collect / "mutants" / "src"),
+            "PYTHONDONTWRITEBYTECODE": "1",
+        }
+        done = subprocess.CompletedProcess([], 0, "", "")
+        old[module] = collect(module, MODULES[module], args.collect, env, done, float("nan"))
+        old[module]["date"] = time.strftime("%Y-%m-%d")
+        print(_write(old, names, json_file, txt_file))
+        return 0
     for module, tests in MODULES.items():
         if args.only and module not in args.only:
             continue
         print(f"{module}: mutating, tests {' '.join(tests)}", flush=True)
-        rows.append(measure(module, tests, args.max_children))
-        (args.out / "mutation_score.json").write_text(json.dumps(rows, indent=1, ensure_ascii=False) + "\n")
+        old[module] = measure(module, tests, args.max_children)
+        old[module]["date"] = time.strftime("%Y-%m-%d")
+        _write(old, names, json_file, txt_file)
+    print(_write(old, names, json_file, txt_file))
+    return 0
+
+
+def _diffs(text: str) -> dict[str, str]:
+    """Survivors' diffs from a previous mutation_score.txt (the JSON keeps only names and status)."""
+    out, name = {}, None
+    for line in text.splitlines():
+        m = re.match(r"^(sagr\.\S+__mutmut_\d+): \S", line)
+        if m:
+            name = m.group(1)
+            out[name] = ""
+        elif line.startswith("## "):
+            name = None
+        elif name:
+            out[name] += line + "\n"
+    return {k: v.strip() for k, v in out.items()}
+
+
+def _write(rows_by_module: dict, names: set[str], json_file: Path, txt_file: Path) -> str:
+    order = [m for m in MODULES if m in rows_by_module]
+    rows = [with_listed(rows_by_module[m], names) for m in order]
+    slim = [
+        {**r, "not_killed": [{"mutant": s["mutant"], "status": s["status"]} for s in r.get("not_killed", [])]}
+        for r in rows
+    ]
+    json_file.write_text(json.dumps(slim, indent=1, ensure_ascii=False) + "\n")
     text = table(rows)
     survivors_text = "\n\n".join(
         f"## {r['module']}\n"
-        + "\n".join(f"{s['mutant']}: {s['status']}\n{s['diff']}" for s in r.get("not_killed", []))
+        + "\n".join(
+            f"{s['mutant']}: {s['status']}{' (listed)' if s['mutant'] in names else ''}\n{s['diff']}"
+            for s in r.get("not_killed", [])
+        )
         for r in rows
     )
-    (args.out / "mutation_score.txt").write_text(text + "\n\n" + survivors_text + "\n")
-    print(text)
-    return 0
+    txt_file.write_text(text + "\n\n" + survivors_text + "\n")
+    return text
 
 
 if __name__ == "__main__":

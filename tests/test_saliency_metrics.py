@@ -96,3 +96,48 @@ def test_saliency_metrics_uses_the_summed_map_and_skips_foreground_on_bright_bac
     assert "foreground_mass" not in S.saliency_metrics(x, grad, dark_background=False)
     summary = S.summarize(out)
     assert summary["gini"] == pytest.approx({"mean": (N - 1) / N / 2, "std": (N - 1) / N / 2})
+
+
+def test_metrics_do_not_depend_on_the_scale_of_the_gradients() -> None:
+    # Real input gradients are often tiny (|∇| ~ 1e-4): every metric is scale-free, down to them.
+    m = torch.tensor([[0.0] * 12 + [4.0, 1.0, 2.0, 1.0]], dtype=torch.float64).view(1, 4, 4)
+    x = torch.zeros(1, 1, 4, 4, dtype=torch.float64)
+    x[0, 0, 3, :2] = 0.9  # the object: the pixels holding 4 and 1
+    for scale in (1.0, 1e-3, 1e-7):
+        assert S.gini(scale * m).item() == pytest.approx(106 / 128)
+        assert S.foreground_mass(x, scale * m).item() == pytest.approx(5 / 8)
+        assert S.alignment(x, scale * m[:, None]).item() == pytest.approx(
+            (0.9 * 4 + 0.9 * 1) / (0.9 * math.sqrt(2) * math.sqrt(16 + 1 + 4 + 1))
+        )
+
+
+def test_saliency_metrics_reports_the_alignment_and_summarize_marks_missing_metrics() -> None:
+    x = torch.zeros(1, 1, 4, 4, dtype=torch.float64)
+    x[0, 0, 0, 0] = 1.0
+    grad = x.clone()
+    grad[0, 0, 1, 1] = 1.0  # half aligned: cos = 1/√2
+    out = S.saliency_metrics(x, grad, dark_background=False)
+    assert out["alignment"].tolist() == pytest.approx([1 / math.sqrt(2)])
+    summary = S.summarize(out)
+    assert summary["foreground_mass"] is None and summary["alignment"]["mean"] == pytest.approx(
+        1 / math.sqrt(2)
+    )
+
+
+def test_input_gradients_of_a_linear_model_are_the_target_rows_in_eval_mode() -> None:
+    # z = BN(W x): in eval mode ∇_x z_y = W_y · γ_y / √(running_var_y + eps) exactly; in training
+    # mode BatchNorm would use the batch statistics and couple the images of a batch.
+    torch.manual_seed(0)
+    lin = torch.nn.Linear(6, 3)
+    bn = torch.nn.BatchNorm1d(3)
+    bn.running_var.copy_(torch.tensor([4.0, 0.25, 1.0]))
+    bn.weight.data.copy_(torch.tensor([1.0, 2.0, -1.0]))
+    model = torch.nn.Sequential(torch.nn.Flatten(), lin, bn)
+    model.train()
+    x = torch.rand(5, 1, 2, 3)
+    y = torch.tensor([0, 1, 2, 1, 0])
+    g = S.input_gradients(model, x, y, batch_size=2, device=torch.device("cpu"))
+    scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)
+    expected = (lin.weight * scale[:, None])[y].view(5, 1, 2, 3)
+    assert g.shape == x.shape and torch.allclose(g, expected.detach(), atol=1e-6)
+    assert g.requires_grad is False and g.device.type == "cpu"
