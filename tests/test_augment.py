@@ -4,7 +4,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from sagr.augment import SUPPORTED, augment_batch, unsupported
+from sagr.augment import augment_batch, supported, unsupported
 from sagr.config import ConfigError, check_config
 
 DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
@@ -51,7 +51,7 @@ def test_flip_is_refused_for_digits_before_any_job(smoke_config):
     assert (
         unsupported("svhn", ["crop", "flip"]) == ["flip"] and unsupported("cifar10", ["crop", "flip"]) == []
     )
-    assert "flip" not in SUPPORTED["mnist"]
+    assert "flip" not in supported("mnist") and supported("unknown") == frozenset()
     smoke_config["datasets"]["mnist"]["augment"] = ["flip"]
     with pytest.raises(ConfigError, match=r"datasets\.mnist\.augment: \['flip'\]"):
         check_config(smoke_config)

@@ -18,7 +18,8 @@ import scipy.io
 import torch
 from torchvision import datasets as tvd
 
-from sagr.data import DATASETS, DataError, load_split, mirror_from_env, prepare_dataset
+from sagr.data import DataError, load_split, mirror_from_env, prepare_dataset
+from sagr.registry import DATASETS
 from sagr.subsets import subset_indices
 
 REPO = Path(__file__).resolve().parents[1]
@@ -58,7 +59,7 @@ def test_mirror_load_shapes(mnist_root: Path, name: str, train: bool, n: int) ->
     assert y.shape == (n,) and y.dtype == torch.int64
     assert 0.0 <= x.min().item() and x.max().item() <= 1.0 and x.max().item() == 1.0
     assert set(y.unique().tolist()) == set(range(10))
-    # unnormalised: the mean is the dataset's own pixel mean, which DATASETS stores for the Normalize layer
+    # unnormalised: the mean is the dataset's own pixel mean, which its registry entry stores for the Normalize layer
     if train:
         assert abs(x.mean().item() - DATASETS[name].mean[0]) < 1e-3
         assert abs(x.std().item() - DATASETS[name].std[0]) < 1e-3

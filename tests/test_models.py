@@ -10,7 +10,8 @@ import torch
 from torch import nn
 
 import sagr
-from sagr.models import ARCHS, Normalize, build_model, load_checkpoint, load_model, save_model
+from sagr.models import Normalize, build_model, load_checkpoint, load_model, save_model
+from sagr.registry import ARCHS
 
 MNIST_SPEC = dict(arch="small_cnn", n_classes=10, in_channels=1, image_size=28, mean=[0.1307], std=[0.3081])
 CIFAR_NORM = dict(mean=(0.4914, 0.4822, 0.4465), std=(0.2470, 0.2435, 0.2616))

@@ -72,10 +72,64 @@ def test_schema_method_and_dataset_names_are_the_registry_keys():
     assert s["datasets"]["propertyNames"]["enum"] == list(registry.DATASETS)
 
 
-def test_dataset_registry_matches_the_data_module():
-    from sagr import data
+def test_schema_arch_names_are_the_registry_keys_and_every_arch_builds():
+    from sagr.models import build_model
 
-    assert set(registry.DATASETS) == set(data.DATASETS)
+    arch = schema()["$defs"]["dataset"]["properties"]["arch"]
+    assert arch["enum"] == list(registry.ARCHS)
+    for name, entry in registry.ARCHS.items():
+        assert entry.name == name and callable(entry.load_factory())
+    with pytest.raises(ValueError, match="unknown arch 'resnet'.*'wrn34_10'"):
+        build_model("resnet", 10, 1, 28, [0.5], [0.5])
+
+
+def test_labels_of_datasets_and_archs_are_their_registry_entries():
+    from sagr.labels import arch_label, dataset_label
+
+    for name, entry in registry.DATASETS.items():
+        assert dataset_label(name) == entry.label
+    for name, entry in registry.ARCHS.items():
+        assert arch_label(name) == entry.label
+    assert arch_label("wrn34_10") == "WRN-34-10"  # was missing from the labels' own list
+    labels = [a.label for a in registry.ARCHS.values()] + [d.label for d in registry.DATASETS.values()]
+    assert len(set(labels)) == len(labels)
+
+
+def test_registry_raw_files_are_torchvisions():
+    # The registry is torch-free, so it spells CIFAR's and SVHN's files and MD5s itself: they must be
+    # the installed torchvision's (the publisher's), or a download would be refused.
+    from torchvision import datasets as tvd
+
+    for name, entry in registry.DATASETS.items():
+        cls = getattr(tvd, entry.torchvision)
+        if issubclass(cls, tvd.CIFAR10):
+            pairs = [*cls.train_list, *cls.test_list, (cls.meta["filename"], cls.meta["md5"])]
+            expected = {(f"{cls.base_folder}/{f}", md5) for f, md5 in pairs}
+        elif cls is tvd.SVHN:
+            expected = {(f"SVHN/{cls.split_list[s][1]}", cls.split_list[s][2]) for s in ("train", "test")}
+        else:  # MNIST-like: the idx files torchvision decompresses into <Class>/raw/ (it lists only the
+            # archives' MD5s; the decompressed ones are held to the mirror in tests/test_data.py)
+            expected = {f"{cls.__name__}/raw/{f.removesuffix('.gz')}" for f, _ in cls.resources}
+            assert {rel for rel, _ in entry.files} == expected, name
+            continue
+        assert set(entry.files) == expected, name
+
+
+def test_no_module_but_the_registry_spells_a_dataset_or_arch_fact():
+    # A second hand-written list (split sizes, raw files, labels) would repeat the registry's literals.
+    facts = {}
+    for d in registry.DATASETS.values():
+        facts.update({str(d.n_train): d.name, str(d.n_test): d.name, f'"{d.label}"': d.name})
+        facts.update({md5: d.name for _, md5 in d.files})
+    facts.update({f'"{a.label}"': a.name for a in registry.ARCHS.values()})
+    facts.pop('"SVHN"')  # also the name of torchvision's class, spelled in sagr.data's reader
+    facts.pop("10000")  # a common number (budgets, sizes), not only a split size
+    for path in sorted((REPO / "src" / "sagr").rglob("*.py")):
+        if path.name == "registry.py":
+            continue
+        text = path.read_text()
+        found = [fact for fact in facts if fact in text]
+        assert not found, f"{path.name} repeats the registry's {found}"
 
 
 def test_only_methods_that_train_on_eps_get_the_dataset_budget(smoke_config):

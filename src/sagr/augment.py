@@ -5,7 +5,7 @@ as in Madry et al. 2018, Rice et al. 2020, locuslab/fast_adversarial) and horizo
 A dedicated ``torch.Generator`` keeps the global RNG stream (PGD starts, projections) unchanged:
 with augmentation off nothing is drawn at all.
 
-Importable without torch (the config check uses SUPPORTED at parse time).
+Importable without torch (the config check uses ``supported`` at parse time).
 """
 
 from __future__ import annotations
@@ -18,13 +18,16 @@ from .registry import DATASETS
 if TYPE_CHECKING:
     import torch
 
-# Which augmentations keep each dataset's labels: its registry entry says.
-SUPPORTED: dict[str, frozenset[str]] = {name: d.augmentations for name, d in DATASETS.items()}
+
+def supported(dataset: str) -> frozenset[str]:
+    """The augmentations that keep ``dataset``'s labels: its registry entry says (none if unknown)."""
+    entry = DATASETS.get(dataset)
+    return entry.augmentations if entry else frozenset()
 
 
 def unsupported(dataset: str, augment: Sequence[str]) -> list[str]:
     """The entries of ``augment`` that would change ``dataset``'s labels (empty = all fine)."""
-    return [a for a in augment if a not in SUPPORTED.get(dataset, frozenset())]
+    return [a for a in augment if a not in supported(dataset)]
 
 
 def augment_batch(

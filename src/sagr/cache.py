@@ -27,10 +27,11 @@ def info_path(root: Path, dataset: str) -> Path:
 
 
 def write_cache(root: Path, dataset: str) -> list[Path]:
-    """Load both splits through torchvision (sagr.data) and store them as uint8 tensors."""
+    """Load both splits through torchvision (sagr.data) and store them as uint8 tensors, with the
+    dataset's facts from its registry entry."""
     from . import data
 
-    info = data.DATASETS[dataset]
+    info = data.get_info(dataset)
     written, sizes = [], {}
     for split in SPLITS:
         # Official files only (their MD5), unless the user allowed stand-ins: see sagr.data.

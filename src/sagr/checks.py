@@ -23,11 +23,6 @@ from .attack_kinds import L2_KINDS  # kinds whose ε are L2 radii: "all"/"larges
 from .files import read_json
 from .registry import DATASETS
 
-# Images per split of each dataset the pipeline knows (its registry entry); the cache's info JSON,
-# once written, has the last word (a tiny stand-in dataset may be smaller).
-SPLIT_SIZES: dict[str, dict[str, int]] = {
-    name: {"train": d.n_train, "test": d.n_test} for name, d in DATASETS.items()
-}
 _NUMBER = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
 
 
@@ -95,8 +90,10 @@ def read_config_file(path: str | Path) -> dict[str, Any]:
 
 
 def split_sizes(config: dict[str, Any], dataset: str) -> dict[str, int]:
-    """Images per split: the cache's info JSON if written (n_train/n_test), else the known table."""
-    sizes = dict(SPLIT_SIZES.get(dataset, {}))
+    """Images per split: the cache's info JSON if written (n_train/n_test; a tiny stand-in dataset
+    may be smaller), else the dataset's registry entry; empty for a dataset the registry lacks."""
+    entry = DATASETS.get(dataset)
+    sizes = {"train": entry.n_train, "test": entry.n_test} if entry else {}
     info = Path(config.get("data", {}).get("root", "data")) / "cache" / f"{dataset}-info.json"
     try:
         facts = read_json(info)

@@ -1,7 +1,9 @@
 """One way to read a config: YAML → JSON schema (defaults filled) → cross-key checks.
 
-The schema is workflow/schemas/config.schema.yaml with its method and dataset parts filled from
-:mod:`sagr.registry`, so a new method's hyper-parameters are validated without a schema edit.
+The schema is workflow/schemas/config.schema.yaml with its method, dataset and architecture parts
+filled from :mod:`sagr.registry` and its attack kinds and roles from :mod:`sagr.attack_kinds`, so a
+new method's hyper-parameters, a new dataset, architecture or attack kind are validated without a
+schema edit.
 Read at Snakefile parse time: no torch here, nor in anything imported at module level.
 """
 
@@ -15,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from . import registry
-from .augment import SUPPORTED as AUGMENT_SUPPORTED
+from .augment import supported as supported_augment
 from .augment import unsupported as unsupported_augment
 from .checks import ConfigError, check_raw, check_values, read_config_file  # ConfigError re-exported
 from .runs import make_run
@@ -24,13 +26,33 @@ SCHEMA_PATH = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "co
 
 
 @lru_cache(maxsize=1)
-def _schema() -> dict[str, Any]:
+def _schema_file() -> dict[str, Any]:
     import yaml
 
-    schema = yaml.safe_load(SCHEMA_PATH.read_text())
+    return yaml.safe_load(SCHEMA_PATH.read_text())
+
+
+def _schema() -> dict[str, Any]:
+    """The schema for the registries as they are now (an entry added at run time counts)."""
+    from .attack_kinds import ATTACK_REGISTRY, ROLES  # torch-free
+
+    return _filled(tuple(registry.DATASETS), tuple(registry.ARCHS), tuple(ATTACK_REGISTRY), ROLES)
+
+
+@lru_cache(maxsize=4)
+def _filled(
+    datasets: tuple[str, ...], archs: tuple[str, ...], kinds: tuple[str, ...], roles: tuple[str, ...]
+) -> dict[str, Any]:
+    """The schema file with every name list filled from the registries (cached per registry state;
+    methods register once, at import)."""
+    schema = copy.deepcopy(_schema_file())
     props = schema["properties"]
     entries = registry.methods()
-    props["datasets"]["propertyNames"] = {"enum": list(registry.DATASETS)}
+    props["datasets"]["propertyNames"] = {"enum": list(datasets)}
+    schema["$defs"]["dataset"]["properties"]["arch"]["enum"] = list(archs)
+    attack = schema["$defs"]["attack"]["properties"]
+    attack["kind"]["enum"] = list(kinds)
+    attack["role"]["enum"] = list(roles)
     props["methods"]["propertyNames"] = {"enum": list(entries)}
     props["methods"]["properties"] = {
         m.name: {
@@ -61,7 +83,7 @@ def _schema() -> dict[str, Any]:
 
 
 def schema() -> dict[str, Any]:
-    """The config's JSON schema, method and dataset parts from the registries (a copy)."""
+    """The config's JSON schema, its name lists from the registries (a copy)."""
     return copy.deepcopy(_schema())
 
 
@@ -151,7 +173,7 @@ def check_config(config: dict[str, Any]) -> None:
         if bad:
             raise ConfigError(
                 f"datasets.{dataset}.augment: {bad} would change {dataset}'s labels "
-                f"(supported for {dataset}: {sorted(AUGMENT_SUPPORTED.get(dataset, []))})"
+                f"(supported for {dataset}: {sorted(supported_augment(dataset))})"
             )
     for dataset, dcfg in config["datasets"].items():
         for i, floor in enumerate(dcfg.get("floors", [])):

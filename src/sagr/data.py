@@ -15,13 +15,14 @@ import logging
 import os
 import pickle
 import socket
-from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 from torchvision import datasets as tvd
 
+from . import registry
 from .files import atomic_path
+from .registry import Dataset
 
 log = logging.getLogger(__name__)
 
@@ -43,111 +44,15 @@ def unofficial_allowed() -> bool:
     return os.environ.get(UNOFFICIAL_ENV, "").strip().lower() in ("1", "true", "yes")
 
 
-@dataclass(frozen=True)
-class DatasetInfo:
-    """Static facts about one dataset: torchvision class, shape, normalisation constants and its raw files."""
-
-    name: str
-    tv_class: type
-    n_classes: int
-    in_channels: int
-    image_size: int
-    mean: tuple[float, ...]
-    std: tuple[float, ...]
-    dark_background: bool
-    # (path relative to the data root, canonical MD5 of that file) for every raw file torchvision reads.
-    files: tuple[tuple[str, str], ...]
-    # torchvision's `root` argument relative to the data root ("" = the data root itself).
-    tv_subdir: str = ""
+def get_info(name: str) -> Dataset:
+    """The registry entry of ``name`` (its raw files, shape, torchvision class): ValueError listing
+    the valid names otherwise. Every fact about a dataset is in sagr.registry, none here."""
+    return registry.dataset(name)
 
 
-def _mnist_files(folder: str, md5s: dict[str, str]) -> tuple[tuple[str, str], ...]:
-    """List the four raw idx files of an MNIST-like dataset with their MD5s."""
-    return tuple((f"{folder}/raw/{stem}", md5) for stem, md5 in md5s.items())
-
-
-def _cifar_files(cls: type) -> tuple[tuple[str, str], ...]:
-    """List the pickled batches and the meta file of a torchvision CIFAR class with torchvision's MD5s."""
-    pairs = [(f, md5) for f, md5 in cls.train_list + cls.test_list] + [
-        (cls.meta["filename"], cls.meta["md5"])
-    ]
-    return tuple((f"{cls.base_folder}/{f}", md5) for f, md5 in pairs)
-
-
-# Canonical MD5s of the *decompressed* idx files (torchvision only lists the .gz archives' MD5s);
-# they equal the entries of the shared mirror's MD5SUMS.
-_MNIST_MD5 = {
-    "train-images-idx3-ubyte": "6bbc9ace898e44ae57da46a324031adb",
-    "train-labels-idx1-ubyte": "a25bea736e30d166cdddb491f175f624",
-    "t10k-images-idx3-ubyte": "2646ac647ad5339dbf082846283269ea",
-    "t10k-labels-idx1-ubyte": "27ae3e4e09519cfbb04c329615203637",
-}
-_FASHION_MD5 = {
-    "train-images-idx3-ubyte": "f4a8712d7a061bf5bd6d2ca38dc4d50a",
-    "train-labels-idx1-ubyte": "9018921c3c673c538a1fc5bad174d6f9",
-    "t10k-images-idx3-ubyte": "8181f5470baa50b63fa0f6fddb340f0a",
-    "t10k-labels-idx1-ubyte": "15d484375f8d13e6eb1aabb0c3f46965",
-}
-
-# Means/stds are the per-channel statistics of each training set (MNIST/Fashion computed on the mirror).
-DATASETS: dict[str, DatasetInfo] = {
-    "mnist": DatasetInfo(
-        "mnist", tvd.MNIST, 10, 1, 28, (0.1307,), (0.3081,), True, _mnist_files("MNIST", _MNIST_MD5)
-    ),
-    "fashion_mnist": DatasetInfo(
-        "fashion_mnist",
-        tvd.FashionMNIST,
-        10,
-        1,
-        28,
-        (0.2860,),
-        (0.3530,),
-        True,
-        _mnist_files("FashionMNIST", _FASHION_MD5),
-    ),
-    "cifar10": DatasetInfo(
-        "cifar10",
-        tvd.CIFAR10,
-        10,
-        3,
-        32,
-        (0.4914, 0.4822, 0.4465),
-        (0.2470, 0.2435, 0.2616),
-        False,
-        _cifar_files(tvd.CIFAR10),
-    ),
-    "cifar100": DatasetInfo(
-        "cifar100",
-        tvd.CIFAR100,
-        100,
-        3,
-        32,
-        (0.5071, 0.4865, 0.4409),
-        (0.2673, 0.2564, 0.2762),
-        False,
-        _cifar_files(tvd.CIFAR100),
-    ),
-    "svhn": DatasetInfo(
-        "svhn",
-        tvd.SVHN,
-        10,
-        3,
-        32,
-        (0.4377, 0.4438, 0.4728),
-        (0.1980, 0.2010, 0.1970),
-        False,
-        tuple((f"SVHN/{tvd.SVHN.split_list[s][1]}", tvd.SVHN.split_list[s][2]) for s in ("train", "test")),
-        tv_subdir="SVHN",
-    ),
-}
-
-
-def get_info(name: str) -> DatasetInfo:
-    """Return the DatasetInfo of `name`, or raise ValueError listing the valid names."""
-    try:
-        return DATASETS[name]
-    except KeyError:
-        raise ValueError(f"unknown dataset {name!r}; valid: {sorted(DATASETS)}") from None
+def _tv_class(info: Dataset) -> type:
+    """The torchvision class that downloads and reads ``info``'s raw files."""
+    return getattr(tvd, info.torchvision)
 
 
 def mirror_from_env(config_value: str | None) -> Path | None:
@@ -198,16 +103,17 @@ def unofficial_files(name: str, root: Path) -> list[str]:
     return [rel for rel, md5 in get_info(name).files if not _is_valid(Path(root) / rel, {md5})]
 
 
-def _try_download(info: DatasetInfo, root: Path, timeout: float) -> None:
+def _try_download(info: Dataset, root: Path, timeout: float) -> None:
     """Run torchvision's own download for every split (raises on any failure)."""
     tv_root = root / info.tv_subdir if info.tv_subdir else root
-    split_kwargs = [{"split": "train"}, {"split": "test"}] if info.tv_class is tvd.SVHN else [{"train": True}]
+    tv_class = _tv_class(info)
+    split_kwargs = [{"split": "train"}, {"split": "test"}] if tv_class is tvd.SVHN else [{"train": True}]
     # torchvision's urlopen calls have no timeout: bound them so a silently dropping firewall fails fast.
     previous = socket.getdefaulttimeout()
     socket.setdefaulttimeout(timeout)
     try:
         for kwargs in split_kwargs:
-            info.tv_class(str(tv_root), download=True, **kwargs)
+            tv_class(str(tv_root), download=True, **kwargs)
     finally:
         socket.setdefaulttimeout(previous)
 
@@ -245,7 +151,7 @@ def _not_official(digest: str, canonical: str, src: Path, mirror: Path) -> str:
 
 
 def _copy_from_mirror(
-    info: DatasetInfo, root: Path, mirror: Path, sums: dict[str, str], allow_unofficial: bool
+    info: Dataset, root: Path, mirror: Path, sums: dict[str, str], allow_unofficial: bool
 ) -> None:
     """Copy every missing/invalid raw file of `info` from the mirror into root, verifying MD5s."""
     if not mirror.is_dir():
@@ -361,11 +267,11 @@ class _ArraysOnly(pickle.Unpickler):
         return allowed[(module, name)]
 
 
-def _read_cifar(info: DatasetInfo, root: Path, train: bool) -> tuple[torch.Tensor, torch.Tensor]:
+def _read_cifar(info: Dataset, root: Path, train: bool) -> tuple[torch.Tensor, torch.Tensor]:
     """The batches of a CIFAR split (uint8 N×3×32×32, labels), through ``_ArraysOnly``."""
     import numpy as np
 
-    cls = info.tv_class
+    cls = _tv_class(info)
     data, labels = [], []
     for fname, _ in cls.train_list if train else cls.test_list:
         with open(root / cls.base_folder / fname, "rb") as fh:
@@ -376,19 +282,20 @@ def _read_cifar(info: DatasetInfo, root: Path, train: bool) -> tuple[torch.Tenso
     return torch.from_numpy(x), torch.as_tensor(labels)
 
 
-def _read(info: DatasetInfo, root: Path, train: bool) -> tuple[torch.Tensor, torch.Tensor]:
+def _read(info: Dataset, root: Path, train: bool) -> tuple[torch.Tensor, torch.Tensor]:
     """A split's raw files as (uint8 N×C×H×W, labels): idx files and .mat through torchvision, CIFAR ours."""
-    if issubclass(info.tv_class, tvd.CIFAR10):  # CIFAR100 subclasses it
+    tv_class = _tv_class(info)
+    if issubclass(tv_class, tvd.CIFAR10):  # CIFAR100 subclasses it
         return _read_cifar(info, root, train)
     tv_root = str(root / info.tv_subdir if info.tv_subdir else root)
-    if info.tv_class is tvd.SVHN:  # torchvision transposes to N×C×H×W and maps label 10 to 0
+    if tv_class is tvd.SVHN:  # torchvision transposes to N×C×H×W and maps label 10 to 0
         ds = _UnverifiedSVHN(tv_root, split="train" if train else "test", download=False)
         return torch.from_numpy(ds.data), torch.from_numpy(ds.labels)
-    ds = info.tv_class(tv_root, train=train, download=False)  # MNIST-like idx files: no pickle
+    ds = tv_class(tv_root, train=train, download=False)  # MNIST-like idx files: no pickle
     return ds.data.unsqueeze(1), ds.targets
 
 
-def _read_failure_advice(info: DatasetInfo, root: Path) -> str:
+def _read_failure_advice(info: Dataset, root: Path) -> str:
     """What to do when the raw files cannot be used: depends on whether they are the official ones."""
     from .files import rebuild_command, snakemake_command
 

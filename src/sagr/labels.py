@@ -2,7 +2,7 @@
 
 Logic never keys on these strings: tables and figures carry the keys (method ``"sagr"``, attack
 ``"pgd"``) and map them to labels only when they are displayed. Methods and datasets take their
-labels and order from `sagr.registry`; an attack of the suite takes its label from its kind's
+labels and order from `sagr.registry`, as do architectures; an attack of the suite takes its label from its kind's
 entry in `sagr.attack_kinds` (and its role's, when that is not the kind's default), never from
 the name a config gave it.
 """
@@ -18,8 +18,8 @@ from sagr.attack_kinds import ATTACK_REGISTRY, ROLE_LABELS, Role
 WORST = "worst_case"  # the attack key of the per-point worst case over every attack at one ε
 CLEAN = "clean"
 
-# Labels and orders of methods and datasets come from their registry entries (issue 8).
-DATASET_LABELS = {name: d.label for name, d in registry.DATASETS.items()}
+# Labels and orders of methods come from their registry entries (issue 8); datasets' and
+# architectures' labels are read from theirs at call time (registry.dataset_label, arch_label).
 METHOD_ORDER = registry.method_order()
 METHOD_LABELS = {name: m.label for name, m in registry.methods().items()}
 # The rows of a robustness table that are no attack of the suite; the worst case comes right
@@ -46,19 +46,13 @@ PARAM_LABELS = {
     "n_proj": "projections",
 }
 NORM_LABELS = {"linf": "L∞", "l2": "L2", "none": "–"}
-ARCH_LABELS = {
-    "small_cnn": "small CNN",
-    "small_cnn_wide": "small CNN (wide)",
-    "preact_resnet18": "PreActResNet-18",
-    "preact_resnet18_tiny": "PreActResNet-18 (tiny)",
-}
 DEVICE_LABELS = {"cpu": "CPU", "cuda": "GPU"}
 ESTIMATOR_LABELS = {"exact": "exact", "projection": "projection", "jvp": "JVP"}
 
 
 def dataset_label(name: str) -> str:
     """Human name of a dataset key."""
-    return DATASET_LABELS.get(name, name)
+    return registry.dataset_label(name)
 
 
 def method_label(name: str) -> str:
@@ -121,7 +115,7 @@ def param_label(name: str) -> str:
 
 def arch_label(name: str) -> str:
     """Human name of a model architecture key."""
-    return ARCH_LABELS.get(name, name)
+    return registry.arch_label(name)
 
 
 def estimator_label(name: str) -> str:

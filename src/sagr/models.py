@@ -1,9 +1,9 @@
-"""Model architectures (normalisation as the first layer), a registry, and safe checkpoint save/load."""
+"""Model architectures (normalisation as the first layer), their factories (sagr.registry.ARCHS names them), safe checkpoints."""
 
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from . import registry
 from .files import load_torch, plain, save_torch
 
 # Activations are never in-place: the regularisers double-backpropagate through the network and
@@ -201,16 +202,34 @@ class WideResNet(nn.Module):
         return self.fc(out)
 
 
-# name -> factory(n_classes, in_channels, image_size)
-ARCHS: dict[str, Callable[[int, int, int], nn.Module]] = {
-    # 16/64 keeps the default CPU run within budget; the wide one is for GPU runs.
-    "small_cnn": lambda n, c, s: SmallCNN(n, c, s, width=16, hidden=64),
-    "small_cnn_wide": lambda n, c, s: SmallCNN(n, c, s, width=32, hidden=128),
-    "preact_resnet18": lambda n, c, s: PreActResNet18(n, c, s),
-    # Same depth, blocks and BatchNorms at 1/8 width: the paper architecture's shape for CPU smoke runs.
-    "preact_resnet18_tiny": lambda n, c, s: PreActResNet18(n, c, s, width=8),
-    "wrn34_10": lambda n, c, s: WideResNet(n, c, s, depth=34, widen_factor=10),
-}
+# The factories of sagr.registry.ARCHS (each (n_classes, in_channels, image_size) -> module): the
+# registry entry names one, with its label; nothing else lists the architectures.
+
+
+def small_cnn(n: int, c: int, s: int) -> nn.Module:
+    """16/64 keeps the default CPU run within budget."""
+    return SmallCNN(n, c, s, width=16, hidden=64)
+
+
+def small_cnn_wide(n: int, c: int, s: int) -> nn.Module:
+    """The wide small CNN, for GPU runs."""
+    return SmallCNN(n, c, s, width=32, hidden=128)
+
+
+def preact_resnet18(n: int, c: int, s: int) -> nn.Module:
+    """PreActResNet-18 as in Rice et al. 2020."""
+    return PreActResNet18(n, c, s)
+
+
+def preact_resnet18_tiny(n: int, c: int, s: int) -> nn.Module:
+    """Same depth, blocks and BatchNorms at 1/8 width: the paper architecture's shape for CPU smoke runs."""
+    return PreActResNet18(n, c, s, width=8)
+
+
+def wrn34_10(n: int, c: int, s: int) -> nn.Module:
+    """WideResNet-34-10 (Madry et al., TRADES, MART)."""
+    return WideResNet(n, c, s, depth=34, widen_factor=10)
+
 
 SPEC_KEYS = ("arch", "n_classes", "in_channels", "image_size", "mean", "std")
 
@@ -218,12 +237,11 @@ SPEC_KEYS = ("arch", "n_classes", "in_channels", "image_size", "mean", "std")
 def build_model(
     arch: str, n_classes: int, in_channels: int, image_size: int, mean: Sequence[float], std: Sequence[float]
 ) -> nn.Sequential:
-    """Build Sequential(normalize=Normalize(mean, std), net=ARCHS[arch](...)) taking inputs in [0,1]."""
-    if arch not in ARCHS:
-        raise ValueError(f"unknown arch {arch!r}; valid: {sorted(ARCHS)}")
+    """Build Sequential(normalize=Normalize(mean, std), net=<arch's factory>(...)) taking inputs in [0,1]."""
+    factory = registry.arch(arch).load_factory()  # ValueError naming the known ones
     if len(mean) != in_channels or len(std) != in_channels:
         raise ValueError(f"mean/std need {in_channels} entries, got {list(mean)} / {list(std)}")
-    net = ARCHS[arch](int(n_classes), int(in_channels), int(image_size))
+    net = factory(int(n_classes), int(in_channels), int(image_size))
     return nn.Sequential(OrderedDict(normalize=Normalize(mean, std), net=net))
 
 
