@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 import torch.nn as nn
@@ -16,14 +17,13 @@ from sagr.attacks import (
     ATTACK_KINDS,
     CWL2,
     build_attack,
-    correct_key,
-    describe_autoattack,
     margin_loss,
-    reference_comparison,
-    run_suite,
     validate_suite,
-    worst_case,
 )
+from sagr.robustness import OutcomeTable
+from sagr.robustness.describe import describe_autoattack
+from sagr.robustness.records import outcome_key
+from sagr.robustness.runner import run_suite
 
 DEFAULT_SUITE = yaml.safe_load((REPO / "config" / "config.yaml").read_text())["attacks"]
 
@@ -101,8 +101,9 @@ def reference_pgd(
 def test_pgd_agrees_with_reference_pgd(model_data):
     model, x, y = model_data
     suite = {"pgd": pgd_spec(steps=10, alpha_over_eps=0.1, random_start=False, budgets=[EPS])}
-    records, correct = run_suite(model, x, y, suite, [EPS], [], C, 128, 0, "cpu", progress=False)
-    ours = next(r for r in records if r["attack"] == "pgd")["accuracy"]
+    t = run_suite(model, x, y, suite, [EPS], [], C, 128, 0, "cpu", progress=False)
+    records = t.records
+    ours = next(r for r in records if r.attack == "pgd").accuracy
     adv = reference_pgd(model, x, y, EPS, 0.1 * EPS, 10)
     with torch.no_grad():
         ref = (model(adv).argmax(1) == y).float().mean().item()
@@ -156,11 +157,12 @@ def test_restarts_never_raise_accuracy(model_data, kind):
         "one": pgd_spec(kind=kind, steps=5, restarts=1, budgets=[EPS]),
         "three": pgd_spec(kind=kind, steps=5, restarts=3, budgets=[EPS]),
     }
-    records, correct = run_suite(model, x, y, suite, [EPS], [], C, 400, 0, "cpu", progress=False)
-    one, three = correct[correct_key("one", EPS)], correct[correct_key("three", EPS)]
+    t = run_suite(model, x, y, suite, [EPS], [], C, 400, 0, "cpu", progress=False)
+    records, correct = t.records, t.arrays
+    one, three = correct[outcome_key("one", EPS)], correct[outcome_key("three", EPS)]
     # Same seed: the first restart repeats the single run, so per example three ⊆ one.
     assert (three <= one).all()
-    acc = {r["attack"]: r["accuracy"] for r in records}
+    acc = {r.attack: r.accuracy for r in records}
     assert acc["three"] <= acc["one"]
 
 
@@ -173,13 +175,12 @@ def test_clean_misclassified_is_wrong_under_every_attack(model_data):
         "pgd": pgd_spec(steps=3),
         "cw_l2": {"kind": "cw_l2", "c": 1.0, "kappa": 0.0, "steps": 5, "lr": 0.01, "budgets": "l2"},
     }
-    records, correct = run_suite(
-        model, x, y, suite, [0.01, EPS], [0.01, 1.0], C, 64, 0, "cpu", progress=False
-    )
+    t = run_suite(model, x, y, suite, [0.01, EPS], [0.01, 1.0], C, 64, 0, "cpu", progress=False)
+    records, correct = t.records, t.arrays
     assert (correct["clean"][:10] == 0).all()
     for key, arr in correct.items():
         assert (arr[:10] == 0).all(), key
-    assert {r["attack"] for r in records} == {"clean", "fgsm", "pgd", "cw_l2"}
+    assert {r.attack for r in records} == {"clean", "fgsm", "pgd", "cw_l2"}
     assert len(records) == 1 + 2 + 2 + 2
 
 
@@ -205,24 +206,26 @@ def test_randomised_attack_cannot_fix_clean_errors():
     torch.manual_seed(0)
     noisy = build_attack(suite["noise"], model, 0.3, 4, seed=0)(x, y)
     assert (model(noisy).argmax(1) == y).any(), "the premise: noise alone fixes some points"
-    records, correct = run_suite(model, x, y, suite, [0.3], [], 4, 64, 0, "cpu", progress=False)
+    t = run_suite(model, x, y, suite, [0.3], [], 4, 64, 0, "cpu", progress=False)
+    correct = t.arrays
     assert (correct["clean"] == 0).all()
-    assert (correct[correct_key("noise", 0.3)] == 0).all()
+    assert (correct[outcome_key("noise", 0.3)] == 0).all()
 
 
 def test_subset_prefix_marks_rest_unevaluated(model_data):
     model, x, y = model_data
     suite = {"pgd": pgd_spec(steps=3, subset=50), "fgsm": {"kind": "fgsm", "budgets": "largest"}}
-    records, correct = run_suite(model, x, y, suite, [0.05, EPS], [], C, 64, 0, "cpu", progress=False)
+    t = run_suite(model, x, y, suite, [0.05, EPS], [], C, 64, 0, "cpu", progress=False)
+    records, correct = t.records, t.arrays
     for eps in (0.05, EPS):
-        arr = correct[correct_key("pgd", eps)]
+        arr = correct[outcome_key("pgd", eps)]
         assert arr.dtype == np.int8 and len(arr) == len(x)
         assert (arr[50:] == -1).all() and set(np.unique(arr[:50])) <= {0, 1}
-    assert (correct[correct_key("fgsm", EPS)] != -1).all()
-    ns = {(r["attack"], r["eps"]): r["n"] for r in records}
+    assert (correct[outcome_key("fgsm", EPS)] != -1).all()
+    ns = {(r.attack, r.eps): r.n for r in records}
     assert ns[("pgd", 0.05)] == 50 and ns[("fgsm", EPS)] == 400 and ns[("clean", 0.0)] == 400
-    for r in records:
-        assert set(r) == {
+    for r in records:  # robustness.json's record, as the runner's table writes it
+        assert set(r.to_json()) == {
             "attack",
             "kind",
             "role",
@@ -237,17 +240,17 @@ def test_subset_prefix_marks_rest_unevaluated(model_data):
             "wall_time_s",
             "cpu_time_s",
         }
-    pts = {(r["attack"], r["eps"]): r["points"] for r in records}
+    pts = {(r.attack, r.eps): r.points for r in records}
     assert pts[("pgd", 0.05)] == "subset" and pts[("fgsm", EPS)] == "all" and pts[("clean", 0.0)] == "all"
-    rec = next(r for r in records if r["attack"] == "pgd")
-    assert rec["norm"] == "linf" and rec["params"]["steps"] == 3 and rec["repr"].startswith("PGD(")
+    rec = next(r for r in records if r.attack == "pgd")
+    assert rec.norm == "linf" and rec.params["steps"] == 3 and rec.repr.startswith("PGD(")
 
 
 def test_run_suite_is_deterministic(model_data):
     model, x, y = model_data
     suite = {"pgd": pgd_spec(steps=3, restarts=2, budgets=[EPS], subset=100)}
-    _, a = run_suite(model, x, y, suite, [EPS], [], C, 64, 7, "cpu", progress=False)
-    _, b = run_suite(model, x, y, suite, [EPS], [], C, 64, 7, "cpu", progress=False)
+    a = run_suite(model, x, y, suite, [EPS], [], C, 64, 7, "cpu", progress=False).arrays
+    b = run_suite(model, x, y, suite, [EPS], [], C, 64, 7, "cpu", progress=False).arrays
     assert all((a[k] == b[k]).all() for k in a)
 
 
@@ -255,14 +258,13 @@ def test_cw_l2_budget_threshold(model_data):
     model, x, y = model_data
     suite = {"cw": {"kind": "cw_l2", "c": 1.0, "kappa": 0.0, "steps": 30, "lr": 0.05, "budgets": "l2"}}
     eps_l2 = [0.1, 1.0, 3.0, 1000.0]
-    records, correct = run_suite(
-        model, x[:100], y[:100], suite, [EPS], eps_l2, C, 100, 0, "cpu", progress=False
-    )
-    accs = [next(r["accuracy"] for r in records if r["attack"] == "cw" and r["eps"] == e) for e in eps_l2]
+    t = run_suite(model, x[:100], y[:100], suite, [EPS], eps_l2, C, 100, 0, "cpu", progress=False)
+    records, correct = t.records, t.arrays
+    accs = [next(r.accuracy for r in records if r.attack == "cw" and r.eps == e) for e in eps_l2]
     assert accs == sorted(accs, reverse=True) and accs[0] > accs[-1]
     for lo, hi in zip(eps_l2, eps_l2[1:]):  # robust at a larger budget implies robust at a smaller one
-        assert (correct[correct_key("cw", hi)] <= correct[correct_key("cw", lo)]).all()
-    assert all(r["norm"] == "l2" for r in records if r["attack"] == "cw")
+        assert (correct[outcome_key("cw", hi)] <= correct[outcome_key("cw", lo)]).all()
+    assert all(r.norm == "l2" for r in records if r.attack == "cw")
 
 
 def test_cw_objective_uses_true_other_logit_with_negative_logits():
@@ -298,18 +300,19 @@ def test_worst_case_hand_table():
         rec("u", 1.0, points="subset"),
         rec("l2", 0.5, "l2"),
     ]
-    out, arrays = worst_case(correct, records)
-    assert [(w["norm"], w["eps"]) for w in out] == [("l2", 0.5), ("linf", 0.1), ("linf", 0.2), ("linf", 1.0)]
-    l2, w1, w2, w3 = out
-    assert w1["accuracy"] == pytest.approx(1 / 5) and w1["n"] == 5 and w1["attacks"] == ["a", "b", "c"]
-    assert min(np.mean(correct[k] == 1) for k in ("a@0.1", "b@0.1", "c@0.1")) > w1["accuracy"]
+    table = OutcomeTable.from_frame(pd.DataFrame(records), correct)
+    out = table.worst_case()
+    assert [(w.norm, w.eps) for w, _ in out] == [("l2", 0.5), ("linf", 0.1), ("linf", 0.2), ("linf", 1.0)]
+    (l2, _), (w1, _), (w2, arr2), (w3, arr3) = out
+    assert w1.accuracy == pytest.approx(1 / 5) and w1.n == 5 and w1.attacks == ["a", "b", "c"]
+    assert min(np.mean(correct[k] == 1) for k in ("a@0.1", "b@0.1", "c@0.1")) > w1.accuracy
     # at 0.2 the cascade attack d counts on all 5 points: a broke point 1, d broke point 0.
-    assert w2["n"] == 5 and w2["n_correct"] == 2 and w2["attacks"] == ["a", "d"]
-    assert arrays["worst@0.2"].tolist() == [0, 0, 1, 1, 0]
+    assert w2.n == 5 and w2.n_correct == 2 and w2.attacks == ["a", "d"]
+    assert arr2.tolist() == [0, 0, 1, 1, 0]
     # at ε = 1 only the prefix the subset attack evaluated counts.
-    assert w3["n"] == 2 and w3["accuracy"] == 0.5 and arrays["worst@1"].tolist() == [0, 1, -1, -1, -1]
-    assert l2["accuracy"] == 0.0 and "worst_l2@0.5" in arrays
-    assert not any(w["apgd_strength"] for w in out)  # no APGD in these records
+    assert w3.n == 2 and w3.accuracy == 0.5 and arr3.tolist() == [0, 1, -1, -1, -1]
+    assert l2.accuracy == 0.0 and "worst_l2@0.5" in table.npz_arrays(np.arange(5))  # correct.npz's key
+    assert not any(w.apgd_strength for w, _ in out)  # no APGD in these records
 
 
 def test_validate_suite_accepts_default_and_names_errors():
@@ -365,11 +368,12 @@ def test_autoattack_tiny_not_weaker_than_pgd(model_data):
     }
     # Deterministic PGD from x (a random start with steps·α = ε would weaken PGD and make this too easy).
     suite = {"pgd": pgd_spec(steps=10, random_start=False, budgets=[EPS]), "aa": aa}
-    records, correct = run_suite(model, x, y, suite, [EPS], [], C, 200, 0, "cpu", progress=False)
-    acc = {r["attack"]: r["accuracy"] for r in records}
+    t = run_suite(model, x, y, suite, [EPS], [], C, 200, 0, "cpu", progress=False)
+    records = t.records
+    acc = {r.attack: r.accuracy for r in records}
     assert 0 < acc["pgd"] < 1
     assert acc["aa"] <= acc["pgd"] + 0.02
-    rep = next(r["repr"] for r in records if r["attack"] == "aa")
+    rep = next(r.repr for r in records if r.attack == "aa")
     assert "APGD(" in rep and "APGDT(" in rep and "FAB(" in rep and "Square(" in rep and "steps=5" in rep
     atk = build_attack(aa, model, EPS, C, seed=0)
     apgdt, fab, square = atk.attacks[1], atk.attacks[2], atk.attacks[3]
@@ -475,20 +479,19 @@ def test_cascade_gives_the_same_worst_case_as_every_attack_on_every_point(model_
     every = {k: dict(v) for k, v in base.items()}
     cascade = {"fgsm": base["fgsm"], **{k: {**v, "cascade": True} for k, v in base.items() if k != "fgsm"}}
     eps = [0.05, EPS]
-    rec_a, cor_a = run_suite(model, x, y, every, eps, [], C, 64, 0, "cpu", progress=False)
-    rec_b, cor_b = run_suite(model, x, y, cascade, eps, [], C, 64, 0, "cpu", progress=False)
-    wa, arr_a = worst_case(cor_a, rec_a)
-    wb, arr_b = worst_case(cor_b, rec_b)
-    assert [(w["eps"], w["n"], w["n_correct"]) for w in wa] == [
-        (w["eps"], w["n"], w["n_correct"]) for w in wb
-    ]
-    assert all((arr_a[k] == arr_b[k]).all() for k in arr_a) and all(w["n"] == len(x) for w in wb)
-    assert 0 < wb[-1]["accuracy"] < min(r["accuracy"] for r in rec_a if r["eps"] == EPS)
-    casc = [r for r in rec_b if r["attack"] in ("pgd", "cw", "pgd_long")]
-    assert all(r["points"] == "cascade" and r["n"] < len(x) for r in casc)
+    ta = run_suite(model, x, y, every, eps, [], C, 64, 0, "cpu", progress=False)
+    tb = run_suite(model, x, y, cascade, eps, [], C, 64, 0, "cpu", progress=False)
+    wa, wb = ta.worst_case(), tb.worst_case()
+    assert [(w.eps, w.n, w.n_correct) for w, _ in wa] == [(w.eps, w.n, w.n_correct) for w, _ in wb]
+    assert all((a == b).all() for (_, a), (_, b) in zip(wa, wb, strict=True))
+    assert all(w.n == len(x) for w, _ in wb)
+    assert 0 < wb[-1][0].accuracy < min(r.accuracy for r in ta.records if r.eps == EPS)
+    casc = [r for r in tb.records if r.attack in ("pgd", "cw", "pgd_long")]
+    assert all(r.points == "cascade" and r.n < len(x) for r in casc)
     # a cascade attack skipped exactly the points broken before it (or wrong clean)
-    alive = (cor_b["clean"] == 1) & (cor_b[correct_key("fgsm", EPS)] == 1)
-    assert ((cor_b[correct_key("pgd", EPS)] != -1) == alive).all()
+    cor_b = tb.arrays
+    alive = (cor_b["clean"] == 1) & (cor_b[outcome_key("fgsm", EPS)] == 1)
+    assert ((cor_b[outcome_key("pgd", EPS)] != -1) == alive).all()
 
 
 def test_worst_case_has_apgd_strength_only_with_apgd_ce_and_apgd_t(model_data):
@@ -509,14 +512,15 @@ def test_worst_case_has_apgd_strength_only_with_apgd_ce_and_apgd_t(model_data):
         "apgd_ce": apgd("apgd_ce", 100),
         "apgd_t": apgd("apgd_t", 100, n_target_classes=9),
     }
-    records, correct = run_suite(model, x, y, suite, [0.05, EPS], [], C, 64, 0, "cpu", progress=False)
-    worst, _ = worst_case(correct, records)
-    assert [w["apgd_strength"] for w in worst] == [True, True]
-    fgsm = {r["eps"]: r["accuracy"] for r in records if r["attack"] == "fgsm"}
-    assert all(w["accuracy"] <= fgsm[w["eps"]] for w in worst) and worst[1]["accuracy"] < fgsm[EPS]
+    t = run_suite(model, x, y, suite, [0.05, EPS], [], C, 64, 0, "cpu", progress=False)
+    records = t.records
+    worst = [w for w, _ in t.worst_case()]
+    assert [w.apgd_strength for w in worst] == [True, True]
+    fgsm = {r.eps: r.accuracy for r in records if r.attack == "fgsm"}
+    assert all(w.accuracy <= fgsm[w.eps] for w in worst) and worst[1].accuracy < fgsm[EPS]
     weak = {**suite, "apgd_t": apgd("apgd_t", 10, n_target_classes=9)}
-    records, correct = run_suite(model, x, y, weak, [EPS], [], C, 64, 0, "cpu", progress=False)
-    assert worst_case(correct, records)[0][0]["apgd_strength"] is False
+    t = run_suite(model, x, y, weak, [EPS], [], C, 64, 0, "cpu", progress=False)
+    assert t.worst_case()[0][0].apgd_strength is False
 
 
 def test_reference_autoattack_beside_torchattacks_on_the_same_points(model_data):
@@ -573,17 +577,18 @@ def test_reference_autoattack_beside_torchattacks_on_the_same_points(model_data)
             "budgets": [EPS],
         },
     }
-    records, correct = run_suite(model, x, y, suite, [EPS], [], C, 100, 0, "cpu", progress=False)
-    by = {r["attack"]: r for r in records}
-    assert by["ref"]["role"] == "reference" and by["ref"]["repr"].startswith("ReferenceAutoAttack")
-    cmp = reference_comparison(correct, records)
-    pool = (correct["clean"] == 1) & (correct[correct_key("pgd", EPS)] == 1)
-    assert cmp["n"] == by["ref"]["n"] == by["apgd_ce"]["n"] == int(pool.sum()) > 20
-    assert cmp["torchattacks_attacks"] == ["apgd_ce", "apgd_t", "fab_t", "square_aa"]
-    assert cmp["accuracy"] < 0.9 and cmp["torchattacks_accuracy"] < 0.9  # both break some of what PGD-3 left
-    assert cmp["differs"] is False, cmp  # the same algorithms on the same points
-    worst, _ = worst_case(correct, records)
-    assert worst[0]["n_correct"] <= min(cmp["n_correct"], cmp["torchattacks_n_correct"])
+    t = run_suite(model, x, y, suite, [EPS], [], C, 100, 0, "cpu", progress=False)
+    records, correct = t.records, t.arrays
+    by = {r.attack: r for r in records}
+    assert by["ref"].role == "reference" and by["ref"].repr.startswith("ReferenceAutoAttack")
+    cmp = t.reference_comparison()
+    pool = (correct["clean"] == 1) & (correct[outcome_key("pgd", EPS)] == 1)
+    assert cmp.n == by["ref"].n == by["apgd_ce"].n == int(pool.sum()) > 20
+    assert cmp.torchattacks_attacks == ["apgd_ce", "apgd_t", "fab_t", "square_aa"]
+    assert cmp.accuracy < 0.9 and cmp.torchattacks_accuracy < 0.9  # both break some of what PGD-3 left
+    assert cmp.differs is False, cmp  # the same algorithms on the same points
+    ((worst, _),) = t.worst_case()
+    assert worst.n_correct <= min(cmp.n_correct, cmp.torchattacks_n_correct)
 
 
 def test_reference_comparison_flags_a_real_difference():
@@ -602,11 +607,14 @@ def test_reference_comparison_flags_a_real_difference():
     ref_more[5:17] = 0  # the reference breaks 12 points torchattacks left
     for ref, differs in ((ref_same, False), (ref_more, True)):
         correct = {"clean": np.ones(n, np.int8), "ta@0.3": ta, "ref@0.3": ref}
-        out = reference_comparison(correct, [rec("ref", "reference"), rec("ta", "strong")])
-        assert out["differs"] is differs and out["n"] == n
+        records = pd.DataFrame([rec("ref", "reference"), rec("ta", "strong")])
+        out = OutcomeTable.from_frame(records, correct).reference_comparison()
+        assert out.differs is differs and out.n == n
         if differs:
-            assert out["only_reference_broke"] == 12 and out["mcnemar_p"] == pytest.approx(2 * 0.5**12)
-    assert reference_comparison({"clean": np.ones(3, np.int8)}, []) is None
+            assert out.only_reference_broke == 12 and out.mcnemar_p == pytest.approx(2 * 0.5**12)
+    assert (
+        OutcomeTable.from_frame(pd.DataFrame(), {"clean": np.ones(3, np.int8)}).reference_comparison() is None
+    )
 
 
 def test_an_attack_restricted_to_seeds_runs_only_on_those_models_and_the_departures_say_so(default_config):

@@ -13,7 +13,7 @@ import torch
 
 from conftest import REPO
 from sagr import models
-from sagr.attacks import run_suite
+from sagr.robustness.runner import run_suite
 from sagr.train import train_model
 
 
@@ -75,17 +75,15 @@ def test_one_line_per_attack_and_eps_with_accuracy_n_and_time(caplog) -> None:
         },
     }
     with caplog.at_level(logging.INFO, logger="sagr"):
-        records, _ = run_suite(
-            _tiny_model().eval(), x, y, suite, [0.1, 0.2], [], 10, 16, 0, "cpu", progress=True
-        )
+        table = run_suite(_tiny_model().eval(), x, y, suite, [0.1, 0.2], [], 10, 16, 0, "cpu", progress=True)
     lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("attack ")]
-    attacked = [r for r in records if r["attack"] != "clean"]
+    attacked = [r for r in table.records if r.attack != "clean"]
     assert len(lines) == len(attacked) == 4
     for line, rec in zip(lines, attacked):
         m = re.fullmatch(r"attack (\w+) eps=([\d.]+): accuracy ([\d.]+) \(n=(\d+)\) in ([\d.]+)s", line)
         assert m, line
-        assert (m.group(1), float(m.group(2)), int(m.group(4))) == (rec["attack"], rec["eps"], rec["n"])
-        assert abs(float(m.group(3)) - rec["accuracy"]) < 1e-4
+        assert (m.group(1), float(m.group(2)), int(m.group(4))) == (rec.attack, rec.eps, rec.n)
+        assert abs(float(m.group(3)) - rec.accuracy) < 1e-4
 
 
 def test_a_failing_job_names_stage_dataset_and_run_in_its_last_line(tmp_path: Path) -> None:

@@ -10,8 +10,8 @@ import pytest
 import torch
 import torch.nn as nn
 
-from sagr.attacks import run_suite
 from sagr.masking import masking_checks
+from sagr.robustness.runner import run_suite
 
 C, SIDE = 10, 8
 D = SIDE * SIDE
@@ -289,8 +289,9 @@ def checks_of(
     model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: list[float], suite: dict
 ) -> dict[str, dict]:
     """Run the suite and the checks; check id -> result dict."""
-    records, correct = run_suite(model, x, y, suite, eps, [], C, 400, 0, "cpu", progress=False)
-    return {r["check"]: r for r in masking_checks(pd.DataFrame(records), correct, C)}
+    table = run_suite(model, x, y, suite, eps, [], C, 400, 0, "cpu", progress=False)
+    records = pd.DataFrame([r.to_json() for r in table.records])  # as sagr.results reads them
+    return {r["check"]: r for r in masking_checks(records, table.arrays, C)}
 
 
 def test_plain_model_passes_all_checks():

@@ -35,10 +35,6 @@ from .attack_kinds import (  # noqa: F401  (re-exported: the registry lives in a
     role_of,
     validate_suite,
 )
-from .robustness.describe import describe_autoattack, describe_suite  # noqa: F401  (re-exported)
-from .robustness.records import outcome_key as correct_key  # noqa: F401  (re-exported)
-from .robustness.records import worst_key
-from .robustness.table import REFERENCE_ALPHA, OutcomeTable, mcnemar_exact  # noqa: F401  (re-exported)
 
 log = logging.getLogger("sagr")
 
@@ -406,45 +402,3 @@ def run_attack(
             correct.append((model(adv).argmax(1) == yb).cpu())
         l2.append((adv - xb).flatten(1).norm(dim=1).cpu())
     return torch.cat(correct).numpy(), torch.cat(l2).numpy()
-
-
-def run_suite(
-    model: nn.Module,
-    x: torch.Tensor,
-    y: torch.Tensor,
-    suite: dict,
-    eps_linf: list[float],
-    eps_l2: list[float],
-    n_classes: int,
-    batch_size: int,
-    seed: int,
-    device: torch.device | str,
-    progress: bool = True,
-) -> tuple[list[dict], dict[str, np.ndarray]]:
-    """`sagr.robustness.runner.run_suite` as the files spell it: the records (robustness.json's
-    ``records``) and the per-point outcomes by key (correct.npz; NOT_EVALUATED where not run)."""
-    from .robustness.runner import run_suite as run
-
-    table = run(model, x, y, suite, eps_linf, eps_l2, n_classes, batch_size, seed, device, progress)
-    return [r.to_json() for r in table.records], dict(table.arrays)
-
-
-def _table(correct: dict[str, np.ndarray], records: list[dict]) -> OutcomeTable:
-    import pandas as pd
-
-    return OutcomeTable.from_frame(pd.DataFrame(records), correct)
-
-
-def worst_case(
-    correct: dict[str, np.ndarray], records: list[dict]
-) -> tuple[list[dict], dict[str, np.ndarray]]:
-    """`OutcomeTable.worst_case` on records and arrays as the files spell them: the entries
-    {norm, eps, accuracy, n, n_correct, attacks, apgd_strength} and the per-point arrays (worst_key)."""
-    pairs = _table(correct, records).worst_case()
-    return [w.to_json() for w, _ in pairs], {worst_key(w.norm, w.eps): arr for w, arr in pairs}
-
-
-def reference_comparison(correct: dict[str, np.ndarray], records: list[dict]) -> dict | None:
-    """`OutcomeTable.reference_comparison` on records and arrays as the files spell them."""
-    out = _table(correct, records).reference_comparison()
-    return out.to_json() if out else None
