@@ -166,6 +166,35 @@ def test_worst_over_a_chosen_set_is_on_the_points_the_set_shares() -> None:
     assert t.has("apgd", 0.3) and not t.has("apgd", 0.1) and not t.has("nope", 0.3)
 
 
+def test_the_reference_is_compared_with_the_cascade_at_every_eps_it_ran() -> None:
+    """A reference at two ε on a 4-point prefix of 6 points: each ε gets its own comparison, on the
+    pool the cascade started from within the prefix, with the points only the reference broke and the
+    prefix it was given (the gap is measured per budget, not only at the largest)."""
+    ref = {"subset": 4}
+    recs = []
+    arrays = {}
+    # ε = 0.1: FGSM breaks point 0; the cascade (apgd) sees 1..5 and breaks 5; the reference sees the
+    # pool's prefix 1..3 and breaks 2 and 3.  ε = 0.3: FGSM breaks 0, 1; apgd breaks 2; reference breaks none.
+    for eps, fgsm, apgd, aa in (
+        (0.1, [0, 1, 1, 1, 1, 1], [-1, 1, 1, 1, 1, 0], [-1, 1, 0, 0, -1, -1]),
+        (0.3, [0, 0, 1, 1, 1, 1], [-1, -1, 0, 1, 1, 1], [-1, -1, 1, 1, -1, -1]),
+    ):
+        recs += [
+            rec("fgsm", eps),
+            rec("aa", eps, "cascade", "reference", "autoattack_ref", params=ref),
+            rec("apgd", eps, "cascade", "strong", "apgd_ce"),
+        ]
+        arrays.update({f"fgsm@{eps:g}": fgsm, f"aa@{eps:g}": aa, f"apgd@{eps:g}": apgd})
+    t = table(recs, arrays, clean=[1, 1, 1, 1, 1, 1])
+    by_eps = {c.eps: c for c in t.reference_comparisons()}
+    assert sorted(by_eps) == [0.1, 0.3]
+    low, high = by_eps[0.1], by_eps[0.3]
+    assert (low.n, low.only_reference_broke, low.only_torchattacks_broke, low.prefix_n) == (3, 2, 0, 4)
+    assert (low.n_correct, low.torchattacks_n_correct) == (1, 3)
+    assert (high.n, high.only_reference_broke, high.only_torchattacks_broke) == (2, 0, 1)
+    assert t.reference_comparison() == high  # the stored one: the largest ε
+
+
 def test_apgd_strength_needs_apgd_ce_and_apgd_t_at_full_iterations_on_every_point() -> None:
     ce, t_ = spec("apgd_ce", cascade=True), spec("apgd_t", cascade=True)
     full = [rec("a", 0.3, "cascade", params=ce), rec("b", 0.3, "cascade", params=t_)]

@@ -305,6 +305,15 @@ def reference_table(res: Results) -> pd.DataFrame:
             "n": r["n"].fillna(0).astype(int),
             "torchattacks (%)": r["torchattacks_accuracy"].map(pct),
             "reference (%)": r["accuracy"].map(pct),
+            # what the reference lowers the worst case by on the points it was given (issue 16's ≤ 1 pp)
+            "Gap (pp of prefix)": [
+                MISSING if _nan(k) or _nan(m) or not m else f"{100 * k / m:.1f} ({int(k)}/{int(m)})"
+                for k, m in zip(
+                    r.get("only_reference_broke", pd.Series(float("nan"), index=r.index)),
+                    r.get("prefix_n", pd.Series(float("nan"), index=r.index)),
+                    strict=True,
+                )
+            ],
             "McNemar p": r["mcnemar_p"].map(_p),
             "Verdict": [v for v, _ in readings],
             "Smallest detectable difference": [d for _, d in readings],

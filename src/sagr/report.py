@@ -606,6 +606,7 @@ def _reference_section(res: Results) -> Section:
                 columns={
                     "torchattacks (%)": "torchattacks\n(%)",
                     "reference (%)": "reference\n(%)",
+                    "Gap (pp of prefix)": "Gap (pp\nof prefix)",
                     "McNemar p": "McNemar\np",
                 }
             ),
@@ -613,10 +614,20 @@ def _reference_section(res: Results) -> Section:
             "Reference AutoAttack and torchattacks' cascade on the same points, per model",
             style=_style_reference,
             wrap={"Verdict": 16, "Smallest detectable difference": 20},
-            right=["Seed", "ε", "n", "torchattacks\n(%)", "reference\n(%)", "McNemar\np"],
+            right=[
+                "Seed",
+                "ε",
+                "n",
+                "torchattacks\n(%)",
+                "reference\n(%)",
+                "Gap (pp\nof prefix)",
+                "McNemar\np",
+            ],
         ),
         _note(
-            "Smallest detectable difference: the smallest difference in accuracy an exact McNemar test on n "
+            "Gap: the points only the reference broke, as percentage points of the prefix it was given (the "
+            "amount by which it lowers the worst case there). Smallest detectable difference: the smallest "
+            "difference in accuracy an exact McNemar test on n "
             "points could declare at all (every discordant point on one side); with fewer points than the test "
             "needs, no difference of any size could be detected."
             + (f" Points: {'; '.join(points)}." if points else "")

@@ -15,8 +15,9 @@ training ``eps`` would otherwise collide with an attack's ``eps``). The other co
   ``apgd_strength`` (True/False, NaN when the file predates the field).
 - ``masking``: per (run, check): ``check, title, passed, status`` ("pass" | "fail" | "n.a."),
   ``detail, p_value, alpha, n_points``.
-- ``reference``: per run with a reference AutoAttack cross-check: ``eps, accuracy, n,
-  n_correct, torchattacks_accuracy, mcnemar_p, ref_points`` (on which points), ``differs``.
+- ``reference``: per run and ε with a reference AutoAttack cross-check: ``eps, accuracy, n,
+  n_correct, torchattacks_accuracy, only_reference_broke, prefix_n`` (the points the reference was
+  given), ``mcnemar_p, ref_points`` (on which points), ``differs``.
 - ``saliency``: per run: ``n_images`` and ``<metric>_mean``, ``<metric>_std`` over images.
 - ``training``: per run: ``epochs, final_loss, final_reg, final_train_accuracy,
   train_wall_time_s, test_accuracy, n_test`` (accuracy on the whole test split, and its size).
@@ -91,6 +92,8 @@ _EMPTY = {
         "n",
         "n_correct",
         "torchattacks_accuracy",
+        "only_reference_broke",
+        "prefix_n",
         "mcnemar_p",
         "ref_points",
         "differs",
@@ -308,10 +311,12 @@ def _masking_rows(keys: dict, rob: ModelResult) -> list[dict]:
     ]
 
 
-def _reference_rows(keys: dict, rob: ModelResult) -> list[dict]:
-    ref = rob.reference
-    if ref is None:
-        return []
+def _reference_rows(keys: dict, rob: ModelResult, arrays: Mapping[str, np.ndarray] | None) -> list[dict]:
+    """One row per ε the reference ran at, recomputed from the per-point outcomes where correct.npz is
+    there (the evaluation file stores the largest ε's comparison only)."""
+    refs = [rob.reference] if rob.reference is not None else []
+    if arrays is not None and refs:
+        refs = OutcomeTable(list(rob.records), dict(arrays)).reference_comparisons() or refs
     return [
         dict(
             keys,
@@ -320,10 +325,13 @@ def _reference_rows(keys: dict, rob: ModelResult) -> list[dict]:
             n=ref.n,
             n_correct=ref.n_correct,
             torchattacks_accuracy=ref.torchattacks_accuracy,
+            only_reference_broke=ref.only_reference_broke,
+            prefix_n=ref.prefix_n,
             mcnemar_p=ref.mcnemar_p,
             ref_points=ref.points,
             differs=ref.differs,
         )
+        for ref in refs
     ]
 
 
@@ -419,7 +427,8 @@ def load(manifest: Sequence[Mapping[str, Any]], inputs: Mapping[str, Iterable[st
         rows["records"] += _record_rows(keys, rob)
         rows["worst_case"] += _worst_rows(keys, rob)
         rows["masking"] += _masking_rows(keys, rob)
-        rows["reference"] += _reference_rows(keys, rob)
+        arrays = _read_npz(run_files.get("correct"))
+        rows["reference"] += _reference_rows(keys, rob, arrays)
         rows["saliency"].append(_saliency_row(keys, sal))
         rows["evaluation"].append(dict(keys, n_eval=rob.n_eval))
         for source, prov in (("robustness.json", rob.provenance), ("saliency.json", sal.get("provenance"))):
@@ -428,7 +437,6 @@ def load(manifest: Sequence[Mapping[str, Any]], inputs: Mapping[str, Iterable[st
         for rec in rob.records:
             if rec.provenance is not None:
                 rows["jobs"].append(provenance_row(keys, f"robustness.json:{rec.attack}", rec.provenance))
-        arrays = _read_npz(run_files.get("correct"))
         if arrays is not None:
             correct[key] = arrays
         if run_files.get("maps") is not None:

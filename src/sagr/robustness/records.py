@@ -173,6 +173,7 @@ class ReferenceComparison:
     only_reference_broke: int | None = None
     only_torchattacks_broke: int | None = None
     alpha: float | None = None
+    prefix_n: int | None = None  # the evaluation points the reference was given (its prefix)
 
     _ORDER = (
         "eps",
@@ -186,13 +187,15 @@ class ReferenceComparison:
         "torchattacks_accuracy",
         "only_reference_broke",
         "only_torchattacks_broke",
+        "prefix_n",
         "mcnemar_p",
         "alpha",
         "differs",
     )
 
     def to_json(self) -> dict[str, Any]:
-        return {k: getattr(self, k) for k in self._ORDER}
+        # prefix_n is newer than format 1: a file without it reads back without it
+        return {k: getattr(self, k) for k in self._ORDER if k != "prefix_n" or self.prefix_n is not None}
 
     @classmethod
     def from_json(cls, d: dict[str, Any] | None) -> ReferenceComparison | None:
@@ -213,6 +216,7 @@ class ReferenceComparison:
             only_reference_broke=d.get("only_reference_broke"),
             only_torchattacks_broke=d.get("only_torchattacks_broke"),
             alpha=d.get("alpha"),
+            prefix_n=d.get("prefix_n"),
         )
 
 

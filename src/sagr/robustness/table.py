@@ -242,9 +242,15 @@ class OutcomeTable:
 
     # ------------------------------------------------------------ the reference cross-check
 
-    def reference_comparison(self) -> ReferenceComparison | None:
-        """torchattacks' AutoAttack vs the reference on the same points, at the largest ε where a
-        reference-role attack ran.
+    def reference_comparisons(self) -> list[ReferenceComparison]:
+        """`reference_comparison` at every L∞ ε where a reference-role attack ran, smallest ε first:
+        the gap the cascade leaves is measured per budget, not only at the largest."""
+        eps = sorted({r.eps for r in self.attacks() if r.role == _REFERENCE and r.norm == "linf"})
+        return [c for e in eps if (c := self.reference_comparison(e)) is not None]
+
+    def reference_comparison(self, eps: float | None = None) -> ReferenceComparison | None:
+        """torchattacks' AutoAttack vs the reference on the same points, at ``eps`` (default: the
+        largest ε where a reference-role attack ran).
 
         The torchattacks side is the cascade of non-reference cascade attacks at that ε (they start
         from the same pool as the reference), or else an `autoattack`-kind attack on the points both
@@ -252,6 +258,8 @@ class OutcomeTable:
         exact McNemar test on the discordant points rejects equal strength at REFERENCE_ALPHA.
         """
         refs = [r for r in self.attacks() if r.role == _REFERENCE and r.norm == "linf"]
+        if eps is not None:
+            refs = [r for r in refs if r.eps == eps]
         if not refs:
             return None
         ref = max(refs, key=lambda r: r.eps)
@@ -269,6 +277,8 @@ class OutcomeTable:
         c = int((ref_ok & ~ta_ok).sum())
         n, p = int(shared.sum()), mcnemar_exact(b, c)
         prefix = f", first {ref.params['subset']} points" if "subset" in ref.params else ""
+        # the points the reference was given: its prefix of the evaluation set (or all of it)
+        prefix_n = min(int(ref.params.get("subset") or len(self.clean)), len(self.clean))
         return ReferenceComparison(
             eps=ref.eps,
             reference_attack=ref.attack,
@@ -281,6 +291,7 @@ class OutcomeTable:
             torchattacks_accuracy=_fraction(int(ta_ok.sum()), n),
             only_reference_broke=b,
             only_torchattacks_broke=c,
+            prefix_n=prefix_n,
             mcnemar_p=p,
             alpha=REFERENCE_ALPHA,
             differs=bool(p < REFERENCE_ALPHA),
