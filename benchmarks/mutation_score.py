@@ -38,7 +38,12 @@ MODULES: dict[str, list[str]] = {
         "tests/test_stats_edges.py",
         "tests/test_power.py",
     ],
-    "claims.py": ["tests/test_claims.py", "tests/test_verdict_rules.py", "tests/test_verdicts.py"],
+    "claims.py": [
+        "tests/test_claims.py",
+        "tests/test_verdict_rules.py",
+        "tests/test_verdicts.py",
+        "tests/test_claims_edges.py",
+    ],
     "masking.py": ["tests/test_masking.py", "tests/test_masking_reference.py", "tests/test_masking_edges.py"],
     "saliency.py": ["tests/test_saliency_metrics.py"],
     "methods.py": ["tests/test_methods.py", "tests/test_objectives_reference.py", "tests/test_mart.py"],
@@ -121,20 +126,67 @@ def with_listed(row: dict, names: set[str]) -> dict:
     return {**row, "listed": n, "killed_share_unlisted": round(row["killed"] / rest, 3) if rest else None}
 
 
-def measure(module: str, tests: list[str], max_children: int) -> dict:
+def measure(
+    module: str, tests: list[str], max_children: int, names: list[str] = (), cwd: Path | None = None
+) -> dict:
+    """Mutate and test one module (only the mutants ``names`` if given) in a fresh scratch copy, or in
+    ``cwd``, a scratch copy of an earlier run (mutants and test mapping already generated)."""
     with tempfile.TemporaryDirectory(prefix="mutmut-") as tmp:
-        cwd = Path(tmp)
-        scratch_copy(cwd, module, tests)
+        if cwd is None:
+            cwd = Path(tmp)
+            scratch_copy(cwd, module, tests)
         # The mutated copy (mutants/src), not the editable install, is what the tests import.
         env = {**os.environ, "PYTHONPATH": str(cwd / "mutants" / "src"), "PYTHONDONTWRITEBYTECODE": "1"}
         t0 = time.time()
-        cmd = [str(MUTMUT), "run", "--max-children", str(max_children)]
+        cmd = [str(MUTMUT), "run", "--max-children", str(max_children), *names]
         run = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True)
         if "Stopping early" in run.stdout:
             # Seen with mutmut 3.8.1 on a fresh mutants/ tree: the first stats pass finds no test for
             # any mutant; a second run on the generated tree collects them (observed, not understood).
             run = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True)
         return collect(module, tests, cwd, env, run, time.time() - t0)
+
+
+def rerun_not_killed(old: dict, module: str, tests: list[str], max_children: int, cwd: Path | None) -> dict:
+    """Test again only the mutants an earlier run of the same source did not kill (tests were added,
+    so a killed mutant stays killed); the others keep their earlier outcome. Outcomes are read from
+    mutmut's .meta files (its CLI takes minutes per call on a busy machine)."""
+    from mutmut.stats import status_by_exit_code
+
+    prev = old[module]
+    names = [s["mutant"] for s in prev["not_killed"]]
+    with tempfile.TemporaryDirectory(prefix="mutmut-") as tmp:
+        if cwd is None:
+            cwd = Path(tmp)
+            scratch_copy(cwd, module, tests)
+        env = {**os.environ, "PYTHONPATH": str(cwd / "mutants" / "src"), "PYTHONDONTWRITEBYTECODE": "1"}
+        t0 = time.time()
+        cmd = [str(MUTMUT), "run", "--max-children", str(max_children), *names]
+        run = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True)
+        if "Stopping early" in run.stdout:  # see measure()
+            run = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True)
+        codes = {}
+        for meta in (cwd / "mutants").rglob("*.meta"):
+            codes.update(json.loads(meta.read_text()).get("exit_code_by_key", {}))
+        sources: dict = {}
+        still = [
+            {"mutant": n, "status": status_by_exit_code[codes.get(n)], "diff": mutant_diff(cwd, n, sources)}
+            for n in names
+            if status_by_exit_code[codes.get(n)] != "killed"
+        ]
+        seconds = time.time() - t0
+    row = {"module": module, "tests": tests, "mutants": prev["mutants"], "seconds": round(seconds)}
+    row["method"] = (
+        f"re-run of the {len(names)} mutants the run of {prev.get('date', 'an earlier date')} did not kill; "
+        "the others keep that run's outcome (same source)"
+    )
+    row.update({k: sum(s["status"].replace(" ", "_") == k for s in still) for k in OUTCOMES})
+    row["killed"] = prev["mutants"] - len(still)
+    row["killed_share"] = round(row["killed"] / row["mutants"], 3)
+    row["not_killed"] = still
+    if not codes:
+        row["error"] = (run.stdout + run.stderr)[-3000:]
+    return row
 
 
 def collect(module: str, tests: list[str], cwd: Path, env: dict, run, seconds: float) -> dict:
@@ -187,6 +239,11 @@ def main() -> int:
         "a copy stays in the temp folder when the script is killed",
     )
     ap.add_argument(
+        "--rerun-not-killed",
+        action="store_true",
+        help="test only the mutants the last run (JSON) did not kill; valid while the module's source is unchanged",
+    )
+    ap.add_argument(
         "--rewrite",
         action="store_true",
         help="measure nothing: rewrite the table from the JSON and equivalent.md",
@@ -203,6 +260,13 @@ def main() -> int:
     names = listed(args.out / "equivalent.md")
     if args.rewrite:
         print(_write(old, names, json_file, txt_file))
+        return 0
+    if args.rerun_not_killed:
+        for module in args.only:
+            print(f"{module}: re-running the mutants not killed", flush=True)
+            old[module] = rerun_not_killed(old, module, MODULES[module], args.max_children, args.collect)
+            old[module]["date"] = time.strftime("%Y-%m-%d")
+            print(_write(old, names, json_file, txt_file))
         return 0
     if args.collect:
         (module,) = args.only

@@ -19,6 +19,7 @@ from sagr import claims as C
 from sagr import results, stats
 from sagr.files import read_json, write_json
 from test_claims import CASES, EPS, SEEDS, N, write_case
+from test_tradeoff import sweep_case, sweep_files  # noqa: F401 (fixtures: a λ sweep with known accuracies)
 from test_verdict_rules import comp, diff
 
 
@@ -224,3 +225,27 @@ def test_a_claim_with_one_comparison_at_the_floor_and_one_without_premise_is_inc
     ]
     assert C.roles(outcomes) == [C.AT_FLOOR, C.DECIDES, C.NO_PREMISE]
     assert C.verdict(outcomes) == C.INCONCLUSIVE
+
+
+# ------------------------------------------------------------------ matched clean accuracy (C2m, C3m)
+
+
+def test_matched_clean_compares_the_sweep_points_closest_in_clean_accuracy(sweep_case, case) -> None:  # noqa: F811
+    # SAGR λ = 0.1 (98.25 % clean) is closest to JR λ = 0.03 (98.5 %): those runs are compared, at every
+    # ε of the sweep's common suite for C2m and on Gini for C3m.
+    acc = C._matched_clean("accuracy")(sweep_case, "mnist")
+    runs = (("sagr-lam0.1-seed0",), ("jr-lam0.03-seed0",))
+    assert [(c.kind, c.eps, c.group, c.runs_a, c.runs_b, c.premise) for c in acc] == [
+        ("accuracy", 0.1, 0.1, *runs, False),
+        ("accuracy", 0.3, 0.3, *runs, False),
+    ]
+    assert all(isinstance(c.suite, tuple) and "pgd" in c.suite for c in acc)
+    head = "SAGR λ=0.1 − JR λ=0.03 (clean 98.2 vs 98.5 %)"
+    assert [c.label for c in acc] == [f"{head}, worst case ε=0.1", f"{head}, worst case ε=0.3"]
+    (sal,) = C._matched_clean("saliency")(sweep_case, "mnist")
+    assert (sal.kind, sal.runs_a, sal.runs_b, sal.label) == ("saliency", *runs, f"{head}, Gini")
+    # Without a λ sweep there is nothing to match.
+    assert (
+        C._matched_clean("accuracy")(case, "sup") is None
+        and C._matched_clean("saliency")(case, "sup") is None
+    )
