@@ -30,6 +30,7 @@ import pandas as pd
 from sagr import stats, tradeoff
 from sagr.labels import WORST, method_label
 from sagr.results import Results
+from sagr.robustness.budgets import linf_budgets
 from sagr.summaries import _main_runs, common_suites, compare_runs, compare_saliency, sweep_runs
 
 SUPPORTED, CONTRADICTED, INCONCLUSIVE, NOT_TESTED = (
@@ -74,11 +75,12 @@ class Claim:
 
 
 def _worst_eps(res: Results, dataset: str) -> list[float]:
+    """The L∞ budgets ``dataset``'s models have a worst case at (the per-point worst case itself
+    is the outcome table's, through `compare_runs`)."""
     wc = res.worst_case
     if wc.empty:
         return []
-    m = (wc["dataset"] == dataset) & (wc["norm"] == "linf") & (wc["eps"] < 1)
-    return sorted(wc.loc[m, "eps"].unique())
+    return sorted(linf_budgets(wc[wc["dataset"] == dataset])["eps"].unique())
 
 
 def _paired_runs(res: Results, dataset: str, a: str, b: str) -> tuple[tuple, tuple] | None:

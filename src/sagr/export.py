@@ -20,6 +20,7 @@ from typing import Any
 from .attack_kinds import Role
 from .files import read_json, write_json
 from .robustness import CLEAN, AttackRecord, ModelResult, Points, WorstCase
+from .robustness.budgets import is_budget
 from .robustness.io import read_result
 from .stats import LEVEL, clopper_pearson
 
@@ -81,9 +82,7 @@ def evaluation(worst: WorstCase, records: list[AttackRecord]) -> dict[str, Any]:
 
 def evaluations(result: ModelResult) -> list[dict[str, Any]]:
     """Every L∞ budget's worst case (ε < 1: ε = 1 is the unbounded sanity check), by ε."""
-    worst = [
-        w for w in result.worst_case if w.norm == "linf" and w.eps < 1 and w.n and not math.isnan(w.accuracy)
-    ]
+    worst = [w for w in result.worst_case if is_budget(w.norm, w.eps) and w.n and not math.isnan(w.accuracy)]
     return [evaluation(w, result.records) for w in sorted(worst, key=lambda w: w.eps)]
 
 

@@ -16,6 +16,7 @@ from sagr import stats
 from sagr.labels import CLEAN, SALIENCY_METRICS, WORST
 from sagr.results import Results
 from sagr.robustness import as_float
+from sagr.robustness.budgets import linf_budgets
 
 # The comparisons the study is about (issue 7): (A, B) reads "A − B".
 PAIRS = [("sagr", "jr"), ("sagr", "igr"), ("sagr", "pgd_at"), ("jr", "pgd_at")]
@@ -326,9 +327,7 @@ def paired_differences(res: Results, pairs: Sequence[tuple[str, str]] = PAIRS) -
 def common_suites(res: Results, dataset: str, runs: Sequence[str]) -> dict[float, list[str]]:
     """ε → the attacks every run ran at that L∞ budget (budgets < 1 that all runs were attacked at)."""
     rec = res.records
-    r = rec[
-        (rec["dataset"] == dataset) & rec["run"].isin(list(runs)) & (rec["norm"] == "linf") & (rec["eps"] < 1)
-    ]
+    r = linf_budgets(rec[(rec["dataset"] == dataset) & rec["run"].isin(list(runs))])
     common = {}
     for e, f in r.groupby("eps"):
         if f["run"].nunique() == len(set(runs)):
@@ -487,9 +486,7 @@ def _estimator_suites(res: Results, dataset: str, runs: Sequence[str]) -> list[t
     """(ε, attacks, own) per L∞ budget < 1: with ``own``, every run's worst case ran these same attacks
     (its stored per-point worst case is used as it is); else the attacks all of them ran there."""
     wc = res.worst_case
-    wc = wc[
-        (wc["dataset"] == dataset) & wc["run"].isin(list(runs)) & (wc["norm"] == "linf") & (wc["eps"] < 1)
-    ]
+    wc = linf_budgets(wc[(wc["dataset"] == dataset) & wc["run"].isin(list(runs))])
     out = []
     for eps, attacks in sorted(common_suites(res, dataset, runs).items()):
         at = wc[np.isclose(wc["eps"], eps)]
