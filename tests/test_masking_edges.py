@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from sagr.masking import masking_checks
 from test_masking import C, N, broken_first, healthy, results
@@ -203,3 +204,17 @@ def test_more_steps_names_apgd_parameters_and_tolerates_different_parameter_sets
     assert "n_iter 10→100" in res["detail"] and "n_restarts 1→5" in res["detail"]
     res = _check(arrays, 3, params={"apgd": {"n_iter": 10}, "apgd_strong": {"n_iter": 100, "n_restarts": 5}})
     assert res["passed"] is False and "n_iter 10→100" in res["detail"]
+
+
+def test_records_without_correct_counts_use_accuracy_times_n() -> None:
+    # Older result files have no n_correct: the chance test reads k = round(accuracy · n).
+    for clean_correct, applies in ((13, True), (8, False)):  # 13/64 is above chance 1/10, 8/64 is not
+        records, correct = results(healthy(), clean_correct=clean_correct)
+        res = masking_checks(records.drop(columns=["n_correct"]), correct, C)
+        assert all((r["passed"] is not None) is applies for r in res)
+
+
+def test_records_missing_a_required_column_are_rejected() -> None:
+    records, correct = results(healthy())
+    with pytest.raises(ValueError, match="lack"):
+        masking_checks(records.drop(columns=["accuracy"]), correct, C)
