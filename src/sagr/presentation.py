@@ -41,7 +41,7 @@ FLAG = "⚠"  # next to a method whose models failed a gradient-masking check
 MISSING = "–"
 PGD_ONLY = "no APGD"  # a worst case that no APGD-strength attack entered
 # The level of the reference-vs-torchattacks comparison where a result file does not state it
-# (the evaluation's `sagr.attacks.REFERENCE_ALPHA`; not imported: presentation never loads torch).
+# (the evaluation's `sagr.robustness.table.REFERENCE_ALPHA`; not imported: presentation never loads torch).
 REFERENCE_ALPHA = 0.05
 
 
