@@ -169,3 +169,29 @@ def test_unknown_arch() -> None:
 def test_mean_std_must_match_channels() -> None:
     with pytest.raises(ValueError):
         build_model("small_cnn", 10, 3, 32, [0.5], [0.5])
+
+
+def test_small_cnn_is_the_relu_then_pool_network_it_replaces():
+    """SmallCNN pools before its ReLU and keeps channels-last weights for speed: the logits and the
+    input gradient must be those of the textbook conv → ReLU → max-pool network with the same weights."""
+    import torch.nn.functional as F
+
+    from sagr.models import SmallCNN
+
+    torch.manual_seed(0)
+    net = SmallCNN(10, 1, 28, width=16, hidden=64)
+    assert net.conv1.weight.is_contiguous(memory_format=torch.channels_last)
+
+    def textbook(x):
+        w1, w2 = net.conv1.weight.contiguous(), net.conv2.weight.contiguous()
+        h = F.max_pool2d(F.relu(F.conv2d(x, w1, net.conv1.bias)), 2)
+        h = F.max_pool2d(F.relu(F.conv2d(h, w2, net.conv2.bias)), 2)
+        return net.fc2(F.relu(net.fc1(h.flatten(1))))
+
+    x = torch.rand(32, 1, 28, 28, requires_grad=True)
+    y = torch.randint(0, 10, (32,))
+    got, want = net(x), textbook(x)
+    assert torch.allclose(got, want, atol=1e-5, rtol=1e-5)
+    g_got = torch.autograd.grad(F.cross_entropy(got, y), x)[0]
+    g_want = torch.autograd.grad(F.cross_entropy(want, y), x)[0]
+    assert torch.allclose(g_got, g_want, atol=1e-6, rtol=1e-4) and g_want.abs().sum() > 0
