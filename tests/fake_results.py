@@ -14,6 +14,8 @@ DATASETS = {
     "cifar10": {"channels": 3, "eps": [2 / 255, 4 / 255, 8 / 255], "l2": [0.25, 0.5], "foreground": False},
 }
 METHODS = ["standard", "pgd_at", "sagr"]
+# the default run's seven methods (the first three as above): for layout tests at the real size
+ALL_METHODS = METHODS + ["trades", "mart", "igr", "jr"]
 SEEDS = [0, 1]
 BETA_SWEEP = [0.0, 0.5, 1.0]  # 0.5 is the default: the main SAGR run is the sweep's middle point
 # projection is the default (the main SAGR runs, both seeds); jvp's worst case (over the ablation
@@ -33,7 +35,15 @@ CHECKS = {
 FAILED = ("mnist", "sagr", 1, "monotone_eps")  # the one model with a failed masking check
 ABLATION_ATTACKS = ("clean", "fgsm", "pgd")  # the off-default sweep points get only these
 REFERENCE_DIFFERS = ("mnist", "pgd_at", 1)  # the one model whose reference AutoAttack differs
-METHOD_BASE = {"standard": 0.30, "pgd_at": 0.80, "sagr": 0.60}
+METHOD_BASE = {
+    "standard": 0.30,
+    "pgd_at": 0.80,
+    "sagr": 0.60,
+    "trades": 0.78,
+    "mart": 0.79,
+    "igr": 0.55,
+    "jr": 0.57,
+}
 ATTACK_DROP = {
     "fgsm": 0.00,
     "pgd": 0.05,
@@ -77,10 +87,10 @@ def accuracy(
     estimator: str = "projection",
 ) -> float:
     """Known accuracy: distinct per cell, and seed spread that differs per method."""
-    spread = {"standard": 0.01, "pgd_at": 0.02, "sagr": 0.04}[method]
+    spread = {"standard": 0.01, "pgd_at": 0.02, "sagr": 0.04}.get(method, 0.03)
     offset = 0.05 if dataset == "cifar10" else 0.0
     if attack == "clean":
-        acc = 0.99 - 0.02 * METHODS.index(method) - offset + 0.004 * seed
+        acc = 0.99 - 0.02 * ALL_METHODS.index(method) - offset + 0.004 * seed
     elif attack == "pgd_unbounded":
         return 0.0
     else:
@@ -244,7 +254,7 @@ def write_run(root: Path, entry: dict) -> None:
         reference_autoattack=reference_autoattack(dataset, method, seed),
         provenance=provenance("attack_model", seed),
     )
-    gini = round(0.5 + 0.1 * METHODS.index(method) + 0.01 * seed + 0.2 * (beta - 0.5), 4)
+    gini = round(0.5 + 0.1 * ALL_METHODS.index(method) + 0.01 * seed + 0.2 * (beta - 0.5), 4)
     metrics = {
         "gini": {"mean": gini, "std": 0.05},
         "entropy": {"mean": 0.8, "std": 0.02},
@@ -298,12 +308,12 @@ def input_files(root: Path, manifest: list[dict]) -> dict[str, list[Path]]:
     }
 
 
-def fake_manifest(sweep: bool = True) -> list[dict]:
-    """2 datasets × 3 methods × 2 seeds of main runs, and optionally, on MNIST, a 3-point β sweep
-    (seed 0) and an estimator sweep (both seeds)."""
+def fake_manifest(sweep: bool = True, methods: list[str] = METHODS) -> list[dict]:
+    """2 datasets × 3 methods (or ``methods``, e.g. `ALL_METHODS`) × 2 seeds of main runs, and
+    optionally, on MNIST, a 3-point β sweep (seed 0) and an estimator sweep (both seeds)."""
     manifest = []
     for dataset in DATASETS:
-        for method in METHODS:
+        for method in methods:
             for seed in SEEDS:
                 sweeps = []
                 if sweep and dataset == "mnist" and method == "sagr":
@@ -354,9 +364,9 @@ def fake_manifest(sweep: bool = True) -> list[dict]:
 OFF_DEFAULT_RUNS = len(BETA_SWEEP) - 1 + len(SEEDS) * (len(ESTIMATOR_SWEEP) - 1)
 
 
-def write_fake_results(root: Path, sweep: bool = True) -> list[dict]:
+def write_fake_results(root: Path, sweep: bool = True, methods: list[str] = METHODS) -> list[dict]:
     """Write the whole fake tree under root and return its manifest."""
-    manifest = fake_manifest(sweep)
+    manifest = fake_manifest(sweep, methods)
     for entry in manifest:
         write_run(Path(root), entry)
     return manifest

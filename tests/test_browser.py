@@ -10,6 +10,8 @@ import shutil
 
 import pytest
 
+import fake_results as fr
+from sagr.labels import method_label, sorted_methods
 from test_report import _render
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -143,10 +145,12 @@ def test_no_table_scrolls_sideways_at_1280px_and_all_stay_legible(page_report) -
 
 @pytest.fixture(scope="module")
 def first_screen(pw, tmp_path_factory: pytest.TempPathFactory):
-    """The report of a one-dataset run (the default run's shape) as a reader first sees it: a
-    1280 × 800 window, no scrolling; yields (page, screenshot path)."""
+    """The report of a one-dataset, seven-method run (the default run's shape) as a reader first sees
+    it: a 1280 × 800 window, no scrolling; yields (page, screenshot path)."""
     base = tmp_path_factory.mktemp("screen")
-    built = _render(base / "results", base / "report", sweep=True, datasets=("mnist",))
+    built = _render(
+        base / "results", base / "report", sweep=True, datasets=("mnist",), methods=fr.ALL_METHODS
+    )
     shot = base / "first_screen.png"
     browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=FLAGS)
     page = browser.new_page(viewport={"width": 1280, "height": 800})
@@ -181,7 +185,13 @@ def test_first_screen_shows_title_verdicts_and_headline_table_without_scrolling(
         "table[id^='T_headline']",
         "t => Array.from(t.tBodies[0].rows).map(r => Array.from(r.cells).map(c => c.innerText))",
     )
-    assert [r[0].split()[0] for r in rows] == ["Standard", "PGD-AT", "SAGR"]
+    assert [r[0].split()[0] for r in rows] == [method_label(m) for m in sorted_methods(fr.ALL_METHODS)]
     assert all(NUMBER.match(c) for r in rows for c in r[1:])
+    # the whole headline table, its last method's row included, is above the fold
+    last = _box(page, "table[id^='T_headline'] tbody tr:last-child")
+    assert last["bottom"] <= 800, f"the headline table's last row is below the first screen: {last}"
+    # and every claim's verdict row with it
+    last_claim = _box(page, "#T_claims tbody tr:last-child")
+    assert last_claim["bottom"] <= 800, f"the last verdict is below the first screen: {last_claim}"
     # the per-attack breakdown is not on the first screen
     assert _box(page, "table[id^='T_attacks']")["top"] > 800

@@ -11,6 +11,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from scipy.stats import binomtest
 
@@ -20,6 +21,7 @@ from sagr import latex, report, stats
 from sagr import presentation as P
 from sagr.document import BUDGET, Cell, Table, split_columns
 from sagr.files import write_json
+from sagr.labels import method_label, sorted_methods
 
 NEEDS_LATEX = pytest.mark.skipif(
     any(shutil.which(t) is None for t in ("latexmk", "pdftotext", "pdftohtml")),
@@ -28,10 +30,14 @@ NEEDS_LATEX = pytest.mark.skipif(
 PRIME = "ε < ε′ (Müller’s λ_x · 50 %)"  # Unicode a config string can carry into the listing
 
 
-def _build(base: Path, datasets: tuple[str, ...] = tuple(fr.DATASETS)) -> dict:
+def _build(
+    base: Path, datasets: tuple[str, ...] = tuple(fr.DATASETS), methods: list[str] = fr.METHODS
+) -> dict:
     """The fake tree (restricted to `datasets`) rendered and, where LaTeX is installed, compiled."""
     root, out = base / "results", base / "report"
-    manifest = [e for e in fr.write_fake_results(root, sweep=True) if e["dataset"] in datasets]
+    manifest = [
+        e for e in fr.write_fake_results(root, sweep=True, methods=methods) if e["dataset"] in datasets
+    ]
     write_json(root / "benchmark" / "cost.json", fr.fake_benchmark())
     config = fr.fake_config()
     config["note"] = PRIME
@@ -51,8 +57,9 @@ def _build(base: Path, datasets: tuple[str, ...] = tuple(fr.DATASETS)) -> dict:
 def pdf_report(tmp_path_factory: pytest.TempPathFactory) -> dict:
     if any(shutil.which(t) is None for t in ("latexmk", "pdftotext", "pdftohtml")):
         pytest.skip("latexmk/poppler-utils not installed")
-    # one dataset, as the default run: its first page holds the verdicts and the headline table
-    built = _build(tmp_path_factory.mktemp("document"), datasets=("mnist",))
+    # one dataset and seven methods, as the default run: its first page holds the verdicts and the
+    # headline table
+    built = _build(tmp_path_factory.mktemp("document"), datasets=("mnist",), methods=fr.ALL_METHODS)
     built["pdf"] = latex.compile_pdf(built["out"] / "report.tex")
     return built
 
@@ -128,10 +135,19 @@ def test_pdf_page_one_carries_the_verdicts_and_the_headline_table(pdf_report: di
     assert "Replication report" in page1 and "This run trained" in page1
     assert "Verdicts on the paper" in page1 and C.SUPPORTED in page1 and C.NOT_TESTED in page1
     assert "Headline results" in page1
-    # the headline table: each method with its clean accuracy, mean ± sd [interval]
+    # the headline table's caption and every method's row: clean and the worst case at each ε, each
+    # mean ± sd [interval], with the column heads' n
+    assert "Table 2. MNIST: accuracy (%) of each method, clean and under the worst case" in _flat(page1)
+    assert len(re.findall(r"n=\d+", page1.split("Headline results", 1)[1])) >= 4
     cell = r"\d+\.\d ± \d+\.\d \[\d+\.\d, \d+\.\d\]"
-    for method in ("Standard", "PGD-AT", "SAGR"):
-        assert re.search(rf"{method}[^\d\n]*{cell}\s+{cell}", page1), (method, page1)
+    eps = len(fr.DATASETS["mnist"]["eps"])
+    for method in sorted_methods(fr.ALL_METHODS):
+        row = rf"^\s*{re.escape(method_label(method))}[^\d\n]*" + r"\s+".join([cell] * (1 + eps)) + r"\s*$"
+        assert re.search(row, page1, flags=re.M), (method, page1)
+    # every claim's verdict row with its effect and interval, in the compact layout
+    for cid in ("C1", "C2", "C3", "C4", "C5", "C6"):
+        assert re.search(rf"^\s*{cid}\. ", page1, flags=re.M), (cid, page1)
+    assert len(re.findall(r"[+−]\d+\.\d+ \[[+−]\d+\.\d+, [+−]\d+\.\d+\]", page1)) >= 6
     # the per-attack breakdown is not on page 1: it is in the appendix
     assert "FGSM" not in page1.split("Headline results", 1)[1]
 
@@ -263,4 +279,111 @@ def test_report_counts_reference_checks_that_could_not_tell(tmp_path: Path) -> N
     ref = ref[: ref.index("</section>")]
     assert "too few points to tell (n = 0)" in ref and "too few points to tell (n = 5)" in ref
     assert "No model differs" not in html and 'class="ok"' not in ref
-    assert "on 6 the comparison had too few points to tell (n = 0–5)" in ref
+    assert "could not tell on any of the 6 models" in ref and "(n = 0–5)" in ref
+    assert "The smallest difference it could have detected: none, of any size" in ref
+
+
+def _reference_rows(*cases: tuple[int, bool]) -> pd.DataFrame:
+    """`reference_table`-shaped rows for comparisons on n points (differs or not), α = 0.05."""
+    readings = [P.reference_reading(n, differs, 0.05) for n, differs in cases]
+    return pd.DataFrame(
+        {
+            "n": [n for n, _ in cases],
+            "Verdict": [v for v, _ in readings],
+            "Smallest detectable difference": [d for _, d in readings],
+        }
+    )
+
+
+def test_reference_summary_when_every_model_had_too_few_points_says_it_could_not_tell() -> None:
+    text = "".join(s.text for s in P.reference_summary(_reference_rows((0, False), (3, False), (5, False))))
+    # not "no model differs" / "none differs": it could not have seen a difference of any size
+    assert not re.search(r"\b(no model|none) differs?\b", text, flags=re.I), text
+    assert "no difference" not in text.lower()
+    assert "could not tell on any of the 3 models" in text and "(n = 0–5)" in text
+    need = stats.mcnemar_min_discordant(0.05)
+    assert "smallest difference it could have detected: none, of any size" in text
+    assert f"needs ≥ {need} points where the two disagree" in text
+
+
+def test_reference_summary_keeps_differences_agreements_and_too_few_apart() -> None:
+    spans = P.reference_summary(_reference_rows((200, True), (200, False), (4, False)), 0.05)
+    text = "".join(s.text for s in spans)
+    assert [s.text for s in spans if s.style == "fail"] == ["1 differs"]
+    assert "3 models compared" in text and "1 differs" in text
+    assert "1 shows no difference on enough points to see one" in text and "≥ 3 pp (n = 200)" in text
+    assert "on 1 it could not tell: too few points (n = 4" in text
+
+
+# ---------------------------------------------------------------- numbers as printed
+
+
+def test_negative_numbers_carry_a_minus_sign_not_a_hyphen() -> None:
+    cell = P.fmt_difference(-0.023, -0.071, 0.025)
+    assert cell == "\u22122.3 [\u22127.1, +2.5]" and "-" not in cell
+    assert P.fmt_signed(-0.5, 3) == "\u22120.500" and P.fmt_signed(0.25, 2) == "+0.25"
+    assert P.fmt_number(-1.25, 1) == "\u22121.2" and P.fmt_number(0.0) == "0.0"
+    assert "-" not in P.fmt_estimate(-0.012, 0.003, 2, -0.02, -0.004, scale=1.0, digits=3)
+    # the PDF typesets it as a math minus, not a hyphen
+    assert latex.latex_escape(cell).startswith("$-$2.3")
+
+
+# ---------------------------------------------------------------- the first page's verdicts
+
+
+def _claim_rows(verdict: str, *comparisons: tuple[str, float, float, float, str, bool]) -> pd.DataFrame:
+    """A claim's rows as `claims.evaluate` gives them: (label, estimate, low, high, role, premise),
+    each predicting A − B > 0, MDE = the interval's half width."""
+    return pd.DataFrame(
+        [
+            dict(
+                claim="Cx",
+                statement="A beats B.",
+                dataset="mnist",
+                verdict=verdict,
+                comparison=label,
+                kind="accuracy",
+                sign=1,
+                premise=premise,
+                estimate=est,
+                low=lo,
+                high=hi,
+                n=500,
+                seeds=3,
+                role=role,
+                mde=(hi - lo) / 2,
+            )
+            for label, est, lo, hi, role, premise in comparisons
+        ]
+    )
+
+
+def test_first_page_shows_the_comparison_that_decides_each_verdict() -> None:
+    d = C.DECIDES
+    supported = _claim_rows(
+        C.SUPPORTED, ("e1", 0.10, 0.05, 0.15, d, False), ("e2", 0.04, 0.01, 0.07, d, False)
+    )
+    r, among = P.deciding_comparison(supported)
+    assert r["comparison"] == "e2" and among == "weakest of 2"  # the interval closest to 0
+    contradicted = _claim_rows(
+        C.CONTRADICTED,
+        ("e1", 0.10, 0.05, 0.15, d, False),
+        ("e2", -0.04, -0.07, -0.01, d, False),
+        ("e3", -0.09, -0.12, -0.06, d, False),
+    )
+    r, among = P.deciding_comparison(contradicted)
+    assert r["comparison"] == "e3" and among == "2 of 3 against"  # furthest on the wrong side
+    inconclusive = _claim_rows(
+        C.INCONCLUSIVE,
+        ("premise", 0.20, 0.10, 0.30, d, True),
+        ("e1", 0.02, -0.01, 0.05, d, False),
+        ("e2", 0.01, -0.05, 0.07, d, False),
+        ("floor", 0.0, -0.01, 0.01, C.AT_FLOOR, False),
+    )
+    r, among = P.deciding_comparison(inconclusive)
+    assert r["comparison"] == "e2" and among == "2 of 2 undecided"  # the largest MDE; floor not counted
+    table = P.verdicts_table(pd.concat([inconclusive]), ["mnist"])
+    row = table.iloc[0]
+    assert row["Deciding comparison"] == "e2 (2 of 2 undecided)" and row["Verdict"] == C.INCONCLUSIVE
+    assert row["Effect [interval]"] == "+1.0 [\u22125.0, +7.0] pp" and row["MDE"] == "6.0 pp"
+    assert row["n × seeds"] == "500 × 3"

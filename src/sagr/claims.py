@@ -304,7 +304,8 @@ def _power_columns(d: stats.Difference | None) -> dict:
 def evaluate(res: Results, claims: list[Claim] = CLAIMS) -> pd.DataFrame:
     """One row per claim × dataset × comparison, with the claim's verdict on that dataset.
 
-    Columns: claim, statement, decided_by, dataset, verdict, comparison, kind, premise, estimate,
+    Columns: claim, statement, decided_by, dataset, verdict, comparison, kind, sign (the sign of
+    A − B the claim predicts), premise, estimate,
     low, high, level, n, seeds, mean_a, mean_b, role (`DECIDES`, `AT_FLOOR`, `NO_PREMISE`), mde (the
     minimum detectable effect at the claim's level and `stats.POWER`), n_needed and seeds_needed
     (points per seed, or seeds, at which the MDE would fall to the observed estimate; inf: never,
@@ -329,6 +330,7 @@ def evaluate(res: Results, claims: list[Claim] = CLAIMS) -> pd.DataFrame:
                         base,
                         comparison="",
                         kind="",
+                        sign=0,
                         premise=False,
                         estimate=np.nan,
                         low=np.nan,
@@ -348,6 +350,7 @@ def evaluate(res: Results, claims: list[Claim] = CLAIMS) -> pd.DataFrame:
                         base,
                         comparison=c.label,
                         kind=c.kind,
+                        sign=c.sign,
                         premise=c.premise,
                         estimate=d.estimate if d else np.nan,
                         low=d.low if d else np.nan,

@@ -15,6 +15,8 @@ from collections.abc import Iterable
 import pandas as pd
 
 from sagr import stats
+from sagr.claims import CONTRADICTED, DECIDES, SUPPORTED
+from sagr.document import Span
 from sagr.labels import (
     CLEAN,
     DEVICE_LABELS,
@@ -73,19 +75,37 @@ def fmt_estimate(
     """'mean ± sd [low, high]': sd over seeds (dropped with one seed), 95 % sampling interval."""
     if _nan(mean):
         return MISSING
-    text = f"{scale * mean:.{digits}f}"
+    text = fmt_number(scale * mean, digits)
     if seeds > 1 and not _nan(sd):
         text += f" ± {scale * sd:.{digits}f}"
     if not _nan(low) and not _nan(high):
-        text += f" [{scale * low:.{digits}f}, {scale * high:.{digits}f}]"
+        text += f" [{fmt_number(scale * low, digits)}, {fmt_number(scale * high, digits)}]"
     return text
 
 
+MINUS = "\u2212"  # the minus sign: a hyphen before a number reads as a dash in print
+
+
+def fmt_signed(value: float, digits: int = 1) -> str:
+    """A number with an explicit sign, '+1.2' or '−1.2' (U+2212, typeset as $-$ in the PDF)."""
+    text = f"{value:+.{digits}f}"
+    return MINUS + text[1:] if text.startswith("-") else text
+
+
+def fmt_number(value: float, digits: int = 1) -> str:
+    """A number, negative ones with a minus sign (U+2212) rather than a hyphen."""
+    text = f"{value:.{digits}f}"
+    return MINUS + text[1:] if text.startswith("-") else text
+
+
 def fmt_difference(estimate: float, low: float, high: float, scale: float = 100.0, digits: int = 1) -> str:
-    """'+d [low, high]' with an explicit sign."""
+    """'+d [low, high]' with an explicit sign on each number (minus signs, not hyphens)."""
     if _nan(estimate):
         return MISSING
-    return f"{scale * estimate:+.{digits}f} [{scale * low:+.{digits}f}, {scale * high:+.{digits}f}]"
+    return (
+        f"{fmt_signed(scale * estimate, digits)} "
+        f"[{fmt_signed(scale * low, digits)}, {fmt_signed(scale * high, digits)}]"
+    )
 
 
 def fmt_n(values: Iterable[int]) -> str:
@@ -153,35 +173,74 @@ def headline_table(
     return main_table(s, dataset, suite, flagged)
 
 
+def _scale(kind: str) -> tuple[float, int, str]:
+    """How a comparison's numbers are shown: accuracy in percentage points, saliency as is."""
+    return (100.0, 1, " pp") if kind == "accuracy" else (1.0, 3, "")
+
+
+def deciding_comparison(g: pd.DataFrame) -> tuple[pd.Series | None, str]:
+    """The one comparison of a claim (its rows on one dataset) that shows why the verdict is what it
+    is, and how it stands among the others: (row, "weakest of 3"); (None, "") when none was run.
+
+    supported: the deciding comparison whose interval comes closest to 0 (the weakest support);
+    contradicted: the one furthest on the wrong side of 0; inconclusive: of those whose interval
+    is not on the predicted side, the one with the largest minimum detectable effect (the hardest
+    to decide; a claim's own comparisons before its premises); uninformative: the first at the floor.
+    """
+    g = g[g["comparison"].astype(bool)]
+    if g.empty:
+        return None, ""
+    sign = g["sign"].astype(float)
+    # the interval's bound nearest 0 on the predicted side: > 0 where the interval is on that side
+    near = pd.concat([sign * g["low"], sign * g["high"]], axis=1).min(axis=1)
+    far = pd.concat([sign * g["low"], sign * g["high"]], axis=1).max(axis=1)
+    deciding = g["role"] == DECIDES
+    own = deciding & ~g["premise"].astype(bool)
+    verdict = g["verdict"].iloc[0]
+    k = int(own.sum())
+    if verdict == SUPPORTED and own.any():
+        return g.loc[near[own].idxmin()], f"weakest of {k}" if k > 1 else ""
+    against = own & (far < 0)
+    if verdict == CONTRADICTED and against.any():
+        return g.loc[far[against].idxmin()], f"{int(against.sum())} of {k} against" if k > 1 else ""
+    open_ = deciding & ~(near > 0)
+    if open_.any():
+        pick = open_ & own if (open_ & own).any() else open_
+        mde = g.loc[pick, "mde"].fillna(-1.0)
+        return g.loc[mde.idxmax()], (
+            f"{int((open_ & own).sum())} of {k} undecided" if k > 1 and (open_ & own).any() else ""
+        )
+    return g.iloc[0], f"{len(g)} comparisons" if len(g) > 1 else ""
+
+
 def verdicts_table(claims: pd.DataFrame, datasets: list[str]) -> pd.DataFrame:
-    """One row per claim × dataset: the claim, its verdict, and each comparison's effect with its
-    interval, n and seeds (the dataset column only when there are several datasets). The front
-    page's short form: what each comparison could see is in `claims_table`."""
+    """The first page's verdicts: one row per claim × dataset with its verdict and the one
+    comparison that decides it (`deciding_comparison`): its effect A − B with the interval at the
+    claim's level, its minimum detectable effect, and its points × seeds. Every comparison in full
+    is in `claims_table`. The dataset column only when there are several datasets."""
     rows = []
     for (cid, dataset), g in claims.groupby(["claim", "dataset"], sort=False):
-        effects, sizes = [], []
-        for r in g.itertuples():
-            if not r.comparison:
-                continue
-            scale, digits = (100.0, 1) if r.kind == "accuracy" else (1.0, 3)
-            unit = " pp" if r.kind == "accuracy" else ""
-            label = r.comparison.replace(", worst case ", " ")  # the statement says it is the worst case
-            effects.append(
-                f"{label}: {fmt_difference(r.estimate, r.low, r.high, scale, digits)}{unit}"
-                + (" (premise)" if r.premise else "")
-            )
-            sizes.append(f"n={r.n}, {r.seeds} seed{'s' if r.seeds != 1 else ''}")
-        # n and seeds once per claim where its comparisons share them (they usually do), else each
-        if len(set(sizes)) == 1:
-            effects[-1] += f" ({sizes[0]}{' each' if len(effects) > 1 else ''})"
-        else:
-            effects = [f"{e} ({n})" for e, n in zip(effects, sizes, strict=True)]
+        r, among = deciding_comparison(g)
         first = not rows or rows[-1]["_claim"] != cid
         row = {"_claim": cid, "Claim": f"{cid}. {g['statement'].iloc[0]}" if first else ""}
         if len(datasets) > 1:
             row["Dataset"] = dataset_label(dataset)
         row["Verdict"] = g["verdict"].iloc[0]
-        row["Effect [interval]"] = "; ".join(effects) or "runs missing"
+        if r is None:
+            row.update({"Deciding comparison": "runs missing", "Effect [interval]": MISSING})
+            row.update({"MDE": MISSING, "n × seeds": MISSING})
+        else:
+            scale, digits, unit = _scale(r["kind"])
+            label = r["comparison"].replace(", worst case ", " ")  # the statement says it is the worst case
+            notes = [among] if among else []
+            notes += ["premise"] if r["premise"] else []
+            notes += [r["role"]] if r["role"] not in (DECIDES, "") else []
+            row["Deciding comparison"] = label + (f" ({'; '.join(notes)})" if notes else "")
+            row["Effect [interval]"] = (
+                fmt_difference(r["estimate"], r["low"], r["high"], scale, digits) + unit
+            )
+            row["MDE"] = MISSING if _nan(r["mde"]) else f"{fmt_number(scale * r['mde'], digits)}{unit}"
+            row["n × seeds"] = f"{int(r['n'])} × {int(r['seeds'])}"
         rows.append(row)
     return pd.DataFrame(rows).drop(columns="_claim")
 
@@ -277,6 +336,57 @@ def reference_reading(n: int, differs: bool, alpha: float) -> tuple[str, str]:
     if _nan(detectable):
         return f"{TOO_FEW} (n = {n})", f"none: α = {alpha:g} needs ≥ {need} discordant points"
     return NO_DIFFERENCE, f"≥ {100 * detectable:.0f} pp (n = {n})"
+
+
+def reference_summary(table: pd.DataFrame, alpha: float = REFERENCE_ALPHA) -> list[Span]:
+    """One sentence on what the reference comparisons (`reference_table`'s rows) could tell.
+
+    A comparison on too few points is counted as "could not tell", never as agreement: where every
+    comparison had too few points the sentence says the check could not tell at all and states the
+    smallest difference it could have detected (none: the test needs more discordant points than
+    there were points), instead of reading as "no model differs".
+    """
+    verdicts = table["Verdict"].astype(str)
+    too_few = verdicts.str.startswith(TOO_FEW)
+    differ, same = verdicts == DIFFERS, verdicts == NO_DIFFERENCE
+    need = stats.mcnemar_min_discordant(alpha)
+    k = len(table)
+    models = f"{k} model{'s' if k != 1 else ''}"
+    ns = table.loc[too_few, "n"].astype(int)
+    n_text = f"n = {ns.min()}" + ("" if ns.min() == ns.max() else f"–{ns.max()}") if len(ns) else ""
+    test = f"an exact McNemar test at α = {alpha:g} needs ≥ {need} points where the two disagree"
+    if too_few.all():
+        return [
+            Span(f"The reference check could not tell on any of the {models}", "warn"),
+            Span(
+                f": every comparison had too few points ({n_text}). The smallest difference it could have "
+                f"detected: none, of any size ({test}, so at least {need} of its n points). It neither confirms "
+                "nor questions torchattacks' cascade."
+            ),
+        ]
+    parts: list[Span] = []
+    if differ.any():
+        parts.append(Span(f"{int(differ.sum())} differ{'s' if differ.sum() == 1 else ''}", "fail"))
+    if same.any():
+        smallest = table.loc[same, "Smallest detectable difference"].astype(str)
+        parts.append(
+            Span(
+                f"{int(same.sum())} show{'s' if same.sum() == 1 else ''} no difference on enough points to see "
+                f"one (smallest detectable difference per model in the table, e.g. {smallest.iloc[0]})"
+            )
+        )
+    if too_few.any():
+        parts.append(
+            Span(
+                f"on {int(too_few.sum())} it could not tell: too few points ({n_text}; {test}), so those neither "
+                "confirm nor question torchattacks' cascade"
+            )
+        )
+    out = [Span(f"{models} compared on the same points (exact McNemar test): ")]
+    for i, part in enumerate(parts):
+        out += [Span("; ")] if i else []
+        out.append(part)
+    return out + [Span(".")]
 
 
 def reference_table(res: Results) -> pd.DataFrame:
@@ -408,7 +518,7 @@ def fmt_sight(r: object, scale: float, digits: int) -> str:
     counts = {"points": r.n_needed, "seeds": r.seeds_needed}
     known = {k: v for k, v in counts.items() if not _nan(v)}
     finite = [f"{int(v):,} {k}" for k, v in known.items() if not math.isinf(v)]
-    effect = f"{scale * r.estimate:+.{digits}f}{unit}"
+    effect = f"{fmt_signed(scale * r.estimate, digits)}{unit}"
     if finite:
         decide = f"; {' or '.join(finite)} would decide {effect}"
     elif known:
@@ -484,7 +594,7 @@ def convergence_table(flags: pd.DataFrame) -> pd.DataFrame:
 
     def change(metric: str) -> list[str]:
         return [
-            MISSING if _nan(d) else f"{100 * v:.1f} ({100 * d:+.1f} vs SE {100 * se:.1f})"
+            MISSING if _nan(d) else f"{100 * v:.1f} ({fmt_signed(100 * d)} vs SE {100 * se:.1f})"
             for v, d, se in zip(f[f"{metric}_last"], f[f"{metric}_change"], f[f"{metric}_se"], strict=True)
         ]
 

@@ -275,13 +275,14 @@ def _lede(res: Results) -> list[Span]:
         budget = budgets(res.datasets()[0])
     else:
         budget = "; ".join(f"{budgets(d)} on {dataset_label(d)}" for d in res.datasets())
+    # short enough for two lines: the methods are the headline table's rows, the attacks are listed
+    # in the evaluation set-up
     return spans(
-        f"This run trained {len(runs)} models — {', '.join(methods)} on {', '.join(datasets)}, "
-        f"{len(seeds)} seed{'s' if len(seeds) != 1 else ''} each"
+        f"This run trained {len(runs)} models ({len(methods)} method{'s' if len(methods) != 1 else ''} × "
+        f"{len(seeds)} seed{'s' if len(seeds) != 1 else ''} on {', '.join(datasets)}"
         + (f", plus {extra} ablation point{'s' if extra != 1 else ''}" if extra else "")
-        + f" — and attacked each with {', '.join(attacks)} at {budget} on a fixed test subset of "
-        f"n = {', '.join(map(str, n))} points; the verdicts on the paper's claims and the headline numbers "
-        "come first, the evidence after."
+        + f") and attacked each with {len(attacks)} attack{'s' if len(attacks) != 1 else ''} at {budget} "
+        f"on n = {', '.join(map(str, n))} fixed test points."
     )
 
 
@@ -290,17 +291,27 @@ def _verdicts_section(res: Results, summ: Summaries) -> Section:
     if summ.claims.empty:
         return sec.add(_para("No claim could be evaluated: the runs the comparisons need are missing."))
     df = P.verdicts_table(summ.claims, res.datasets())
-    wrap = {"Claim": 30, "Verdict": 12, "Effect [interval]": 52}
+    # the claim's words get the room the numbers leave; the numbers never wrap
+    wrap = {"Claim": 40, "Verdict": 13, "Deciding comparison": 26}
     if "Dataset" in df:
-        wrap["Claim"] = 24
+        wrap["Claim"] = 30
     t = frame_table(
         df,
         "claims",
-        "The paper's claims: paired differences A − B with their intervals (rules: “How to read the numbers”)",
+        "The paper's claims: each verdict with the comparison A − B that decides it",
         style=_style_verdict,
         wrap=wrap,
+        right=["MDE", "n × seeds"],
     )
-    return sec.add(t)
+    return sec.add(
+        t,
+        _note(
+            "Shown: the weakest support, the strongest evidence against, or the undecided comparison with the "
+            "largest MDE (the smallest difference it would detect with "
+            f"{100 * POWER:g} % power); interval at the claim's Bonferroni level. All comparisons: “The claims "
+            "in detail”."
+        ),
+    )
 
 
 def _headline_section(res: Results, summ: Summaries) -> Section:
@@ -382,7 +393,7 @@ def _floors_section(res: Results, summ: Summaries, config: Mapping) -> Section |
         }
     )
     t = frame_table(
-        shown,
+        _one_dataset(shown, res),  # one dataset: its column would push "Published" into a part alone
         "floors",
         "Quality floors: are the models at published grade?",
         style=_style_status,
@@ -576,31 +587,11 @@ def _reference_section(res: Results) -> Section:
     df = P.reference_table(res)
     if df.empty:
         return sec.add(_para("The reference AutoAttack (Croce & Hein) was not run in this configuration."))
-    verdicts = df["Verdict"]
-    too_few = verdicts.str.startswith(P.TOO_FEW)
-    differ = verdicts == P.DIFFERS
-    same = verdicts == P.NO_DIFFERENCE
-    parts: list[str | Span] = [f"{len(df)} models compared on the same points (exact McNemar test): "]
-    if differ.any():
-        parts.append(Span(f"{int(differ.sum())} differ", "fail"))
-    else:
-        parts.append("none differs")
-    if too_few.any():
-        ns = df.loc[too_few, "n"]
-        parts.append(
-            f"; on {int(too_few.sum())} the comparison had too few points to tell (n = "
-            f"{ns.min()}{'' if ns.min() == ns.max() else f'–{ns.max()}'}): no outcome on so few points could "
-            "reach the test's level, so these neither confirm nor question torchattacks' cascade"
-        )
-    if same.any():
-        parts.append(
-            f"; {int(same.sum())} show no difference on enough points to see one (see the smallest difference "
-            "each could have detected)"
-        )
-    parts.append(".")
     points = sorted(set(res.reference["ref_points"].dropna()) - {""})
+    alpha = res.reference["alpha"].dropna() if "alpha" in res.reference else pd.Series(dtype=float)
+    summary = P.reference_summary(df, float(alpha.iloc[0]) if len(alpha) else P.REFERENCE_ALPHA)
     return sec.add(
-        _para(*parts),
+        Paragraph(summary),
         frame_table(
             _one_dataset(df, res).rename(
                 columns={
@@ -1074,7 +1065,8 @@ def build_document(
 ) -> Document:
     """The report's content, once: both renderings lay out this document."""
     jobs = res.jobs
-    commits = ", ".join(map(str, P.distinct(jobs, "git_commit"))) or "unknown"
+    # abbreviated as git does (the full hashes are in the provenance appendix): one line of header
+    commits = ", ".join(str(c)[:12] for c in P.distinct(jobs, "git_commit")) or "unknown"
     dirty = bool(jobs["git_dirty"].fillna(False).astype(bool).any()) if not jobs.empty else False
     meta = spans(
         f"Rendered {date or dt.date.today().isoformat()} · commit ",
