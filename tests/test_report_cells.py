@@ -15,8 +15,12 @@ from sagr import results
 from sagr import summaries as S
 from test_claims import write_case
 
-NUM = r"([+-]\d+\.\d+)"
+NUM = r"([+\u2212]\d+\.\d+)"  # an explicit sign: + or the minus sign U+2212, never a hyphen
 CELL = re.compile(rf"{NUM} \[{NUM}, {NUM}\] \(n=(\d+), (\d+) seeds?")
+
+
+def _number(text: str) -> float:
+    return float(text.replace(P.MINUS, "-"))
 
 
 @pytest.fixture(scope="module")
@@ -40,7 +44,7 @@ def test_paired_table_cells_are_the_paired_differences(case: results.Results) ->
             ]
             m = CELL.match(cell)
             assert m, cell
-            got = tuple(float(v) for v in m.groups()[:3]) + tuple(int(v) for v in m.groups()[3:])
+            got = tuple(_number(v) for v in m.groups()[:3]) + tuple(int(v) for v in m.groups()[3:])
             assert got == pytest.approx(_expected(r, scale, digits), abs=10**-digits / 2 + 1e-9), cell
             assert got[1] <= got[0] <= got[2]
             checked += 1
@@ -59,5 +63,25 @@ def test_claims_table_effects_are_the_claims_rows(case: results.Results) -> None
             scale, digits = (100.0, 1) if r.kind == "accuracy" else (1.0, 3)
             m = CELL.match(text, text.index(f"{r.comparison}: ") + len(r.comparison) + 2)
             assert m, text
-            got = tuple(float(v) for v in m.groups()[:3]) + tuple(int(v) for v in m.groups()[3:])
+            got = tuple(_number(v) for v in m.groups()[:3]) + tuple(int(v) for v in m.groups()[3:])
             assert got == pytest.approx(_expected(r, scale, digits), abs=10**-digits / 2 + 1e-9), text
+
+
+def test_verdict_cells_are_the_deciding_comparisons_rows(case: results.Results) -> None:
+    rows = C.evaluate(case)
+    table = P.verdicts_table(rows, list(rows["dataset"].unique()))
+    cell = re.compile(rf"{NUM} \[{NUM}, {NUM}\]")
+    checked = 0
+    for i, ((_, dataset), g) in enumerate(rows.groupby(["claim", "dataset"], sort=False)):
+        r, _ = P.deciding_comparison(g)
+        row = table.iloc[i]
+        assert row["Dataset"] == P.dataset_label(dataset) and row["Verdict"] == g["verdict"].iloc[0]
+        if r is None:
+            continue
+        scale, digits = (100.0, 1) if r["kind"] == "accuracy" else (1.0, 3)
+        m = cell.match(row["Effect [interval]"])
+        assert m and row["Deciding comparison"].startswith(r["comparison"].replace(", worst case ", " "))
+        got = tuple(_number(v) for v in m.groups()) + tuple(int(v) for v in row["n × seeds"].split(" × "))
+        assert got == pytest.approx(_expected(r, scale, digits), abs=10**-digits / 2 + 1e-9), row
+        checked += 1
+    assert checked > 5
