@@ -387,3 +387,25 @@ def test_first_page_shows_the_comparison_that_decides_each_verdict() -> None:
     assert row["Deciding comparison"] == "e2 (2 of 2 undecided)" and row["Verdict"] == C.INCONCLUSIVE
     assert row["Effect [interval]"] == "+1.0 [\u22125.0, +7.0] pp" and row["MDE"] == "6.0 pp"
     assert row["n × seeds"] == "500 × 3"
+
+
+def test_a_claim_missing_on_every_dataset_takes_one_row() -> None:
+    tested = pd.concat(
+        [
+            _claim_rows(C.SUPPORTED, ("e1", 0.10, 0.05, 0.15, C.DECIDES, False)),
+            _claim_rows(C.NOT_TESTED, ("", float("nan"), float("nan"), float("nan"), "", False)).assign(
+                dataset="cifar10"
+            ),
+        ]
+    )
+    missing = _claim_rows(C.NOT_TESTED, ("", float("nan"), float("nan"), float("nan"), "", False)).assign(
+        claim="Cy"
+    )
+    table = P.verdicts_table(
+        pd.concat([tested, missing, missing.assign(dataset="cifar10")]), ["mnist", "cifar10"]
+    )
+    assert list(zip(table["Claim"].str[:3], table["Dataset"], table["Verdict"], strict=True)) == [
+        ("Cx.", "MNIST", C.SUPPORTED),
+        ("", "CIFAR-10", C.NOT_TESTED),
+        ("Cy.", "all", C.NOT_TESTED),
+    ]

@@ -70,18 +70,19 @@ def test_claims_table_effects_are_the_claims_rows(case: results.Results) -> None
 def test_verdict_cells_are_the_deciding_comparisons_rows(case: results.Results) -> None:
     rows = C.evaluate(case)
     table = P.verdicts_table(rows, list(rows["dataset"].unique()))
+    shown = table[table["Deciding comparison"] != "runs missing"]  # in the claims' order
     cell = re.compile(rf"{NUM} \[{NUM}, {NUM}\]")
-    checked = 0
-    for i, ((_, dataset), g) in enumerate(rows.groupby(["claim", "dataset"], sort=False)):
-        r, _ = P.deciding_comparison(g)
-        row = table.iloc[i]
+    decided = [
+        (dataset, g, r)
+        for (_, dataset), g in rows.groupby(["claim", "dataset"], sort=False)
+        for r in [P.deciding_comparison(g)[0]]
+        if r is not None
+    ]
+    assert len(decided) == len(shown) > 5
+    for (dataset, g, r), (_, row) in zip(decided, shown.iterrows(), strict=True):
         assert row["Dataset"] == P.dataset_label(dataset) and row["Verdict"] == g["verdict"].iloc[0]
-        if r is None:
-            continue
         scale, digits = (100.0, 1) if r["kind"] == "accuracy" else (1.0, 3)
         m = cell.match(row["Effect [interval]"])
         assert m and row["Deciding comparison"].startswith(r["comparison"].replace(", worst case ", " "))
         got = tuple(_number(v) for v in m.groups()) + tuple(int(v) for v in row["n × seeds"].split(" × "))
         assert got == pytest.approx(_expected(r, scale, digits), abs=10**-digits / 2 + 1e-9), row
-        checked += 1
-    assert checked > 5

@@ -242,7 +242,15 @@ def verdicts_table(claims: pd.DataFrame, datasets: list[str]) -> pd.DataFrame:
             row["MDE"] = MISSING if _nan(r["mde"]) else f"{fmt_number(scale * r['mde'], digits)}{unit}"
             row["n × seeds"] = f"{int(r['n'])} × {int(r['seeds'])}"
         rows.append(row)
-    return pd.DataFrame(rows).drop(columns="_claim")
+    df = pd.DataFrame(rows)
+    if len(datasets) > 1:
+        # a claim with no comparison on any dataset takes one row, not one per dataset
+        missing = df.groupby("_claim", sort=False)["Deciding comparison"].transform(
+            lambda c: (c == "runs missing").all()
+        )
+        df.loc[missing, "Dataset"] = "all"
+        df = df[~(missing & df["_claim"].duplicated())]
+    return df.drop(columns="_claim").reset_index(drop=True)
 
 
 def masking_summary(res: Results, dataset: str) -> pd.DataFrame:

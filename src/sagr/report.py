@@ -293,8 +293,8 @@ def _verdicts_section(res: Results, summ: Summaries) -> Section:
     df = P.verdicts_table(summ.claims, res.datasets())
     # the claim's words get the room the numbers leave; the numbers never wrap
     wrap = {"Claim": 40, "Verdict": 13, "Deciding comparison": 26}
-    if "Dataset" in df:
-        wrap["Claim"] = 30
+    if "Dataset" in df:  # a claim's rows, one per dataset, share its statement: it gets the room
+        wrap = {"Claim": 36, "Verdict": 12, "Deciding comparison": 18}
     t = frame_table(
         df,
         "claims",
