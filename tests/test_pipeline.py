@@ -83,7 +83,11 @@ def test_smoke_pdf_opens_with_the_main_table(smoke_run):
         check=True,
     ).stdout
     assert "Headline results" in page1
-    for label in ("Standard", "PGD-AT", "TRADES", "SAGR", "Clean", "FGSM", "PGD"):
+    # what was run, in one sentence of counts (the attacks by name come later, in the set-up)
+    assert re.search(
+        r"This run trained \d+ models .* attacked each with \d+ attacks", " ".join(page1.split())
+    )
+    for label in ("Standard", "PGD-AT", "TRADES", "SAGR", "Clean", "Worst case"):
         assert label in page1, label
     # the headline table: one row per method, its clean accuracy first: mean (± sd over seeds) [95 %
     # interval], the column head stating its n
