@@ -132,19 +132,28 @@ def measure(
     """Mutate and test one module (only the mutants ``names`` if given) in a fresh scratch copy, or in
     ``cwd``, a scratch copy of an earlier run (mutants and test mapping already generated)."""
     with tempfile.TemporaryDirectory(prefix="mutmut-") as tmp:
-        if cwd is None:
-            cwd = Path(tmp)
-            scratch_copy(cwd, module, tests)
-        # The mutated copy (mutants/src), not the editable install, is what the tests import.
-        env = {**os.environ, "PYTHONPATH": str(cwd / "mutants" / "src"), "PYTHONDONTWRITEBYTECODE": "1"}
-        t0 = time.time()
-        cmd = [str(MUTMUT), "run", "--max-children", str(max_children), *names]
+        cwd, env, run, seconds = mutmut_run(Path(tmp), cwd, module, tests, max_children, names)
+        return collect(module, tests, cwd, env, run, seconds)
+
+
+def mutmut_run(
+    tmp: Path, cwd: Path | None, module: str, tests: list[str], max_children: int, names: list[str]
+) -> tuple[Path, dict, subprocess.CompletedProcess, float]:
+    """`mutmut run` (on the mutants ``names`` only, if given) in ``cwd``, or in a fresh scratch copy
+    made in ``tmp``: (cwd, env, the completed run, seconds)."""
+    if cwd is None:
+        cwd = tmp
+        scratch_copy(cwd, module, tests)
+    # The mutated copy (mutants/src), not the editable install, is what the tests import.
+    env = {**os.environ, "PYTHONPATH": str(cwd / "mutants" / "src"), "PYTHONDONTWRITEBYTECODE": "1"}
+    t0 = time.time()
+    cmd = [str(MUTMUT), "run", "--max-children", str(max_children), *names]
+    run = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True)
+    if "Stopping early" in run.stdout:
+        # Seen with mutmut 3.8.1 on a fresh mutants/ tree: the first stats pass finds no test for
+        # any mutant; a second run on the generated tree collects them (observed, not understood).
         run = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True)
-        if "Stopping early" in run.stdout:
-            # Seen with mutmut 3.8.1 on a fresh mutants/ tree: the first stats pass finds no test for
-            # any mutant; a second run on the generated tree collects them (observed, not understood).
-            run = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True)
-        return collect(module, tests, cwd, env, run, time.time() - t0)
+    return cwd, env, run, time.time() - t0
 
 
 def rerun_not_killed(old: dict, module: str, tests: list[str], max_children: int, cwd: Path | None) -> dict:
@@ -156,15 +165,7 @@ def rerun_not_killed(old: dict, module: str, tests: list[str], max_children: int
     prev = old[module]
     names = [s["mutant"] for s in prev["not_killed"]]
     with tempfile.TemporaryDirectory(prefix="mutmut-") as tmp:
-        if cwd is None:
-            cwd = Path(tmp)
-            scratch_copy(cwd, module, tests)
-        env = {**os.environ, "PYTHONPATH": str(cwd / "mutants" / "src"), "PYTHONDONTWRITEBYTECODE": "1"}
-        t0 = time.time()
-        cmd = [str(MUTMUT), "run", "--max-children", str(max_children), *names]
-        run = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True)
-        if "Stopping early" in run.stdout:  # see measure()
-            run = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True)
+        cwd, env, run, seconds = mutmut_run(Path(tmp), cwd, module, tests, max_children, names)
         codes = {}
         for meta in (cwd / "mutants").rglob("*.meta"):
             codes.update(json.loads(meta.read_text()).get("exit_code_by_key", {}))
@@ -174,7 +175,6 @@ def rerun_not_killed(old: dict, module: str, tests: list[str], max_children: int
             for n in names
             if status_by_exit_code[codes.get(n)] != "killed"
         ]
-        seconds = time.time() - t0
     row = {"module": module, "tests": tests, "mutants": prev["mutants"], "seconds": round(seconds)}
     row["method"] = (
         f"re-run of the {len(names)} mutants the run of {prev.get('date', 'an earlier date')} did not kill; "

@@ -6,6 +6,12 @@ from sagr.floors import floor_checks, main_accuracies, whole_split_clean
 from sagr.labels import CLEAN, WORST
 
 
+def row(method, attack, eps, mean, low, high):
+    """One row of a robustness summary (500 points, 3 seeds)."""
+    return dict(dataset="mnist", method=method, attack=attack, eps=eps, mean=mean, ci_low=low,
+                ci_high=high, n=500, seeds=3)  # fmt: skip
+
+
 def test_floors_pass_fail_and_not_run_against_the_measured_means():
     config = {
         "datasets": {
@@ -18,10 +24,6 @@ def test_floors_pass_fail_and_not_run_against_the_measured_means():
             }
         }
     }
-
-    def row(method, attack, eps, mean, low, high):
-        return dict(dataset="mnist", method=method, attack=attack, eps=eps, mean=mean, ci_low=low,
-                    ci_high=high, n=500, seeds=3)  # fmt: skip
 
     summary = pd.DataFrame(
         [
@@ -81,65 +83,18 @@ def test_a_clean_floor_is_checked_on_the_whole_test_split_where_the_training_rec
                                                 {"method": "standard", "clean": 0.99}]}}}  # fmt: skip
     summary = pd.DataFrame(
         [
-            dict(
-                dataset="mnist",
-                method="pgd_at",
-                attack=CLEAN,
-                eps=float("nan"),
-                mean=0.9747,
-                ci_low=0.96,
-                ci_high=0.98,
-                n=500,
-                seeds=3,
-            ),  # fmt: skip
-            dict(
-                dataset="mnist",
-                method="pgd_at",
-                attack=WORST,
-                eps=0.3,
-                mean=0.85,
-                ci_low=0.83,
-                ci_high=0.87,
-                n=500,
-                seeds=3,
-            ),  # fmt: skip
-            dict(
-                dataset="mnist",
-                method="standard",
-                attack=CLEAN,
-                eps=float("nan"),
-                mean=0.985,
-                ci_low=0.97,
-                ci_high=0.99,
-                n=500,
-                seeds=3,
-            ),  # fmt: skip
+            row("pgd_at", CLEAN, float("nan"), 0.9747, 0.96, 0.98),
+            row("pgd_at", WORST, 0.3, 0.85, 0.83, 0.87),
+            row("standard", CLEAN, float("nan"), 0.985, 0.97, 0.99),
         ]
     )
+
+    def trained(seed, accuracy, main):
+        return dict(dataset="mnist", method="pgd_at", run=f"pgd_at_seed{seed}", seed=seed, main=main,
+                    test_accuracy=accuracy, n_test=10000)  # fmt: skip
+
     training = pd.DataFrame(
-        [
-            dict(
-                dataset="mnist",
-                method="pgd_at",
-                run=f"pgd_at_seed{s}",
-                seed=s,
-                main=True,
-                test_accuracy=a,
-                n_test=10000,
-            )  # fmt: skip
-            for s, a in enumerate([0.9826, 0.9825, 0.9815])
-        ]
-        + [
-            dict(
-                dataset="mnist",
-                method="pgd_at",
-                run="pgd_at_x",
-                seed=9,
-                main=False,
-                test_accuracy=0.5,
-                n_test=10000,
-            )
-        ]  # fmt: skip
+        [trained(s, a, True) for s, a in enumerate([0.9826, 0.9825, 0.9815])] + [trained(9, 0.5, False)]
     )
     whole = whole_split_clean(training)
     assert len(whole) == 3 and set(whole["n"]) == {10000}
