@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from sagr.labels import CLEAN, WORST
+from sagr.labels import CLEAN, ON_EVAL_POINTS, ON_TEST_SPLIT, WORST
 from sagr.summaries import main_rows, proportion_summary
 
 FLOOR_COLUMNS = [
@@ -61,10 +61,10 @@ def floor_checks(
                 attack = CLEAN if measure == "clean" else WORST
                 hit = _at(summary, dataset, method, attack, eps)
                 seeds = _at(per_seed, dataset, method, attack, eps) if not per_seed.empty else per_seed
-                points = "evaluation points"
+                points = ON_EVAL_POINTS
                 on_split = _at(whole_summary, dataset, method, CLEAN, None) if whole is not None else None
                 if attack == CLEAN and on_split is not None and not on_split.empty:
-                    hit, seeds, points = on_split, _at(whole, dataset, method, CLEAN, None), "test split"
+                    hit, seeds, points = on_split, _at(whole, dataset, method, CLEAN, None), ON_TEST_SPLIT
                 row = {
                     "dataset": dataset,
                     "method": method,
@@ -104,7 +104,7 @@ def whole_split_clean(training: pd.DataFrame) -> pd.DataFrame:
     attack `CLEAN`, eps NaN, accuracy, n, n_correct, n_eval, points "test split"), the rows
     `proportion_summary` takes."""
     cols = ["dataset", "method", "seed", "attack", "eps", "accuracy", "n", "n_correct", "n_eval", "points"]
-    if training.empty or "test_accuracy" not in training or "n_test" not in training:
+    if training.empty:
         return pd.DataFrame(columns=cols)
     t = training[training["main"].astype(bool)].dropna(subset=["test_accuracy", "n_test"])
     n = t["n_test"].astype(int)
@@ -119,7 +119,7 @@ def whole_split_clean(training: pd.DataFrame) -> pd.DataFrame:
             "n": n,
             "n_correct": (t["test_accuracy"].astype(float) * n).round().astype(int),
             "n_eval": n,
-            "points": "test split",
+            "points": ON_TEST_SPLIT,
         },
         columns=cols,
     ).reset_index(drop=True)

@@ -17,6 +17,10 @@ from sagr.attack_kinds import ATTACK_REGISTRY, ROLE_LABELS, Role
 
 WORST = "worst_case"  # the attack key of the per-point worst case over every attack at one ε
 CLEAN = "clean"
+# Which points a clean accuracy was read on: the whole test split (training records) or the
+# evaluation subset. Values are shown as they are; code compares against these names only.
+ON_TEST_SPLIT = "test split"
+ON_EVAL_POINTS = "evaluation points"
 
 # Labels and orders of methods come from their registry entries (issue 8); datasets' and
 # architectures' labels are read from theirs at call time (registry.dataset_label, arch_label).

@@ -426,11 +426,7 @@ def reference_table(res: Results) -> pd.DataFrame:
             # what the reference lowers the worst case by on the points it was given (issue 16's ≤ 1 pp)
             "Gap (pp of prefix)": [
                 MISSING if _nan(k) or _nan(m) or not m else f"{100 * k / m:.1f} ({int(k)}/{int(m)})"
-                for k, m in zip(
-                    r.get("only_reference_broke", pd.Series(float("nan"), index=r.index)),
-                    r.get("prefix_n", pd.Series(float("nan"), index=r.index)),
-                    strict=True,
-                )
+                for k, m in zip(r["only_reference_broke"], r["prefix_n"], strict=True)
             ],
             "McNemar p": r["mcnemar_p"].map(_p),
             "Verdict": [v for v, _ in readings],
@@ -638,14 +634,8 @@ def lam_choice_table(choice: pd.DataFrame) -> pd.DataFrame:
             "Baseline clean (%)": [
                 f"{method_label(b)} {100 * r:.2f}" for b, r in zip(c["baseline"], c["reference"], strict=True)
             ],
-            # older summaries lack where clean was read: the sweep's evaluation points then
             "Clean measured on": [
-                f"{on}, n = {int(n)}" if not _nan(n) else on
-                for on, n in zip(
-                    c.get("clean_points", pd.Series("evaluation points", index=c.index)),
-                    c.get("n_clean", pd.Series(float("nan"), index=c.index)),
-                    strict=True,
-                )
+                f"{on}, n = {int(n)}" for on, n in zip(c["clean_points"], c["n_clean"], strict=True)
             ],
         }
     ).reset_index(drop=True)

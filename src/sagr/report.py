@@ -44,6 +44,7 @@ from sagr.files import plain, read_json, read_npz
 from sagr.floors import floor_checks, main_accuracies, whole_split_clean
 from sagr.labels import (
     CLEAN,
+    ON_TEST_SPLIT,
     WORST,
     attack_labels,
     attack_rank,
@@ -372,7 +373,7 @@ def _floors_section(res: Results, summ: Summaries, config: Mapping) -> Section |
             "Dataset": df["dataset"].map(dataset_label),
             "Method": df["method"].map(method_label),
             "Measure": [
-                ("clean, whole test split" if on == "test split" else "clean")
+                ("clean, whole test split" if on == ON_TEST_SPLIT else "clean")
                 if m == "clean"
                 else f"worst case, ε={P.fmt_eps(e)}"
                 for m, e, on in zip(df["measure"], df["eps"], df["points"], strict=True)

@@ -19,7 +19,7 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
-from sagr.labels import CLEAN, WORST
+from sagr.labels import CLEAN, ON_EVAL_POINTS, ON_TEST_SPLIT, WORST
 from sagr.results import Results
 from sagr.summaries import _main_runs, common_suites, proportion_summary, worst_points
 
@@ -175,7 +175,7 @@ def lam_choice(summary: pd.DataFrame, res: Results, max_clean_drop: float, basel
                     max_clean_drop=max_clean_drop,
                     baseline=baseline,
                     n_clean=n_clean,
-                    clean_points="test split" if whole is not None else "evaluation points",
+                    clean_points=ON_TEST_SPLIT if whole is not None else ON_EVAL_POINTS,
                 )
             )
     return pd.DataFrame(rows)
@@ -190,7 +190,7 @@ def _whole_split_clean(
     runs = _lam_runs(res, dataset)
     base = _main_runs(res, dataset, baseline)
     seeds = sorted(set(runs["seed"]))
-    if runs.empty or not all(s in base for s in seeds) or "n_test" not in res.training:
+    if runs.empty or not all(s in base for s in seeds):
         return None
     t = res.training[res.training["dataset"] == dataset].set_index("run")
     wanted = list(runs["run"]) + [base[s] for s in seeds]
