@@ -49,7 +49,11 @@ MODULES: dict[str, list[str]] = {
     "methods.py": ["tests/test_methods.py", "tests/test_objectives_reference.py", "tests/test_mart.py"],
     "defenses/*": ["tests/test_mart.py", "tests/test_methods.py", "tests/test_registry.py"],
     "estimators.py": ["tests/test_estimators.py", "tests/test_methods.py"],
-    "robustness/table.py": ["tests/test_robustness.py", "tests/test_attacks.py"],
+    "robustness/table.py": [
+        "tests/test_robustness.py",
+        "tests/test_attacks.py",
+        "tests/test_robustness_table_edges.py",
+    ],
 }
 OUTCOMES = ("killed", "survived", "timeout", "no_tests", "suspicious", "skipped", "segfault")
 COPY = ("src", "tests", "config", "workflow", "pyproject.toml")
