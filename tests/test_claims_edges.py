@@ -110,6 +110,35 @@ def test_beta_claim_pairs_only_the_seeds_both_values_have(written) -> None:
     assert all(c.runs_b == ("sagr-beta0-seed0", "sagr-beta0-seed1") for c in comps)
 
 
+def _beta_values(written, value_of) -> results.Results:
+    """The written case with each β-sweep run's β replaced by ``value_of(run)``."""
+    manifest, files = written
+    entries = [
+        {**e, "sweeps": [{"param": "beta", "value": value_of(e["run"])}]}
+        if any(s["param"] == "beta" for s in e["sweeps"])
+        else e
+        for e in manifest
+    ]
+    return results.load(entries, files)
+
+
+def test_beta_claim_with_two_values_but_no_beta_zero_is_not_tested(written) -> None:
+    res = _beta_values(written, lambda run: 1.0 if "beta0" in run else 0.5)
+    assert C._beta_positive(res, "sup") is None
+
+
+def test_beta_claim_skips_a_value_without_common_seeds_and_compares_the_next(written) -> None:
+    # β = 0: seeds 0 and 1; β = 0.5 (sorted first): seed 2 only, nothing to pair; β = 1: seeds 0, 1, 2.
+    res = _beta_values(
+        written, lambda run: (0.5 if run.endswith("seed2") else 0.0) if "beta0" in run else 1.0
+    )
+    comps = C._beta_positive(res, "sup")
+    assert comps and len(comps) == len(EPS) + 1
+    assert all(c.label.startswith("β=1 − β=0") for c in comps)
+    assert all(c.runs_a == ("sagr-seed0", "sagr-seed1") for c in comps)
+    assert all(c.runs_b == ("sagr-beta0-seed0", "sagr-beta0-seed1") for c in comps)
+
+
 def test_beta_claim_scores_both_sides_with_the_attacks_both_ran(tmp_path: Path) -> None:
     # The default β = 0.5 runs (the main SAGR runs) get one more attack at the largest ε that breaks 60
     # more points; the β = 0 runs never ran it. Compared over the common suite (PGD), β > 0 − β = 0 is
