@@ -47,7 +47,12 @@ MODULES: dict[str, list[str]] = {
     "masking.py": ["tests/test_masking.py", "tests/test_masking_reference.py", "tests/test_masking_edges.py"],
     "saliency.py": ["tests/test_saliency_metrics.py"],
     "methods.py": ["tests/test_methods.py", "tests/test_objectives_reference.py", "tests/test_mart.py"],
-    "defenses/*": ["tests/test_mart.py", "tests/test_methods.py", "tests/test_registry.py"],
+    "defenses/*": [
+        "tests/test_mart.py",
+        "tests/test_methods.py",
+        "tests/test_registry.py",
+        "tests/test_defenses_reference.py",
+    ],
     "estimators.py": ["tests/test_estimators.py", "tests/test_methods.py"],
     "robustness/table.py": [
         "tests/test_robustness.py",
