@@ -260,12 +260,7 @@ def main() -> int:
     args = ap.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     json_file, txt_file = args.out / "mutation_score.json", args.out / "mutation_score.txt"
-    # Rows of modules not measured this time are kept from the last run (JSON and survivors' diffs).
-    old = {r["module"]: r for r in json.loads(json_file.read_text())} if json_file.exists() else {}
-    old_diffs = _diffs(txt_file.read_text()) if txt_file.exists() else {}
-    for r in old.values():
-        for s in r.get("not_killed", []):
-            s.setdefault("diff", old_diffs.get(s["mutant"], ""))
+    old = _load(json_file, txt_file)
     names = listed(args.out / "equivalent.md")
     if args.rewrite:
         print(_write(old, names, json_file, txt_file))
@@ -273,9 +268,8 @@ def main() -> int:
     if args.rerun_not_killed:
         for module in args.only:
             print(f"{module}: re-running the mutants not killed", flush=True)
-            old[module] = rerun_not_killed(old, module, MODULES[module], args.max_children, args.collect)
-            old[module]["date"] = time.strftime("%Y-%m-%d")
-            print(_write(old, names, json_file, txt_file))
+            row = rerun_not_killed(old, module, MODULES[module], args.max_children, args.collect)
+            print(_save(module, row, names, json_file, txt_file))
         return 0
     if args.collect:
         (module,) = args.only
@@ -285,19 +279,33 @@ def main() -> int:
             "PYTHONDONTWRITEBYTECODE": "1",
         }
         done = subprocess.CompletedProcess([], 0, "", "")
-        old[module] = collect(module, MODULES[module], args.collect, env, done, float("nan"))
-        old[module]["date"] = time.strftime("%Y-%m-%d")
-        print(_write(old, names, json_file, txt_file))
+        row = collect(module, MODULES[module], args.collect, env, done, float("nan"))
+        print(_save(module, row, names, json_file, txt_file))
         return 0
     for module, tests in MODULES.items():
         if args.only and module not in args.only:
             continue
         print(f"{module}: mutating, tests {' '.join(tests)}", flush=True)
-        old[module] = measure(module, tests, args.max_children)
-        old[module]["date"] = time.strftime("%Y-%m-%d")
-        _write(old, names, json_file, txt_file)
-    print(_write(old, names, json_file, txt_file))
+        print(_save(module, measure(module, tests, args.max_children), names, json_file, txt_file))
     return 0
+
+
+def _load(json_file: Path, txt_file: Path) -> dict[str, dict]:
+    """Every module's last row (JSON) with its survivors' diffs (text)."""
+    rows = {r["module"]: r for r in json.loads(json_file.read_text())} if json_file.exists() else {}
+    diffs = _diffs(txt_file.read_text()) if txt_file.exists() else {}
+    for r in rows.values():
+        for s in r.get("not_killed", []):
+            s.setdefault("diff", diffs.get(s["mutant"], ""))
+    return rows
+
+
+def _save(module: str, row: dict, names: set[str], json_file: Path, txt_file: Path) -> str:
+    """Write ``module``'s new row beside the other modules' rows as the files hold them now: re-read at
+    write time, since another run (of another module) may have written them while this one ran."""
+    rows = _load(json_file, txt_file)
+    rows[module] = {**row, "date": time.strftime("%Y-%m-%d")}
+    return _write(rows, names, json_file, txt_file)
 
 
 def _diffs(text: str) -> dict[str, str]:
