@@ -18,22 +18,9 @@ import pytest
 from sagr.attack_kinds import ATTACK_REGISTRY
 from sagr.robustness import INDICES, NOT_EVALUATED, AttackRecord, OutcomeTable, as_float, discordant
 from sagr.robustness.table import mcnemar_exact
-from test_robustness import V1, spec
+from test_robustness import V1, rec, spec, table
 
 NE = NOT_EVALUATED
-
-
-def rec(
-    attack: str, eps: float, points: str = "all", role: str = "baseline", kind: str = "pgd", **kw
-) -> AttackRecord:
-    return AttackRecord(
-        attack, kind, role, kw.pop("norm", "linf"), eps, np.nan, 0, 0, points, kw.pop("params", {})
-    )
-
-
-def table(records: list[AttackRecord], arrays: dict[str, list[int]], clean: list[int]) -> OutcomeTable:
-    arr = {k: np.array(v, np.int8) for k, v in arrays.items()}
-    return OutcomeTable(records, {"clean": np.array(clean, np.int8), **arr})
 
 
 def default_role(kind: str) -> str:
