@@ -53,7 +53,11 @@ MODULES: dict[str, list[str]] = {
         "tests/test_registry.py",
         "tests/test_defenses_reference.py",
     ],
-    "estimators.py": ["tests/test_estimators.py", "tests/test_methods.py"],
+    "estimators.py": [
+        "tests/test_estimators.py",
+        "tests/test_methods.py",
+        "tests/test_estimators_reference.py",
+    ],
     "robustness/table.py": [
         "tests/test_robustness.py",
         "tests/test_attacks.py",
