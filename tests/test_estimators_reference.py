@@ -10,7 +10,7 @@ import pytest
 import torch
 from torch import nn
 
-from sagr.estimators import jacobian_penalty, weighted_jacobian_norm
+from sagr.estimators import jacobian_penalty, jvp_weighted_jacobian_norm, weighted_jacobian_norm
 
 B, D, C = 4, 6, 3
 
@@ -80,6 +80,8 @@ def test_jvp_defaults_to_one_input_probe_from_the_generator():
     logits, got = jacobian_penalty(model, x, omega, "jvp", generator=torch.Generator().manual_seed(5))
     torch.testing.assert_close(got, one)
     torch.testing.assert_close(logits, model(x))
+    _, got = jvp_weighted_jacobian_norm(model, x, omega, generator=torch.Generator().manual_seed(5))
+    torch.testing.assert_close(got, one)
 
     ref = torch.Generator().manual_seed(9)
     mean2 = sum(input_probe_value(W, w, rademacher((B, D), ref)) for _ in range(2)) / 2
