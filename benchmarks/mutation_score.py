@@ -149,6 +149,12 @@ def measure(
         return collect(module, tests, cwd, env, run, seconds)
 
 
+def mutant_env(cwd: Path) -> dict[str, str]:
+    """The environment the tests of a scratch copy run in: the mutated copy (mutants/src), not the
+    editable install, is what they import."""
+    return {**os.environ, "PYTHONPATH": str(cwd / "mutants" / "src"), "PYTHONDONTWRITEBYTECODE": "1"}
+
+
 def mutmut_run(
     tmp: Path, cwd: Path | None, module: str, tests: list[str], max_children: int, names: list[str]
 ) -> tuple[Path, dict, subprocess.CompletedProcess, float]:
@@ -157,8 +163,7 @@ def mutmut_run(
     if cwd is None:
         cwd = tmp
         scratch_copy(cwd, module, tests)
-    # The mutated copy (mutants/src), not the editable install, is what the tests import.
-    env = {**os.environ, "PYTHONPATH": str(cwd / "mutants" / "src"), "PYTHONDONTWRITEBYTECODE": "1"}
+    env = mutant_env(cwd)
     t0 = time.time()
     cmd = [str(MUTMUT), "run", "--max-children", str(max_children), *names]
     run = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True)
@@ -277,13 +282,8 @@ def main() -> int:
         return 0
     if args.collect:
         (module,) = args.only
-        env = {
-            **os.environ,
-            "PYTHONPATH": str(args.collect / "mutants" / "src"),
-            "PYTHONDONTWRITEBYTECODE": "1",
-        }
         done = subprocess.CompletedProcess([], 0, "", "")
-        row = collect(module, MODULES[module], args.collect, env, done, float("nan"))
+        row = collect(module, MODULES[module], args.collect, mutant_env(args.collect), done, float("nan"))
         print(_save(module, row, names, json_file, txt_file))
         return 0
     for module, tests in MODULES.items():

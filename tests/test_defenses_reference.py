@@ -15,33 +15,13 @@ from torch import nn
 
 from sagr import registry
 from sagr.methods import get_objective
+from test_mart import reference_mart
 
 # Issue 12's goal for a step of a regularised method with a probe estimator: at most 2× a standard
 # step. The exact estimator costs C vector-Jacobian products: its goal (C× the projection step) is
 # the benchmark's to fill in, so its registry entry carries none.
 ISSUE_12_GOAL = 2.0
 PROBE_ESTIMATORS = ("projection", "jvp")
-
-
-def _softmax(z: list[float]) -> list[float]:
-    top = max(z)
-    e = [math.exp(v - top) for v in z]
-    return [v / sum(e) for v in e]
-
-
-def reference_mart(nat: torch.Tensor, adv: torch.Tensor, y: torch.Tensor, beta: float):
-    """Per example, from the logits on x and x': −log q_y − log(1.0001 − max_{k≠y} q_k + 1e-12) and
-    KL(p‖q) = Σ p_k (log p_k − log(q_k + 1e-12)) weighted by 1.0000001 − p_y, as the reference code
-    (github.com/YisenWang/MART, ``mart_loss``) guards them; batch means."""
-    bce, reg = 0.0, 0.0
-    for zn, za, t in zip(nat.tolist(), adv.tolist(), y.tolist()):
-        p, q = _softmax(zn), _softmax(za)
-        best_wrong = max(q[k] for k in range(len(q)) if k != t)
-        bce += -math.log(q[t]) - math.log(1.0001 - best_wrong + 1e-12)
-        kl = sum(pk * (math.log(pk) - math.log(qk + 1e-12)) for pk, qk in zip(p, q))
-        reg += kl * (1.0000001 - p[t])
-    n = len(y)
-    return bce / n, reg / n, bce / n + beta * reg / n
 
 
 def extreme_logits(c: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:

@@ -26,22 +26,32 @@ def tiny_batch(n: int = 5) -> tuple[torch.Tensor, torch.Tensor]:
     return torch.rand(n, 1, 4, 4, generator=g, dtype=torch.float64), torch.randint(0, C, (n,), generator=g)
 
 
+def _softmax(z: list[float]) -> list[float]:
+    top = max(z)
+    e = [math.exp(v - top) for v in z]
+    return [v / sum(e) for v in e]
+
+
+def reference_mart(nat: torch.Tensor, adv: torch.Tensor, y: torch.Tensor, beta: float):
+    """Per example, from the logits on x and x': −log q_y − log(1.0001 − max_{k≠y} q_k + 1e-12) and
+    KL(p‖q) = Σ p_k (log p_k − log(q_k + 1e-12)) weighted by 1.0000001 − p_y, as the reference code
+    (github.com/YisenWang/MART, ``mart_loss``) guards them; batch means (bce, reg, bce + β·reg)."""
+    bce, reg = 0.0, 0.0
+    for zn, za, t in zip(nat.tolist(), adv.tolist(), y.tolist(), strict=True):
+        p, q = _softmax(zn), _softmax(za)
+        best_wrong = max(q[k] for k in range(len(q)) if k != t)
+        bce += -math.log(q[t]) - math.log(1.0001 - best_wrong + 1e-12)
+        kl = sum(pk * (math.log(pk) - math.log(qk + 1e-12)) for pk, qk in zip(p, q, strict=True))
+        reg += kl * (1.0000001 - p[t])
+    n = len(y)
+    return bce / n, reg / n, bce / n + beta * reg / n
+
+
 def direct_mart(
     model: nn.Module, x: torch.Tensor, x_adv: torch.Tensor, y: torch.Tensor, beta: float
 ) -> float:
-    """One example at a time: −log p_y(x') − log(1 − max_{k≠y} p_k(x')) + β·KL(p(x)‖p(x'))·(1 − p_y(x)),
-    with the reference code's guards (1.0001 and 1.0000001, 1e-12 inside the logs)."""
-    total_bce, total_reg = 0.0, 0.0
-    for i in range(len(x)):
-        p = torch.softmax(model(x[i : i + 1])[0], 0).tolist()
-        q = torch.softmax(model(x_adv[i : i + 1])[0], 0).tolist()
-        t = int(y[i])
-        best_wrong = max(q[k] for k in range(C) if k != t)
-        total_bce += -math.log(q[t]) - math.log(1.0001 - best_wrong + 1e-12)
-        kl = sum(p[k] * (math.log(p[k]) - math.log(q[k] + 1e-12)) for k in range(C))
-        total_reg += kl * (1.0000001 - p[t])
-    n = len(x)
-    return total_bce / n + beta * total_reg / n
+    """`reference_mart`'s loss on the model's logits for x and x'."""
+    return reference_mart(model(x), model(x_adv), y, beta)[2]
 
 
 def test_mart_loss_matches_the_direct_formula_on_a_tiny_batch():

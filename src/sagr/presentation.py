@@ -88,13 +88,13 @@ MINUS = "\u2212"  # the minus sign: a hyphen before a number reads as a dash in 
 
 def fmt_signed(value: float, digits: int = 1) -> str:
     """A number with an explicit sign, '+1.2' or '−1.2' (U+2212, typeset as $-$ in the PDF)."""
-    text = f"{value:+.{digits}f}"
-    return MINUS + text[1:] if text.startswith("-") else text
+    return fmt_number(value, digits, "+")
 
 
-def fmt_number(value: float, digits: int = 1) -> str:
-    """A number, negative ones with a minus sign (U+2212) rather than a hyphen."""
-    text = f"{value:.{digits}f}"
+def fmt_number(value: float, digits: int = 1, sign: str = "") -> str:
+    """A number, negative ones with a minus sign (U+2212) rather than a hyphen; ``sign="+"`` adds
+    an explicit plus to the others."""
+    text = f"{value:{sign}.{digits}f}"
     return MINUS + text[1:] if text.startswith("-") else text
 
 
@@ -191,9 +191,9 @@ def deciding_comparison(g: pd.DataFrame) -> tuple[pd.Series | None, str]:
     if g.empty:
         return None, ""
     sign = g["sign"].astype(float)
+    bounds = pd.concat([sign * g["low"], sign * g["high"]], axis=1)
     # the interval's bound nearest 0 on the predicted side: > 0 where the interval is on that side
-    near = pd.concat([sign * g["low"], sign * g["high"]], axis=1).min(axis=1)
-    far = pd.concat([sign * g["low"], sign * g["high"]], axis=1).max(axis=1)
+    near, far = bounds.min(axis=1), bounds.max(axis=1)
     deciding = g["role"] == DECIDES
     own = deciding & ~g["premise"].astype(bool)
     verdict = g["verdict"].iloc[0]
@@ -397,6 +397,11 @@ def reference_summary(table: pd.DataFrame, alpha: float = REFERENCE_ALPHA) -> li
     return out + [Span(".")]
 
 
+def reference_alpha(alpha: object) -> float:
+    """The level a reference comparison was tested at (files written before it was stored: the default)."""
+    return REFERENCE_ALPHA if _nan(alpha) else float(alpha)
+
+
 def reference_table(res: Results) -> pd.DataFrame:
     """Per model: torchattacks' AutoAttack beside the reference on the same points, with what the
     comparison can tell on that many points (`reference_reading`)."""
@@ -405,10 +410,9 @@ def reference_table(res: Results) -> pd.DataFrame:
         return r
     r = r.assign(_d=r["dataset"].map(res.datasets().index), _m=r["method"].map(method_rank))
     r = r.sort_values(["_d", "_m", "seed"])
-    alpha = r["alpha"] if "alpha" in r else pd.Series(REFERENCE_ALPHA, index=r.index)
     readings = [
-        reference_reading(int(n), bool(d), float(REFERENCE_ALPHA if _nan(a) else a))
-        for n, d, a in zip(r["n"].fillna(0), r["differs"], alpha, strict=True)
+        reference_reading(int(n), bool(d), reference_alpha(a))
+        for n, d, a in zip(r["n"].fillna(0), r["differs"], r["alpha"], strict=True)
     ]
 
     def pct(v: object) -> str:
@@ -462,7 +466,7 @@ def paired_table(diffs: pd.DataFrame, dataset: str) -> pd.DataFrame:
     d = diffs[diffs["dataset"] == dataset]
     rows: dict[str, dict[str, str]] = {}
     for r in d.itertuples():
-        scale, digits = (100.0, 1) if r.quantity == "accuracy" else (1.0, 3)
+        scale, digits, _ = _scale(r.quantity)
         col = _metric_column(r.metric, r.eps)
         rows.setdefault(f"{method_label(r.a)} − {method_label(r.b)}", {})[col] = (
             f"{fmt_difference(r.estimate, r.low, r.high, scale, digits)} "
@@ -483,7 +487,7 @@ def claims_table(claims: pd.DataFrame) -> pd.DataFrame:
         for r in g.itertuples():
             if not r.comparison:
                 continue
-            scale, digits = (100.0, 1) if r.kind == "accuracy" else (1.0, 3)
+            scale, digits, _ = _scale(r.kind)
             effects.append(
                 f"{r.comparison}: {fmt_difference(r.estimate, r.low, r.high, scale, digits)}"
                 f" (n={r.n}, {r.seeds} seed{'s' if r.seeds != 1 else ''}"

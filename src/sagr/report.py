@@ -589,8 +589,7 @@ def _reference_section(res: Results) -> Section:
     if df.empty:
         return sec.add(_para("The reference AutoAttack (Croce & Hein) was not run in this configuration."))
     points = sorted(set(res.reference["ref_points"].dropna()) - {""})
-    alpha = res.reference["alpha"].dropna() if "alpha" in res.reference else pd.Series(dtype=float)
-    summary = P.reference_summary(df, float(alpha.iloc[0]) if len(alpha) else P.REFERENCE_ALPHA)
+    summary = P.reference_summary(df, P.reference_alpha(res.reference["alpha"].dropna().min()))
     return sec.add(
         Paragraph(summary),
         frame_table(

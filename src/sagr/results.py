@@ -17,7 +17,7 @@ training ``eps`` would otherwise collide with an attack's ``eps``). The other co
   ``detail, p_value, alpha, n_points``.
 - ``reference``: per run and ε with a reference AutoAttack cross-check: ``eps, accuracy, n,
   n_correct, torchattacks_accuracy, only_reference_broke, prefix_n`` (the points the reference was
-  given), ``mcnemar_p, ref_points`` (on which points), ``differs``.
+  given), ``mcnemar_p, alpha`` (the level it was tested at), ``ref_points`` (on which points), ``differs``.
 - ``saliency``: per run: ``n_images`` and ``<metric>_mean``, ``<metric>_std`` over images.
 - ``training``: per run: ``epochs, final_loss, final_reg, final_train_accuracy,
   train_wall_time_s, test_accuracy, n_test`` (accuracy on the whole test split, and its size).
@@ -95,6 +95,7 @@ _EMPTY = {
         "only_reference_broke",
         "prefix_n",
         "mcnemar_p",
+        "alpha",
         "ref_points",
         "differs",
     ],
@@ -328,6 +329,7 @@ def _reference_rows(keys: dict, rob: ModelResult, arrays: Mapping[str, np.ndarra
             only_reference_broke=ref.only_reference_broke,
             prefix_n=ref.prefix_n,
             mcnemar_p=ref.mcnemar_p,
+            alpha=ref.alpha,
             ref_points=ref.points,
             differs=ref.differs,
         )
