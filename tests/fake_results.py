@@ -33,6 +33,40 @@ CHECKS = {
     "more_steps_no_gain": "More PGD steps/restarts never raise accuracy",
 }
 FAILED = ("mnist", "sagr", 1, "monotone_eps")  # the one model with a failed masking check
+# each attack's spec as the pipeline records it in `params` (the validated config entry, ε aside)
+_PGD = {"steps": 40, "alpha_over_eps": 0.1, "restarts": 1, "random_start": True, "cascade": False}
+_AA = {"version": "standard", "n_iter": 100, "n_restarts": 1, "n_target_classes": 9, "n_queries": 5000}
+ATTACK_SPECS = {
+    "fgsm": {"kind": "fgsm", "role": "baseline", "budgets": "all", "cascade": False},
+    "pgd": {"kind": "pgd", "role": "baseline", "budgets": "all", **_PGD},
+    "cw_inf": {"kind": "cw_inf", "role": "baseline", "budgets": "all", **_PGD},
+    "pgd_strong": {
+        "kind": "pgd",
+        "role": "strong",
+        "budgets": "largest",
+        **_PGD,
+        "steps": 100,
+        "restarts": 2,
+    },
+    "autoattack": {"kind": "autoattack", "role": "strong", "budgets": "largest", "subset": N_SUBSET, **_AA},
+    "square": {
+        "kind": "square",
+        "role": "blackbox",
+        "budgets": "largest",
+        "subset": N_SUBSET,
+        **{"n_queries": 1000, "p_init": 0.8, "n_restarts": 1, "loss": "margin", "resc_schedule": False},
+    },
+    "pgd_unbounded": {"kind": "pgd", "role": "unbounded", "budgets": [1.0], **_PGD},
+    "cw_l2": {
+        "kind": "cw_l2",
+        "role": "baseline",
+        "budgets": "l2",
+        "c": 1.0,
+        "kappa": 0.0,
+        "steps": 100,
+        "lr": 0.01,
+    },
+}
 ABLATION_ATTACKS = ("clean", "fgsm", "pgd")  # the off-default sweep points get only these
 REFERENCE_DIFFERS = ("mnist", "pgd_at", 1)  # the one model whose reference AutoAttack differs
 METHOD_BASE = {
@@ -140,7 +174,7 @@ def _records(dataset: str, method: str, seed: int, beta: float, estimator: str) 
     ]
 
     def add(attack: str, norm: str, eps: float, i: int, n: int) -> None:
-        params = {"eps": eps, "steps": 40, "alpha": round(eps / 10, 6), "random_start": True}
+        params = ATTACK_SPECS[attack]
         recs.append(
             {
                 "attack": attack,

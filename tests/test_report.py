@@ -616,3 +616,26 @@ def test_estimator_check_takes_each_runs_own_worst_case_when_all_ran_the_same_at
                 for s in fr.SEEDS
             )
             assert at.loc[estimator, "mean"] == pytest.approx(expected)
+
+
+def test_setup_paragraph_describes_the_suite_the_records_were_evaluated_with(built: dict) -> None:
+    # the fake config has no `attacks`: every word of the paragraph comes from the records' params
+    assert "attacks" not in fr.fake_config()
+    setup = _section(built["html"], "setup")
+    assert "pgd_strong (PGD, strong, on every point)" in setup
+    assert f"square (Square, blackbox, on the first {fr.N_SUBSET} points)" in setup
+    assert "autoattack (AutoAttack" in setup
+
+
+def test_attack_specs_are_the_recorded_params_and_none_where_records_disagree(built: dict) -> None:
+    res = _load(built)
+    specs = res.attack_specs()
+    assert specs == {a: s for a, s in fr.ATTACK_SPECS.items() if a in specs}
+    assert set(specs) == set(fr.ATTACK_SPECS)
+    # one model evaluated with more PGD steps (a config changed between runs)
+    rows = res.records.index[res.records["attack"] == "pgd"]
+    res.records.loc[rows[0], "params"] = json.dumps({**fr.ATTACK_SPECS["pgd"], "steps": 41})
+    specs = res.attack_specs()
+    assert specs["pgd"] is None and specs["fgsm"] == fr.ATTACK_SPECS["fgsm"]
+    texts = [str(b) for b in report._setup_appendix(res).blocks]
+    assert any("more than one setting of pgd" in t for t in texts)

@@ -972,9 +972,16 @@ def _masking_appendix(res: Results) -> Section | None:
     return sec
 
 
-def _setup_appendix(res: Results, config: Mapping) -> Section:
-    # the suite in words, from the config at render time: no result stores prose
-    texts = [describe_suite(dict(config["attacks"]))] if config.get("attacks") else []
+def _setup_appendix(res: Results) -> Section:
+    # the suite in words, from the parameters the records were evaluated with (a re-render after a
+    # config change must not describe attacks that never ran); no result stores prose
+    specs = res.attack_specs()
+    texts = [describe_suite({a: s for a, s in specs.items() if s is not None})] if specs else []
+    if any(s is None for s in specs.values()):
+        mixed = ", ".join(a for a, s in specs.items() if s is None)
+        texts.append(
+            f"These results were evaluated under more than one setting of {mixed}: the table below lists each."
+        )
     sizes = {dataset_label(d): res.eval_sizes(d) for d in res.datasets()}
     sec = Section("setup", "Evaluation set-up").add(
         _para(
@@ -1092,7 +1099,7 @@ def build_document(
     appendix = [
         _attacks_appendix(res, summ),
         _masking_appendix(res),
-        _setup_appendix(res, config),
+        _setup_appendix(res),
         _training_appendix(res),
         _provenance_appendix(res, config, benchmark),
     ]

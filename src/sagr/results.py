@@ -50,6 +50,7 @@ import numpy as np
 import pandas as pd
 
 from .files import read_json, read_npz
+from .labels import SPECIAL_ATTACKS
 from .robustness import NOT_EVALUATED, ModelResult, OutcomeTable, as_float  # noqa: F401  (re-exported)
 
 KEY_COLUMNS = ["dataset", "run", "method", "seed", "main"]
@@ -154,6 +155,20 @@ class Results:
             a: (k, r if isinstance(r, str) else None)
             for a, k, r in zip(first["attack"], first["kind"], roles, strict=True)
         }
+
+    def attack_specs(self) -> dict[str, dict | None]:
+        """Each attack's spec as its records state it (name -> parameters, ε aside), in the order the
+        records first list them: the suite that produced these results, which the config at render time
+        need not be. None for an attack whose records disagree (results evaluated under two configs)."""
+        specs: dict[str, dict | None] = {}
+        rob = self.records[~self.records["attack"].isin(SPECIAL_ATTACKS)]
+        for attack, params in zip(rob["attack"], rob["params"], strict=True):
+            spec = json.loads(params)
+            if attack not in specs:
+                specs[attack] = spec
+            elif specs[attack] != spec:
+                specs[attack] = None
+        return specs
 
     def datasets(self) -> list[str]:
         """Datasets in manifest (config) order, so every table and figure lists them alike."""

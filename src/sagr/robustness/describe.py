@@ -1,5 +1,6 @@
-"""The attack suite in words, for the report: built from the config's suite and the attack-kind
-registry when the report is rendered, never stored in a result (rewording it reruns nothing)."""
+"""The attack suite in words, for the report: built when the report is rendered from the attack specs
+the results record (`Results.attack_specs`) and the attack-kind registry, never stored in a result
+(rewording it reruns nothing)."""
 
 from __future__ import annotations
 
