@@ -218,3 +218,64 @@ def test_records_missing_a_required_column_are_rejected() -> None:
     records, correct = results(healthy())
     with pytest.raises(ValueError, match="lack"):
         masking_checks(records.drop(columns=["accuracy"]), correct, C)
+
+
+# ------------------------------------------------------------------ what the reader is told
+
+NOT_APPLICABLE = {
+    "monotone_eps": "not applicable: no L∞ attack was run at two or more ε",
+    "unbounded_zero": "not applicable: no L∞ attack was run at ε ≥ 1",
+    "blackbox_not_stronger": "not applicable: no blackbox-role attack ran at an ε where a white-box attack also ran",
+    "more_steps_no_gain": "not applicable: no strong-role attack ran beside a baseline-role attack of the same "
+    "kind at a common ε",
+}
+
+
+def test_a_check_that_does_not_apply_says_which_attacks_it_lacked() -> None:
+    # the report prints this text as the only explanation of a blank verdict
+    assert {r["check"]: r["detail"] for r in masking_checks(*results({}), C)} == NOT_APPLICABLE
+    records, _ = results(healthy())
+    assert {r["detail"] for r in masking_checks(records, None, C)} == {
+        "not applicable: per-point results (correct.npz) are missing"
+    }
+
+
+def test_each_check_names_its_comparisons_and_its_worst_one() -> None:
+    monotone, unbounded, blackbox, steps = (r["detail"] for r in masking_checks(*results(healthy()), C))
+    # 2 attacks at 2 ε each, Square at one ε, one (baseline, strong) pair
+    assert monotone.startswith("2 (attack, ε < ε′) pairs compared; worst case: ")
+    assert blackbox.startswith("1 ε compared; worst case: ε 0.3 on 64 shared points: ")
+    assert blackbox.split(": ", 2)[2].startswith(
+        "0 broken only by square, 3 only by white-box (fgsm, pgd, pgd_strong);"
+    )
+    assert steps.startswith("1 (baseline, strong) pairs compared; worst case: ε 0.3, pgd vs pgd_strong ")
+    assert "(steps 20→100, restarts 1→2)" in steps
+    assert unbounded == "0 of 64 points survive every attack at ε ≥ 1 (pgd_unbounded@1)"
+
+
+def test_a_failed_check_says_violation() -> None:
+    arrays = healthy()
+    arrays[("square", "square", "blackbox", 0.3)] = broken_first(N)
+    blackbox = masking_checks(*results(arrays), C)[2]
+    assert blackbox["passed"] is False
+    assert blackbox["detail"].startswith(
+        "1 ε compared; VIOLATION: ε 0.3 on 64 shared points: 23 broken only by"
+    )
+
+
+def test_check_4_says_when_the_attacks_recorded_no_parameters() -> None:
+    res = _check(healthy(), 3, params={"pgd": {}, "pgd_strong": {}})
+    assert "(parameters not recorded)" in res["detail"]
+    res = _check(healthy(), 3, params={"pgd": {"steps": 20}, "pgd_strong": {}})
+    assert "(parameters not recorded)" in res["detail"]
+
+
+def test_bad_records_are_refused_with_what_is_wrong() -> None:
+    records, correct = results(healthy())
+    with pytest.raises(ValueError, match=r"records lack column\(s\) \['norm'\]"):
+        masking_checks(records.drop(columns="norm"), correct, C)
+    twice = pd.concat([records, records.iloc[[1]]], ignore_index=True)
+    with pytest.raises(
+        ValueError, match=r"duplicate record for 'fgsm' at ε=0.1 \(records of one model expected\)"
+    ):
+        masking_checks(twice, correct, C)
