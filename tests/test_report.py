@@ -637,5 +637,11 @@ def test_attack_specs_are_the_recorded_params_and_none_where_records_disagree(bu
     res.records.loc[rows[0], "params"] = json.dumps({**fr.ATTACK_SPECS["pgd"], "steps": 41})
     specs = res.attack_specs()
     assert specs["pgd"] is None and specs["fgsm"] == fr.ATTACK_SPECS["fgsm"]
+    # and one whose records state no parameters (hand-made, or from before specs were recorded)
+    res.records.loc[res.records["attack"] == "fgsm", "params"] = "{}"
     texts = [str(b) for b in report._setup_appendix(res).blocks]
-    assert any("more than one setting of pgd" in t for t in texts)
+    assert any("more than one setting of pgd:" in t for t in texts)
+    assert any("The records of fgsm do not state the attack's parameters." in t for t in texts)
+    assert not any("fgsm (FGSM" in t for t in texts) and any(
+        "cw_inf (CW-∞, baseline, on every point)" in t for t in texts
+    )

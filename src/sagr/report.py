@@ -976,12 +976,17 @@ def _setup_appendix(res: Results) -> Section:
     # the suite in words, from the parameters the records were evaluated with (a re-render after a
     # config change must not describe attacks that never ran); no result stores prose
     specs = res.attack_specs()
-    texts = [describe_suite({a: s for a, s in specs.items() if s is not None})] if specs else []
-    if any(s is None for s in specs.values()):
-        mixed = ", ".join(a for a, s in specs.items() if s is None)
+    stated = {a: s for a, s in specs.items() if s is not None and {"kind", "budgets"} <= s.keys()}
+    texts = [describe_suite(stated)] if stated else []
+    mixed = [a for a, s in specs.items() if s is None]
+    if mixed:
         texts.append(
-            f"These results were evaluated under more than one setting of {mixed}: the table below lists each."
+            f"These results were evaluated under more than one setting of {', '.join(mixed)}: the table below "
+            "lists each."
         )
+    bare = [a for a, s in specs.items() if s is not None and a not in stated]
+    if bare:
+        texts.append(f"The records of {', '.join(bare)} do not state the attack's parameters.")
     sizes = {dataset_label(d): res.eval_sizes(d) for d in res.datasets()}
     sec = Section("setup", "Evaluation set-up").add(
         _para(
