@@ -56,7 +56,7 @@ from sagr.labels import (
     sorted_methods,
 )
 from sagr.results import Results, load, provenance_row, write_tables
-from sagr.robustness.describe import describe_suite
+from sagr.robustness.describe import describable, describe_suite
 from sagr.stats import LEVEL, POWER
 
 PAPER = (
@@ -976,7 +976,7 @@ def _setup_appendix(res: Results) -> Section:
     # the suite in words, from the parameters the records were evaluated with (a re-render after a
     # config change must not describe attacks that never ran); no result stores prose
     specs = res.attack_specs()
-    stated = {a: s for a, s in specs.items() if s is not None and {"kind", "budgets"} <= s.keys()}
+    stated = {a: s for a, s in specs.items() if s is not None and describable(s)}
     texts = [describe_suite(stated)] if stated else []
     mixed = [a for a, s in specs.items() if s is None]
     if mixed:

@@ -160,15 +160,10 @@ class Results:
         """Each attack's spec as its records state it (name -> parameters, ε aside), in the order the
         records first list them: the suite that produced these results, which the config at render time
         need not be. None for an attack whose records disagree (results evaluated under two configs)."""
-        specs: dict[str, dict | None] = {}
         rob = self.records[~self.records["attack"].isin(SPECIAL_ATTACKS)]
-        for attack, params in zip(rob["attack"], rob["params"], strict=True):
-            spec = json.loads(params)
-            if attack not in specs:
-                specs[attack] = spec
-            elif specs[attack] != spec:
-                specs[attack] = None
-        return specs
+        # params is JSON with sorted keys: equal specs are equal strings, so each is parsed once
+        distinct = rob.drop_duplicates(["attack", "params"]).groupby("attack", sort=False)["params"]
+        return {a: json.loads(p.iloc[0]) if len(p) == 1 else None for a, p in distinct}
 
     def datasets(self) -> list[str]:
         """Datasets in manifest (config) order, so every table and figure lists them alike."""

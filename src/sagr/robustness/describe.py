@@ -52,6 +52,12 @@ def _params_text(spec: dict) -> str:
     return ", ".join(f"{k}={spec[k]}" for k in kind_of(spec).params)
 
 
+def describable(spec: dict) -> bool:
+    """Whether a recorded spec states what `describe_suite` reads (records written by hand or before
+    specs were recorded may not)."""
+    return {"kind", "budgets"} <= spec.keys()
+
+
 def describe_suite(suite: dict) -> str:
     """One paragraph for the report: how the per-ε worst case is assembled (fixed attacks, then the
     AutoAttack-style cascade) and how the reference AutoAttack is run, every parameter stated."""
