@@ -259,20 +259,22 @@ def test_a_claim_with_one_comparison_at_the_floor_and_one_without_premise_is_inc
 # ------------------------------------------------------------------ matched clean accuracy (C2m, C3m)
 
 
-def test_matched_clean_compares_the_sweep_points_closest_in_clean_accuracy(sweep_case, case) -> None:  # noqa: F811
-    # SAGR λ = 0.1 (98.25 % clean) is closest to JR λ = 0.03 (98.5 %): those runs are compared, at every
-    # ε of the sweep's common suite for C2m and on Gini for C3m.
+def test_matched_clean_compares_sagrs_curve_at_each_jr_points_clean_accuracy(sweep_case, case) -> None:  # noqa: F811
+    # JR λ = 0.03 (98.5 % clean) lies 2/3 of the way from SAGR λ = 0.03 (99 %) to λ = 0.1 (98.25 %): that
+    # blend is compared with it, at every ε of the sweep's common suite for C2m and on Gini for C3m.
     acc = C._matched_clean("accuracy")(sweep_case, "mnist")
-    runs = (("sagr-lam0.1-seed0",), ("jr-lam0.03-seed0",))
-    assert [(c.kind, c.eps, c.group, c.runs_a, c.runs_b, c.premise) for c in acc] == [
-        ("accuracy", 0.1, 0.1, *runs, False),
-        ("accuracy", 0.3, 0.3, *runs, False),
+    first = acc[:2]
+    blend = ((("sagr-lam0.03-seed0", pytest.approx(1 / 3)), ("sagr-lam0.1-seed0", pytest.approx(2 / 3))),)
+    assert [(c.kind, c.eps, c.group, c.runs_a, c.runs_b, c.premise) for c in first] == [
+        ("accuracy", 0.1, 0.1, blend, ("jr-lam0.03-seed0",), False),
+        ("accuracy", 0.3, 0.3, blend, ("jr-lam0.03-seed0",), False),
     ]
+    assert len(acc) == 8  # 4 JR points x 2 eps, every one inside SAGR's curve
     assert all(isinstance(c.suite, tuple) and "pgd" in c.suite for c in acc)
-    head = "SAGR λ=0.1 − JR λ=0.03 (clean 98.2 vs 98.5 %)"
-    assert [c.label for c in acc] == [f"{head}, worst case ε=0.1", f"{head}, worst case ε=0.3"]
-    (sal,) = C._matched_clean("saliency")(sweep_case, "mnist")
-    assert (sal.kind, sal.runs_a, sal.runs_b, sal.label) == ("saliency", *runs, f"{head}, Gini")
+    head = "SAGR curve − JR λ=0.03 (at its clean 98.5 %)"
+    assert [c.label for c in first] == [f"{head}, worst case ε=0.1", f"{head}, worst case ε=0.3"]
+    sal = C._matched_clean("saliency")(sweep_case, "mnist")
+    assert len(sal) == 4 and (sal[0].kind, sal[0].runs_a, sal[0].label) == ("saliency", blend, f"{head}, Gini")
     # Without a λ sweep there is nothing to match.
     assert (
         C._matched_clean("accuracy")(case, "sup") is None

@@ -1,4 +1,5 @@
-"""The λ trade-off: the rule picks the right λ, matched clean accuracy pairs the right points, and the
+"""The λ trade-off: the rule picks the right λ, one curve is read at another's clean accuracy as computed
+by hand, and the
 sweep is scored alike for every method (constructed result files with known accuracies)."""
 
 from __future__ import annotations
@@ -38,17 +39,19 @@ def test_the_rule_picks_the_largest_lambda_within_the_allowed_drop() -> None:
     assert T.lam_rule(clean, reference=0.99, max_clean_drop=0.02)["igr"] == 10.0
 
 
-def test_matched_clean_accuracy_pairs_the_closest_points_not_the_same_lambda() -> None:
-    clean = _clean(
-        {
-            "sagr": {0.03: 0.99, 0.1: 0.9825, 0.3: 0.97, 1.0: 0.90},
-            "jr": {0.03: 0.985, 0.1: 0.975, 0.3: 0.96, 1.0: 0.95},
-        }
-    )
-    assert T.matched_pair(clean, "sagr", "jr") == (0.1, 0.03)  # 0.25 points apart
-    tie = _clean({"sagr": {0.1: 0.98, 0.3: 0.97}, "jr": {0.1: 0.975}})  # both 0.5 points from JR's
-    assert T.matched_pair(tie, "sagr", "jr") == (0.3, 0.1)  # equal gaps: the larger λ of SAGR
-    assert T.matched_pair(clean, "sagr", "igr") is None
+def test_a_curve_is_read_at_a_clean_accuracy_by_linear_interpolation_between_its_neighbours() -> None:
+    curve = [("l0.03", 0.99), ("l0.1", 0.9825), ("l0.3", 0.97), ("l1", 0.90)]  # in the order of λ
+    (r1, w1), (r2, w2) = T.interpolate(curve, 0.985)
+    # 0.985 lies a third of the way from 0.99 to 0.9825... from the far end: w = 0.005 / 0.0075 = 2/3
+    assert (r1, r2) == ("l0.03", "l0.1") and w2 == pytest.approx(2 / 3) and w1 == pytest.approx(1 / 3)
+    (r1, w1), (r2, w2) = T.interpolate(curve, 0.95)
+    assert (r1, r2) == ("l0.3", "l1") and w2 == pytest.approx(2 / 7)
+    assert T.interpolate(curve, 0.97) == (("l0.3", 1.0),)  # on a point: that model alone
+    assert T.interpolate(curve, 0.995) is None and T.interpolate(curve, 0.85) is None  # never extrapolated
+    # a curve that turns back: the first segment in λ order that holds the value
+    bent = [("a", 0.99), ("b", 0.97), ("c", 0.98)]
+    (r1, _), (r2, w) = T.interpolate(bent, 0.975)
+    assert (r1, r2) == ("a", "b") and w == pytest.approx(0.75)
 
 
 # ---------------------------------------------------------------- from result files
@@ -144,18 +147,35 @@ def test_lambda_choice_reports_the_rule_and_whether_it_agrees(sweep_case: result
     assert choice.loc["jr", "clean_chosen"] == pytest.approx(0.985)
 
 
-def test_c2_and_c3_are_also_decided_at_matched_clean_accuracy(sweep_case: results.Results) -> None:
+def test_c2_and_c3_are_also_decided_along_the_curves_at_matched_clean_accuracy(
+    sweep_case: results.Results,
+) -> None:
+    """At each JR point, SAGR's curve interpolated at JR's clean accuracy, by hand:
+    JR λ=0.03 (98.5 %) lies 2/3 of the way from SAGR λ=0.03 (99 %) to λ=0.1 (98.25 %): SAGR there
+    has 1/3·0.55 + 2/3·0.70 = 0.65 at ε = 0.1 (JR 0.50) and 1/3·0.25 + 2/3·0.40 = 0.35 at 0.3 (JR 0.20);
+    JR λ=0.1 (97.5 %): w = 0.6 between SAGR 0.1 and 0.3: 0.73 (JR 0.60) and 0.43 (JR 0.30);
+    JR λ=0.3 (96 %): w = 1/7 between SAGR 0.3 and 1: 0.7571 (JR 0.70), 0.4571 (JR 0.40);
+    JR λ=1 (95 %): w = 2/7: 0.7643 (JR 0.75), 0.4643 (JR 0.45)."""
     df = C.evaluate(sweep_case)
     c2m = df[df["claim"] == "C2m"]
-    # SAGR λ=0.1 (98.25 % clean) against JR λ=0.03 (98.5 %): +20 points at both ε, one seed
-    assert all(c.startswith("SAGR λ=0.1 − JR λ=0.03 (clean 98.2 vs 98.5 %)") for c in c2m["comparison"])
-    assert list(c2m["estimate"]) == pytest.approx([0.20, 0.20]) and (c2m["seeds"] == 1).all()
-    assert (c2m["verdict"] == C.SUPPORTED).all()
-    # at the configured λ (0.1 both) the same claim compares other models: +10 points
+    expected = [0.15, 0.15, 0.13, 0.13, 0.4 / 7, 0.4 / 7, 0.1 / 7, 0.1 / 7]
+    assert list(c2m["estimate"]) == pytest.approx(expected) and (c2m["seeds"] == 1).all()
+    assert c2m["comparison"].iloc[0] == "SAGR curve − JR λ=0.03 (at its clean 98.5 %), worst case ε=0.1"
+    assert c2m["comparison"].iloc[-1] == "SAGR curve − JR λ=1 (at its clean 95.0 %), worst case ε=0.3"
+    # at the configured λ (0.1 both) C2 compares the single models: +10 points
     c2 = df[df["claim"] == "C2"]
     assert list(c2["estimate"]) == pytest.approx([0.10, 0.10])
     c3m = df[df["claim"] == "C3m"]
-    assert len(c3m) == 1 and c3m["comparison"].iloc[0].endswith("Gini")
+    assert len(c3m) == 4 and c3m["comparison"].str.endswith("Gini").all()
+
+
+def test_a_point_outside_the_other_curve_is_not_compared(sweep_case: results.Results) -> None:
+    # SAGR λ=1 (90 % clean) is on IGR's curve (its λ=30 point is at 90 %) but beyond JR's (95-98.5 %)
+    targets = {0: "sagr-lam1-seed0"}
+    at = T.on_curve(sweep_case, "mnist", "igr", targets)
+    assert at is not None and not at.missing and at.blends == ((("igr-lam30-seed0", 1.0),),)
+    jr = T.on_curve(sweep_case, "mnist", "jr", targets)  # JR's curve ends at 95 %
+    assert jr is not None and jr.missing.startswith("seed 0: clean 90.00 % is outside the curve")
 
 
 def test_tradeoff_figure_draws_one_curve_per_method_in_lambda_order(

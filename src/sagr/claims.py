@@ -5,7 +5,11 @@ with the sign the claim predicts. Its verdict per dataset, computed from the res
 
 - *contradicted*: some comparison's interval lies entirely on the wrong side of 0;
 - *supported*: every comparison's interval (and every premise's) lies on the predicted side;
-- *inconclusive at this scale*: neither (an interval contains 0);
+- *equivalent*: no deciding comparison shows an effect as large as the claim's smallest effect of
+  interest (two one-sided tests at the claim's level, `stats.equivalence_p`), where the config declares
+  one (``claims.smallest_effect``, per metric);
+- *inconclusive at this scale*: none of the above (an interval contains 0 and reaches past the
+  smallest effect of interest);
 - *uninformative (at the floor)*: every comparison that would decide sits at the floor;
 - *not tested*: the runs a comparison needs are missing.
 
@@ -21,7 +25,7 @@ the floor), so each verdict holds at a family-wise 5 % error rate.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -31,7 +35,7 @@ from sagr import stats, tradeoff
 from sagr.labels import WORST, method_label
 from sagr.results import Results
 from sagr.robustness.budgets import linf_budgets
-from sagr.summaries import _main_runs, common_suites, compare_runs, compare_saliency, sweep_runs
+from sagr.summaries import Side, _main_runs, common_suites, compare_runs, compare_saliency, sweep_runs
 
 SUPPORTED, CONTRADICTED, INCONCLUSIVE, NOT_TESTED = (
     "supported",
@@ -40,6 +44,9 @@ SUPPORTED, CONTRADICTED, INCONCLUSIVE, NOT_TESTED = (
     "not tested",
 )
 UNINFORMATIVE = "uninformative (at the floor)"
+EQUIVALENT = "equivalent (no effect of interest)"
+#: Every verdict, in the order the report explains them.
+VERDICTS = (SUPPORTED, CONTRADICTED, EQUIVALENT, INCONCLUSIVE, UNINFORMATIVE, NOT_TESTED)
 ALPHA = 0.05
 # Below 5 % worst-case accuracy a model is broken almost everywhere: two such models cannot differ by
 # more than a few points, whatever their defences do, so their difference says nothing about a claim.
@@ -55,8 +62,8 @@ class Comparison:
 
     label: str  # e.g. "SAGR − JR, worst case ε=0.1" (display only)
     kind: str  # "accuracy" | "saliency"
-    runs_a: tuple[str, ...]
-    runs_b: tuple[str, ...]
+    runs_a: tuple[Side, ...]  # per seed: a run, or a blend of runs (a point between two on a curve)
+    runs_b: tuple[Side, ...]
     eps: float = float("nan")
     suite: tuple[str, ...] | None = None  # the ablation's common suite, None = run's own
     sign: int = +1  # the claim predicts sign(A − B) = sign
@@ -159,23 +166,38 @@ def _narrows_gap(res: Results, dataset: str) -> list[Comparison] | None:
 
 
 def _matched_clean(kind: str) -> Callable[[Results, str], list[Comparison] | None]:
-    """SAGR − JR at the λ sweep points closest in clean accuracy (`sagr.tradeoff.matched_runs`), paired
-    by seed and point: the worst case at every ε over the sweep's common suite, or Gini."""
+    """SAGR − JR along the λ curves: at each JR sweep point, SAGR's curve interpolated (seed by seed)
+    at that JR model's clean accuracy (`sagr.tradeoff.on_curve`), paired by seed and point: the worst
+    case at every ε over the sweep's common suite, or Gini. A JR point whose clean accuracy lies
+    outside SAGR's curve at some seed is not compared (the curve is never extrapolated)."""
 
     def build(res: Results, dataset: str) -> list[Comparison] | None:
-        m = tradeoff.matched_runs(res, dataset, "sagr", "jr")
-        if m is None:
-            return None
-        la, lb, runs_a, runs_b, ca, cb = m
-        head = f"{method_label('sagr')} λ={la:g} − {method_label('jr')} λ={lb:g} (clean {100 * ca:.1f} vs {100 * cb:.1f} %)"
-        if kind == "saliency":
-            return [Comparison(f"{head}, Gini", "saliency", runs_a, runs_b)]
-        return [
-            Comparison(
-                f"{head}, worst case ε={e:g}", "accuracy", runs_a, runs_b, eps=e, suite=tuple(suite), group=e
+        out = []
+        suites = sorted(tradeoff.lam_suites(res, dataset).items())
+        for lam, targets in tradeoff.curve_targets(res, dataset, "jr").items():
+            at = tradeoff.on_curve(res, dataset, "sagr", targets)
+            if at is None or at.missing:
+                continue
+            head = (
+                f"{method_label('sagr')} curve − {method_label('jr')} λ={lam:g} "
+                f"(at its clean {100 * at.clean:.1f} %)"
             )
-            for e, suite in sorted(tradeoff.lam_suites(res, dataset).items())
-        ] or None
+            if kind == "saliency":
+                out.append(Comparison(f"{head}, Gini", "saliency", at.blends, at.targets))
+                continue
+            out += [
+                Comparison(
+                    f"{head}, worst case ε={e:g}",
+                    "accuracy",
+                    at.blends,
+                    at.targets,
+                    eps=e,
+                    suite=tuple(suite),
+                    group=e,
+                )
+                for e, suite in suites
+            ]
+        return out or None
 
     return build
 
@@ -202,14 +224,14 @@ CLAIMS = [
     Claim(
         "C2m",
         "SAGR is more robust than JR at every ε, at matched clean accuracy.",
-        "λ sweep: the SAGR and JR points closest in clean accuracy, same suite and points: worst case "
-        "at each ε, SAGR − JR > 0",
+        "λ curves: at each JR point, SAGR's curve interpolated at its clean accuracy (per seed), same "
+        "suite and points: worst case at each ε, SAGR − JR > 0",
         _matched_clean("accuracy"),
     ),
     Claim(
         "C3m",
         "SAGR's saliency maps are sharper than JR's, at matched clean accuracy.",
-        "λ sweep: the SAGR and JR points closest in clean accuracy: Gini, SAGR − JR > 0",
+        "λ curves: at each JR point, SAGR's curve interpolated at its clean accuracy: Gini, SAGR − JR > 0",
         _matched_clean("saliency"),
     ),
     Claim(
@@ -262,8 +284,18 @@ def at_floor(c: Comparison, d: stats.Difference | None) -> bool:
     return c.kind == "accuracy" and d is not None and d.mean_a < FLOOR and d.mean_b < FLOOR
 
 
-def verdict(outcomes: list[tuple[Comparison, stats.Difference | None]]) -> str:
-    """The claim's verdict from its comparisons' intervals (see the module docstring)."""
+def equivalent(c: Comparison, d: stats.Difference | None, margins: Mapping[str, float] | None) -> bool:
+    """The comparison shows no effect as large as its metric's margin: TOST at the claim's level
+    (each comparison at α/k, as its interval)."""
+    margin = (margins or {}).get(c.kind)
+    return bool(margin) and d is not None and stats.equivalent(d, margin, 1 - d.level)
+
+
+def verdict(
+    outcomes: list[tuple[Comparison, stats.Difference | None]], margins: Mapping[str, float] | None = None
+) -> str:
+    """The claim's verdict from its comparisons' intervals (see the module docstring); `margins`:
+    the smallest effect of interest per comparison kind (none: no equivalence verdict)."""
     if not outcomes or any(d is None or np.isnan(d.estimate) for _, d in outcomes):
         return NOT_TESTED
     role = roles(outcomes)
@@ -271,10 +303,13 @@ def verdict(outcomes: list[tuple[Comparison, stats.Difference | None]]) -> str:
     if not any(not c.premise for c, _ in used):
         # nothing left to decide: because of the floor, or because no premise was shown
         return UNINFORMATIVE if AT_FLOOR in role and NO_PREMISE not in role else INCONCLUSIVE
-    if any(d.significant * c.sign < 0 for c, d in used if not c.premise):
+    claimed = [(c, d) for c, d in used if not c.premise]
+    if any(d.significant * c.sign < 0 for c, d in claimed):
         return CONTRADICTED
-    if all(d.significant * c.sign > 0 for c, d in used if not c.premise):
+    if all(d.significant * c.sign > 0 for c, d in claimed):
         return SUPPORTED
+    if all(equivalent(c, d, margins) for c, d in claimed):
+        return EQUIVALENT
     return INCONCLUSIVE
 
 
@@ -301,7 +336,17 @@ def _power_columns(d: stats.Difference | None) -> dict:
     )
 
 
-def evaluate(res: Results, claims: list[Claim] = CLAIMS) -> pd.DataFrame:
+def _equivalence_columns(
+    c: Comparison | None, d: stats.Difference | None, margins: Mapping[str, float] | None
+) -> dict:
+    margin = (margins or {}).get(c.kind, np.nan) if c is not None else np.nan
+    p = stats.equivalence_p(d, margin) if d is not None and margin == margin else np.nan
+    return dict(margin=margin, equivalence_p=p, equivalent=bool(c is not None and equivalent(c, d, margins)))
+
+
+def evaluate(
+    res: Results, claims: list[Claim] = CLAIMS, margins: Mapping[str, float] | None = None
+) -> pd.DataFrame:
     """One row per claim × dataset × comparison, with the claim's verdict on that dataset.
 
     Columns: claim, statement, decided_by, dataset, verdict, comparison, kind, sign (the sign of
@@ -309,14 +354,17 @@ def evaluate(res: Results, claims: list[Claim] = CLAIMS) -> pd.DataFrame:
     low, high, level, n, seeds, mean_a, mean_b, role (`DECIDES`, `AT_FLOOR`, `NO_PREMISE`), mde (the
     minimum detectable effect at the claim's level and `stats.POWER`), n_needed and seeds_needed
     (points per seed, or seeds, at which the MDE would fall to the observed estimate; inf: never,
-    NaN: not estimable), power.
+    NaN: not estimable), power, margin (the smallest effect of interest of the comparison's kind, NaN
+    if none), equivalence_p (the TOST p-value against it) and equivalent (TOST at the claim's level).
+    `margins`: kind ("accuracy" | "saliency") → smallest effect of interest (config
+    ``claims.smallest_effect``); without it no verdict is "equivalent".
     """
     rows = []
     for claim in claims:
         for dataset in res.datasets():
             comps = claim.comparisons(res, dataset) or []
             outcomes, level = _outcomes(res, dataset, comps)
-            v = verdict(outcomes)
+            v = verdict(outcomes, margins)
             base = dict(
                 claim=claim.id,
                 statement=claim.statement,
@@ -342,6 +390,7 @@ def evaluate(res: Results, claims: list[Claim] = CLAIMS) -> pd.DataFrame:
                         mean_b=np.nan,
                         role="",
                         **_power_columns(None),
+                        **_equivalence_columns(None, None, margins),
                     )
                 )
             for (c, d), r in zip(outcomes, roles(outcomes), strict=True):
@@ -362,6 +411,7 @@ def evaluate(res: Results, claims: list[Claim] = CLAIMS) -> pd.DataFrame:
                         mean_b=d.mean_b if d else np.nan,
                         role=r,
                         **_power_columns(d),
+                        **_equivalence_columns(c, d, margins),
                     )
                 )
     return pd.DataFrame(rows)

@@ -118,8 +118,11 @@ class Summaries:
         }
 
 
-def summarize(res: Results, lambda_rule: Mapping | None = None) -> Summaries:
-    """All aggregates of one result set; `lambda_rule` (config ``ablation.lambda_rule``) picks λ."""
+def summarize(
+    res: Results, lambda_rule: Mapping | None = None, smallest_effect: Mapping | None = None
+) -> Summaries:
+    """All aggregates of one result set; `lambda_rule` (config ``ablation.lambda_rule``) picks λ;
+    `smallest_effect` (config ``claims.smallest_effect``) gives the claims their equivalence margins."""
     robustness = S.robustness_summary(res)
     points = S.ablation_points(res)
     lam_points = T.lam_points(res, lambda_rule["baseline"] if lambda_rule else None)
@@ -136,7 +139,7 @@ def summarize(res: Results, lambda_rule: Mapping | None = None) -> Summaries:
         paired=S.paired_differences(res),
         ablation_points=points,
         ablation=S.ablation_summary(points),
-        claims=C.evaluate(res),
+        claims=C.evaluate(res, margins={k: v["value"] for k, v in (smallest_effect or {}).items()}),
         estimators=S.estimator_check(res),
         lam_points=lam_points,
         lam=lam,
@@ -1229,7 +1232,11 @@ def build_report(
     benchmark enabled is never picked up on its own.
     """
     res = load(manifest, inputs)
-    summ = summarize(res, (config.get("ablation") or {}).get("lambda_rule"))
+    summ = summarize(
+        res,
+        (config.get("ablation") or {}).get("lambda_rule"),
+        (config.get("claims") or {}).get("smallest_effect"),
+    )
     bench = load_benchmark(benchmark) if benchmark else None
     if summary_dir is not None:
         extra = summ.tables()

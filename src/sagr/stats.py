@@ -182,6 +182,52 @@ def summary_difference(
     return Difference(estimate, lo, hi, se_points, se_seeds, df, n, seeds, level, *means)
 
 
+# ---------------------------------------------------------------- "no effect" as an answer
+
+
+def equivalence_p(d: Difference, margin: float) -> float:
+    """The two one-sided tests' (TOST) p-value that |A − B| < `margin`, from d's SE and df.
+
+    Schuirmann's TOST (J. Pharmacokinet. Biopharm. 15, 1987): the larger of the one-sided p-values of
+    H0: A − B ≤ −margin and H0: A − B ≥ +margin, each a t test with d's standard error and
+    Welch–Satterthwaite degrees of freedom (those of d's interval). Below α it says "no effect as
+    large as the margin" at level α, which is the (1 − 2α) interval lying inside ±margin. Where every
+    pair agreed (SE 0) the p-value is the largest α whose `_unanimous_interval` at 1 − 2α still
+    lies inside ±margin (found by bisection). NaN without an estimate or a positive margin.
+    """
+    if math.isnan(d.estimate) or not margin or margin <= 0 or math.isnan(margin):
+        return float("nan")
+    se_p = 0.0 if math.isnan(d.se_points) else d.se_points
+    se, df = _se_df(se_p, d.n, d.se_seeds, d.seeds)
+    if se == 0:
+        return _unanimous_equivalence_p(d.estimate, d.n * d.seeds, margin)
+    t_low, t_high = (d.estimate + margin) / se, (d.estimate - margin) / se
+    sf = (lambda x: float(sps.t.sf(x, df))) if math.isfinite(df) else (lambda x: float(sps.norm.sf(x)))
+    return max(sf(t_low), sf(-t_high))
+
+
+def _unanimous_equivalence_p(value: float, pairs: int, margin: float) -> float:
+    def inside(alpha: float) -> bool:
+        lo, hi = _unanimous_interval(value, pairs, 1 - 2 * alpha)
+        return -margin < lo and hi < margin
+
+    if not inside(0.5 - 1e-9):
+        return 1.0
+    lo, hi = 1e-12, 0.5 - 1e-9
+    if inside(lo):
+        return lo
+    for _ in range(60):
+        mid = (lo + hi) / 2
+        lo, hi = (lo, mid) if inside(mid) else (mid, hi)
+    return hi
+
+
+def equivalent(d: Difference, margin: float, alpha: float) -> bool:
+    """TOST at level `alpha`: is |A − B| shown to be smaller than `margin`?"""
+    p = equivalence_p(d, margin)
+    return not math.isnan(p) and p < alpha
+
+
 # ---------------------------------------------------------------- what a comparison could see
 
 

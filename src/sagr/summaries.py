@@ -201,6 +201,17 @@ def worst_points(
     return as_float(table.worst(eps, attacks, norm))
 
 
+#: A weighted mix of runs of one seed (weights sum to 1): a point between two models of a curve.
+Blend = tuple[tuple[str, float], ...]
+#: One side of a paired comparison at one seed: a run, or a blend of runs.
+Side = str | Blend
+
+
+def components(side: Side) -> Blend:
+    """(run, weight) pairs of a side: a plain run has weight 1."""
+    return ((side, 1.0),) if isinstance(side, str) else side
+
+
 def _main_runs(res: Results, dataset: str, method: str) -> dict[int, str]:
     """seed → run of a method's main runs on a dataset."""
     r = res.ok_runs()
@@ -225,8 +236,8 @@ def _accuracy_points(
 def compare_runs(
     res: Results,
     dataset: str,
-    runs_a: Sequence[str],
-    runs_b: Sequence[str],
+    runs_a: Sequence[Side],
+    runs_b: Sequence[Side],
     attack: str,
     norm: str,
     eps: float,
@@ -235,10 +246,21 @@ def compare_runs(
 ) -> stats.Difference | None:
     """Paired accuracy difference of two lists of runs (row i of both from the same seed).
 
+    A side may be a `Blend`: its per-point outcome is the weighted mean of its runs' (a point on the
+    straight segment between two models of a trade-off curve, `sagr.tradeoff.curve_blend`).
+
     `suite`: take the worst case over exactly these attacks (the ablation's common suite).
     """
-    a = [_accuracy_points(res, dataset, r, attack, norm, eps, suite) for r in runs_a]
-    b = [_accuracy_points(res, dataset, r, attack, norm, eps, suite) for r in runs_b]
+
+    def points(side: Side) -> np.ndarray | None:
+        parts = [
+            (_accuracy_points(res, dataset, r, attack, norm, eps, suite), w) for r, w in components(side)
+        ]
+        if any(x is None for x, _ in parts) or len({len(x) for x, _ in parts}) != 1:
+            return None
+        return sum(w * x for x, w in parts)
+
+    a, b = [points(r) for r in runs_a], [points(r) for r in runs_b]
     if not a or any(x is None for x in a + b) or len({len(x) for x in a + b}) != 1:
         return None
     return stats.paired_difference(np.vstack(a), np.vstack(b), level)
@@ -247,21 +269,29 @@ def compare_runs(
 def compare_saliency(
     res: Results,
     dataset: str,
-    runs_a: Sequence[str],
-    runs_b: Sequence[str],
+    runs_a: Sequence[Side],
+    runs_b: Sequence[Side],
     metric: str,
     level: float = stats.LEVEL,
 ) -> stats.Difference | None:
-    """Paired difference of a saliency metric's per-model mean (row i of both: same seed)."""
+    """Paired difference of a saliency metric's per-model mean (row i of both: same seed).
+
+    A `Blend` side takes the weighted mean of its runs' means and, for its per-image spread, the
+    weighted mean of their standard deviations (an upper bound of the blend's: the triangle inequality)."""
     sal = res.saliency[res.saliency["dataset"] == dataset].set_index("run")
     col = f"{metric}_mean"
-    if col not in sal or any(r not in sal.index for r in [*runs_a, *runs_b]):
+    used = [r for side in [*runs_a, *runs_b] for r, _ in components(side)]
+    if col not in sal or any(r not in sal.index for r in used) or sal.loc[used, col].isna().any():
         return None
-    a, b = sal.loc[list(runs_a)], sal.loc[list(runs_b)]
-    if a[col].isna().any() or b[col].isna().any():
-        return None
-    n = int(min(a["n_images"].min(), b["n_images"].min()))
-    return stats.summary_difference(a[col], a[f"{metric}_std"], b[col], b[f"{metric}_std"], n, level)
+
+    def side_stats(sides: Sequence[Side]) -> tuple[np.ndarray, np.ndarray]:
+        means = [sum(w * sal.at[r, col] for r, w in components(s)) for s in sides]
+        sds = [sum(w * sal.at[r, f"{metric}_std"] for r, w in components(s)) for s in sides]
+        return np.asarray(means, float), np.asarray(sds, float)
+
+    n = int(sal.loc[used, "n_images"].min())
+    (ma, sa), (mb, sb) = side_stats(runs_a), side_stats(runs_b)
+    return stats.summary_difference(ma, sa, mb, sb, n, level)
 
 
 def _diff_row(base: dict, d: stats.Difference | None) -> dict | None:

@@ -1,11 +1,12 @@
-"""The λ trade-off: each regulariser's λ sweep scored alike, the rule that picks the main λ, and the
-sweep points of two methods matched in clean accuracy.
+"""The λ trade-off: each regulariser's λ sweep scored alike, the rule that picks the main λ, and one
+method's curve read at another's clean accuracy.
 
 A regulariser's λ moves it along a robustness/accuracy trade-off, so "A is more robust than B" at one
 λ each can be an artefact of a stronger effective penalty. The study therefore sweeps λ (config
 ``ablation.sweeps.<method>.lam``), shows clean accuracy against worst case per ε for every method
 (`sagr.figures.tradeoff`), picks the main λ by one stated rule (`lam_rule`, settings in
-``ablation.lambda_rule``) and compares SAGR with JR also at matched clean accuracy (`matched_runs`).
+``ablation.lambda_rule``) and compares SAGR with JR also at matched clean accuracy: one method's curve,
+interpolated seed by seed at the clean accuracy of the other's model (`on_curve`).
 
 Every sweep point of a dataset is scored on the same points with the same attacks at each ε (the
 attacks every λ point of every method ran there), as the ablation scores its points; the rule's
@@ -15,13 +16,14 @@ baseline (Standard) is read on the same clean points and seeds.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
 from sagr.labels import CLEAN, ON_EVAL_POINTS, ON_TEST_SPLIT, WORST
 from sagr.results import Results
-from sagr.summaries import _main_runs, common_suites, proportion_summary, worst_points
+from sagr.summaries import Blend, _main_runs, common_suites, proportion_summary, worst_points
 
 PARAM = "lam"
 # Clean accuracies are ratios of counts: "within max_clean_drop" must not fail on float rounding.
@@ -208,48 +210,88 @@ def _whole_split_clean(
     return ref, sweep, int(n.iloc[0])
 
 
-# ---------------------------------------------------------------- matched clean accuracy
+# ---------------------------------------------------------------- a point on another method's curve
 
 
-def matched_pair(clean: pd.DataFrame, a: str, b: str) -> tuple[float, float] | None:
-    """(λ_a, λ_b): the sweep points of methods a and b closest in clean accuracy.
+def clean_by_run(res: Results, dataset: str, runs: list[str]) -> dict[str, float] | None:
+    """Each run's clean accuracy: on the whole test split (training records) where every run has it
+    on one split size, else on the clean evaluation points; None if a run has neither."""
+    t = res.training[res.training["dataset"] == dataset].set_index("run")
+    if set(runs) <= set(t.index):
+        acc, n = t.loc[runs, "test_accuracy"], t.loc[runs, "n_test"]
+        if not acc.isna().any() and not n.isna().any() and n.nunique() == 1:
+            return {r: float(a) for r, a in acc.items()}
+    out = {}
+    for r in runs:
+        a = res.point_correct(dataset, r, CLEAN)
+        if a is None or np.isnan(a).all():
+            return None
+        out[r] = float(np.nanmean(a))
+    return out
 
-    `clean`: rows method, lam, clean. Ties go to the larger λ of a, then of b (the stronger
-    regularisation at the same clean accuracy)."""
-    pa, pb = clean[clean["method"] == a], clean[clean["method"] == b]
-    if pa.empty or pb.empty:
+
+def interpolate(curve: list[tuple[str, float]], clean: float) -> Blend | None:
+    """The point of a trade-off curve at clean accuracy `clean`, as a blend of its two neighbours.
+
+    `curve`: (run, clean accuracy) in the order of λ. The curve is the polyline through its points in
+    that order; the first segment whose clean range holds `clean` gives the blend ((run₁, 1 − w),
+    (run₂, w)) with w = (clean − c₁) / (c₂ − c₁) (a single run where `clean` is one of the points).
+    None outside the curve's clean range: the curve is never extrapolated."""
+    for run, c in curve:
+        if abs(c - clean) <= _TOLERANCE:
+            return ((run, 1.0),)
+    for (r1, c1), (r2, c2) in zip(curve, curve[1:]):
+        if min(c1, c2) - _TOLERANCE <= clean <= max(c1, c2) + _TOLERANCE:
+            w = (clean - c1) / (c2 - c1)
+            return ((r1, 1.0 - w), (r2, w))
+    return None
+
+
+@dataclass(frozen=True)
+class OnCurve:
+    """A method's λ curve blended, seed by seed, at the clean accuracy of some target runs."""
+
+    blends: tuple[Blend, ...]  # per seed, the curve's point at the target's clean accuracy
+    targets: tuple[str, ...]  # per seed, the target run
+    seeds: tuple[int, ...]
+    clean: float  # the targets' mean clean accuracy
+    missing: str = ""  # why no blend: a seed whose target lies outside the curve
+
+
+def on_curve(res: Results, dataset: str, method: str, targets: Mapping[int, str]) -> OnCurve | None:
+    """`method`'s λ curve at the clean accuracy of `targets` (seed → run), per seed: each seed's
+    target against the curve of the same seed. None when no seed has both; `missing` says why a
+    comparison cannot be made (a target outside the curve's clean range at some seed)."""
+    runs = _lam_runs(res, dataset)
+    runs = runs[runs["method"] == method]
+    seeds = tuple(sorted(set(runs["seed"]) & set(targets)))
+    if not seeds:
         return None
-    pairs = pa.merge(pb, how="cross", suffixes=("_a", "_b"))
-    pairs = pairs.assign(gap=(pairs["clean_a"] - pairs["clean_b"]).abs())
-    best = pairs.sort_values(["gap", "lam_a", "lam_b"], ascending=[True, False, False]).iloc[0]
-    return float(best["lam_a"]), float(best["lam_b"])
-
-
-def matched_runs(
-    res: Results, dataset: str, a: str, b: str
-) -> tuple[float, float, tuple[str, ...], tuple[str, ...], float, float] | None:
-    """The matched sweep points of a and b on a dataset, paired by seed: (λ_a, λ_b, runs_a, runs_b,
-    clean_a, clean_b), clean accuracies on the sweep's shared clean points over the shared seeds."""
-    points = lam_points(res)
-    if points.empty:
+    clean = clean_by_run(res, dataset, list(runs["run"]) + [targets[s] for s in seeds])
+    if clean is None:
         return None
-    pts = points[(points["dataset"] == dataset) & (points["metric"] == CLEAN)]
-    seeds = set(pts.loc[pts["method"] == a, "seed"]) & set(pts.loc[pts["method"] == b, "seed"])
-    pts = pts[pts["seed"].isin(seeds)]
-    clean = (
-        pts.groupby(["method", "lam"], as_index=False)["accuracy"]
-        .mean()
-        .rename(columns={"accuracy": "clean"})
-    )
-    pair = matched_pair(clean, a, b)
-    if pair is None:
-        return None
-    la, lb = pair
+    blends = []
+    for s in seeds:
+        at = runs[runs["seed"] == s].sort_values("lam")
+        curve = [(r, clean[r]) for r in at["run"]]
+        blend = interpolate(curve, clean[targets[s]])
+        if blend is None:
+            lo, hi = min(c for _, c in curve), max(c for _, c in curve)
+            why = (
+                f"seed {s}: clean {100 * clean[targets[s]]:.2f} % is outside the curve "
+                f"({100 * lo:.2f}–{100 * hi:.2f} %)"
+            )
+            return OnCurve((), tuple(targets[s] for s in seeds), seeds, float("nan"), why)
+        blends.append(blend)
+    mean_clean = float(np.mean([clean[targets[s]] for s in seeds]))
+    return OnCurve(tuple(blends), tuple(targets[s] for s in seeds), seeds, mean_clean)
 
-    def runs(method: str, lam: float) -> tuple[str, ...]:
-        p = pts[(pts["method"] == method) & np.isclose(pts["lam"], lam)].sort_values("seed")
-        return tuple(p["run"])
 
-    ca = float(clean.loc[(clean["method"] == a) & np.isclose(clean["lam"], la), "clean"].iloc[0])
-    cb = float(clean.loc[(clean["method"] == b) & np.isclose(clean["lam"], lb), "clean"].iloc[0])
-    return la, lb, runs(a, la), runs(b, lb), ca, cb
+def curve_targets(res: Results, dataset: str, method: str) -> dict[float, dict[int, str]]:
+    """λ → (seed → run) of a method's λ sweep."""
+    runs = _lam_runs(res, dataset)
+    runs = runs[runs["method"] == method]
+    out: dict[float, dict[int, str]] = {}
+    for r in runs.itertuples(index=False):
+        out.setdefault(float(r.lam), {})[int(r.seed)] = r.run
+    return dict(sorted(out.items()))
