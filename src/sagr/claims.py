@@ -345,7 +345,10 @@ def _equivalence_columns(
 
 
 def evaluate(
-    res: Results, claims: list[Claim] = CLAIMS, margins: Mapping[str, float] | None = None
+    res: Results,
+    claims: list[Claim] = CLAIMS,
+    margins: Mapping[str, float] | None = None,
+    datasets: list[str] | None = None,
 ) -> pd.DataFrame:
     """One row per claim × dataset × comparison, with the claim's verdict on that dataset.
 
@@ -357,11 +360,12 @@ def evaluate(
     NaN: not estimable), power, margin (the smallest effect of interest of the comparison's kind, NaN
     if none), equivalence_p (the TOST p-value against it) and equivalent (TOST at the claim's level).
     `margins`: kind ("accuracy" | "saliency") → smallest effect of interest (config
-    ``claims.smallest_effect``); without it no verdict is "equivalent".
+    ``claims.smallest_effect``); without it no verdict is "equivalent". `datasets`: these only
+    (default: every dataset of `res`).
     """
     rows = []
     for claim in claims:
-        for dataset in res.datasets():
+        for dataset in datasets if datasets is not None else res.datasets():
             comps = claim.comparisons(res, dataset) or []
             outcomes, level = _outcomes(res, dataset, comps)
             v = verdict(outcomes, margins)

@@ -299,7 +299,8 @@ def evaluate_job(
     identity: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Run the attack suite on one model; save per-attack records, the per-ε worst case, the masking checks,
-    the torchattacks-vs-reference AutoAttack comparison and the per-example correctness (correct.npz).
+    AutoAttack's checks on the model (run first; a model in training mode is refused), the
+    torchattacks-vs-reference AutoAttack comparison and the per-example correctness (correct.npz).
 
     ``settings``: the dataset's evaluation settings and ``suite``, ``[name, spec]`` pairs in the
     order the attacks run (``sagr.config.attack_suite``).
@@ -307,6 +308,7 @@ def evaluate_job(
     import pandas as pd
 
     from .masking import masking_checks
+    from .model_checks import model_checks
     from .robustness import MaskingCheck, ModelResult
     from .robustness.io import write_result
     from .robustness.runner import run_suite
@@ -322,6 +324,12 @@ def evaluate_job(
     )
     suite = dict(settings["suite"])  # in run order: the cascade runs cheap to expensive as written
     n_classes = cache.facts(_root(execution), dataset)["n_classes"]
+    # AutoAttack's checks on the model, before any attack: a model left in training mode is refused here
+    name = f"{ident['dataset']}/{ident['run']} ({ident.get('checkpoint') or model_path})"
+    checked = model_checks(model, x, y, name, device)
+    for c in checked:
+        level, outcome = (logging.INFO, "passed") if c.passed else (logging.WARNING, "FAILED")
+        log.log(level, "model check %s %s: %s", c.check, outcome, c.detail)
     table = run_suite(
         model,
         x,
@@ -344,6 +352,7 @@ def evaluate_job(
         records=table.records,
         worst_case=[w for w, _ in table.worst_case()],
         masking=[MaskingCheck(**m) for m in masking_checks(records, table.arrays, n_classes)],
+        model_checks=checked,
         reference=table.reference_comparison(),
         provenance=provenance("evaluate_model", made_by, ident["seed"], device, started, time.time()),
     )

@@ -15,7 +15,7 @@ from collections.abc import Iterable
 import pandas as pd
 
 from sagr import stats
-from sagr.claims import CONTRADICTED, DECIDES, SUPPORTED
+from sagr.claims import CONTRADICTED, DECIDES, EQUIVALENT, SUPPORTED
 from sagr.document import Span
 from sagr.labels import (
     CLEAN,
@@ -183,7 +183,8 @@ def deciding_comparison(g: pd.DataFrame) -> tuple[pd.Series | None, str]:
     is, and how it stands among the others: (row, "weakest of 3"); (None, "") when none was run.
 
     supported: the deciding comparison whose interval comes closest to 0 (the weakest support);
-    contradicted: the one furthest on the wrong side of 0; inconclusive: of those whose interval
+    contradicted: the one furthest on the wrong side of 0; equivalent: the one closest to its margin
+    (largest TOST p-value); inconclusive: of those whose interval
     is not on the predicted side, the one with the largest minimum detectable effect (the hardest
     to decide; a claim's own comparisons before its premises); uninformative: the first at the floor.
     """
@@ -203,6 +204,10 @@ def deciding_comparison(g: pd.DataFrame) -> tuple[pd.Series | None, str]:
     against = own & (far < 0)
     if verdict == CONTRADICTED and against.any():
         return g.loc[far[against].idxmin()], f"{int(against.sum())} of {k} against" if k > 1 else ""
+    if verdict == EQUIVALENT and own.any() and "equivalence_p" in g:
+        # the comparison closest to the margin: the largest TOST p-value (every one is below α)
+        p = g.loc[own, "equivalence_p"].fillna(-1.0)
+        return g.loc[p.idxmax()], f"closest to the margin of {k}" if k > 1 else ""
     open_ = deciding & ~(near > 0)
     if open_.any():
         pick = open_ & own if (open_ & own).any() else open_

@@ -25,8 +25,10 @@ from markupsafe import Markup, escape
 from sagr import claims as C
 from sagr import figures, latex
 from sagr import presentation as P
+from sagr import readings as R
 from sagr import summaries as S
 from sagr import tradeoff as T
+from sagr import verdict_matrix as V
 from sagr.convergence import convergence
 from sagr.document import (
     Bullets,
@@ -100,6 +102,8 @@ class Summaries:
     lam: pd.DataFrame = field(default_factory=pd.DataFrame)
     lam_choice: pd.DataFrame = field(default_factory=pd.DataFrame)
     convergence: pd.DataFrame = field(default_factory=pd.DataFrame)
+    readings: pd.DataFrame = field(default_factory=pd.DataFrame)
+    smallest_effect: Mapping | None = None
 
     def tables(self) -> dict[str, pd.DataFrame]:
         """CSV name → table."""
@@ -115,6 +119,7 @@ class Summaries:
             "lambda_summary": self.lam,
             "lambda_choice": self.lam_choice,
             "convergence": self.convergence,
+            "readings": self.readings,
         }
 
 
@@ -123,6 +128,7 @@ def summarize(
 ) -> Summaries:
     """All aggregates of one result set; `lambda_rule` (config ``ablation.lambda_rule``) picks λ;
     `smallest_effect` (config ``claims.smallest_effect``) gives the claims their equivalence margins."""
+    margins = {k: v["value"] for k, v in (smallest_effect or {}).items()}
     robustness = S.robustness_summary(res)
     points = S.ablation_points(res)
     lam_points = T.lam_points(res, lambda_rule["baseline"] if lambda_rule else None)
@@ -139,12 +145,14 @@ def summarize(
         paired=S.paired_differences(res),
         ablation_points=points,
         ablation=S.ablation_summary(points),
-        claims=C.evaluate(res, margins={k: v["value"] for k, v in (smallest_effect or {}).items()}),
+        claims=C.evaluate(res, margins=margins),
         estimators=S.estimator_check(res),
         lam_points=lam_points,
         lam=lam,
         lam_choice=choice,
         convergence=convergence(res.history),
+        readings=R.evaluate(res, margins),
+        smallest_effect=smallest_effect,
     )
 
 
@@ -294,6 +302,7 @@ def _verdicts_section(res: Results, summ: Summaries) -> Section:
     sec = Section("claims", "Verdicts on the paper's claims")
     if summ.claims.empty:
         return sec.add(_para("No claim could be evaluated: the runs the comparisons need are missing."))
+    sec.add(*V.matrix_section_blocks(summ.claims, summ.readings, res.datasets(), summ.smallest_effect))
     df = P.verdicts_table(summ.claims, res.datasets())
     # the claim's words get the room the numbers leave; the numbers never wrap
     wrap = {"Claim": 40, "Verdict": 13, "Deciding comparison": 26}
@@ -1094,6 +1103,7 @@ def build_document(
         _howto_section(res),
         _curves_section(figs),
         _claims_detail_section(summ),
+        V.readings_section(summ.readings),
         _paired_section(res, summ),
         _masking_section(res),
         _saliency_section(res, summ, figs),

@@ -15,6 +15,8 @@ training ``eps`` would otherwise collide with an attack's ``eps``). The other co
   ``apgd_strength`` (True/False, NaN when the file predates the field).
 - ``masking``: per (run, check): ``check, title, passed, status`` ("pass" | "fail" | "n.a."),
   ``detail, p_value, alpha, n_points``.
+- ``model_checks``: per (run, check) of AutoAttack's checks on the model (`sagr.model_checks`): ``check,
+  title, passed, status`` ("pass" | "fail"), ``detail, n_points``; no rows for a file from before them.
 - ``reference``: per run and ε with a reference AutoAttack cross-check: ``eps, accuracy, n,
   n_correct, torchattacks_accuracy, only_reference_broke, prefix_n`` (the points the reference was
   given), ``mcnemar_p, alpha`` (the level it was tested at), ``ref_points`` (on which points), ``differs``.
@@ -87,6 +89,7 @@ _EMPTY = {
         "apgd_strength",
     ],
     "masking": ["check", "title", "passed", "status", "detail", "p_value", "alpha", "n_points"],
+    "model_checks": ["check", "title", "passed", "status", "detail", "n_points"],
     "reference": [
         "eps",
         "accuracy",
@@ -111,6 +114,7 @@ TABLES = (
     "records",
     "worst_case",
     "masking",
+    "model_checks",
     "reference",
     "saliency",
     "training",
@@ -119,6 +123,11 @@ TABLES = (
     "jobs",
     "sweeps",
 )
+
+
+def _empty(name: str) -> pd.DataFrame:
+    """A table no run has rows for, with its columns, so filters on them still work."""
+    return pd.DataFrame(columns=KEY_COLUMNS + _EMPTY[name])
 
 
 @dataclass
@@ -138,6 +147,7 @@ class Results:
     correct: dict[tuple[str, str], dict[str, np.ndarray]] = field(default_factory=dict)
     maps: dict[tuple[str, str], Path] = field(default_factory=dict)
     history: pd.DataFrame = field(default_factory=pd.DataFrame)
+    model_checks: pd.DataFrame = field(default_factory=lambda: _empty("model_checks"))
     _outcomes: dict[tuple[str, str], OutcomeTable] = field(default_factory=dict, repr=False)
 
     def tables(self) -> dict[str, pd.DataFrame]:
@@ -164,6 +174,20 @@ class Results:
         # params is JSON with sorted keys: equal specs are equal strings, so each is parsed once
         distinct = rob.drop_duplicates(["attack", "params"]).groupby("attack", sort=False)["params"]
         return {a: json.loads(p.iloc[0]) if len(p) == 1 else None for a, p in distinct}
+
+    def flagged_runs(self, dataset: str) -> dict[str, list[str]]:
+        """Runs of `dataset` with a failed model check or a failed gradient-masking check: run -> the ids
+        of the checks that failed (model checks first, each in the order recorded). A run whose file
+        predates the model checks is judged on its masking checks alone; a run with none is not flagged."""
+        out: dict[str, list[str]] = {}
+        for table in (self.model_checks, self.masking):
+            if table.empty or "status" not in table:
+                continue
+            failed = table[(table["dataset"] == dataset) & (table["status"] == "fail")]
+            for run, check in zip(failed["run"], failed["check"], strict=True):
+                if check not in out.setdefault(run, []):
+                    out[run].append(check)
+        return out
 
     def datasets(self) -> list[str]:
         """Datasets in manifest (config) order, so every table and figure lists them alike."""
@@ -322,6 +346,21 @@ def _masking_rows(keys: dict, rob: ModelResult) -> list[dict]:
     ]
 
 
+def _model_check_rows(keys: dict, rob: ModelResult) -> list[dict]:
+    return [
+        dict(
+            keys,
+            check=c.check,
+            title=c.title,
+            passed=c.passed,
+            status="pass" if c.passed else "fail",
+            detail=c.detail,
+            n_points=c.n_points,
+        )
+        for c in rob.model_checks or []
+    ]
+
+
 def _reference_rows(keys: dict, rob: ModelResult, arrays: Mapping[str, np.ndarray] | None) -> list[dict]:
     """One row per ε the reference ran at, recomputed from the per-point outcomes where correct.npz is
     there (the evaluation file stores the largest ε's comparison only)."""
@@ -439,6 +478,7 @@ def load(manifest: Sequence[Mapping[str, Any]], inputs: Mapping[str, Iterable[st
         rows["records"] += _record_rows(keys, rob)
         rows["worst_case"] += _worst_rows(keys, rob)
         rows["masking"] += _masking_rows(keys, rob)
+        rows["model_checks"] += _model_check_rows(keys, rob)
         arrays = _read_npz(run_files.get("correct"))
         rows["reference"] += _reference_rows(keys, rob, arrays)
         rows["saliency"].append(_saliency_row(keys, sal))
@@ -453,10 +493,7 @@ def load(manifest: Sequence[Mapping[str, Any]], inputs: Mapping[str, Iterable[st
             correct[key] = arrays
         if run_files.get("maps") is not None:
             maps[key] = run_files["maps"]
-    frames = {
-        name: pd.DataFrame(r) if r else pd.DataFrame(columns=KEY_COLUMNS + _EMPTY[name])
-        for name, r in rows.items()
-    }
+    frames = {name: pd.DataFrame(r) if r else _empty(name) for name, r in rows.items()}
     return Results(**frames, correct=correct, maps=maps)
 
 

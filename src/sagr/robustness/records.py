@@ -6,7 +6,8 @@ alone reads older files: what they lack (a record's role, ``points``, ``n_correc
 case's ``apgd_strength``) is derived here, once, so no reader downstream carries a fallback.
 Format versions: 1 = files without a ``format_version`` key (before this module); 2 = this
 module's, the same keys plus the version, and no stored report prose (the report builds its
-text from the config at render time).
+text from the config at render time). ``model_checks`` (AutoAttack's checks on the model, `sagr.model_checks`)
+is newer than format 2's first files: a file without it reads back without it (no model check was run).
 """
 
 from __future__ import annotations
@@ -253,6 +254,30 @@ class MaskingCheck:
         )
 
 
+@dataclass(frozen=True)
+class ModelCheck:
+    """One of AutoAttack's checks on the model itself (`sagr.model_checks`): run before any attack."""
+
+    check: str
+    title: str
+    passed: bool
+    detail: str
+    n_points: int | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> ModelCheck:
+        return cls(
+            check=d["check"],
+            title=d.get("title", d["check"]),
+            passed=bool(d["passed"]),
+            detail=str(d.get("detail", "")),
+            n_points=d.get("n_points"),
+        )
+
+
 _IDENTITY = ("dataset", "run", "method", "seed", "hparams")
 
 
@@ -277,6 +302,7 @@ class ModelResult:
     diverged_reason: str | None = None
     note: str | None = None
     format_version: int = FORMAT_VERSION
+    model_checks: list[ModelCheck] | None = None  # None: a file from before the model checks (none run)
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {k: getattr(self, k) for k in _IDENTITY}
@@ -291,6 +317,10 @@ class ModelResult:
             records=[r.to_json() for r in self.records],
             worst_case=[w.to_json() for w in self.worst_case],
             masking=[m.to_json() for m in self.masking],
+        )
+        if self.model_checks is not None:
+            out["model_checks"] = [c.to_json() for c in self.model_checks]
+        out.update(
             reference_autoattack=self.reference.to_json() if self.reference else None,
             provenance=self.provenance,
         )
@@ -317,6 +347,9 @@ class ModelResult:
             records=records,
             worst_case=[WorstCase.from_json(w, n_eval, kinds) for w in d.get("worst_case", [])],
             masking=[MaskingCheck.from_json(m) for m in d.get("masking") or []],
+            model_checks=(
+                [ModelCheck.from_json(c) for c in d["model_checks"] or []] if "model_checks" in d else None
+            ),
             reference=ReferenceComparison.from_json(d.get("reference_autoattack")),
             provenance=d.get("provenance"),
             eval_seed=d.get("eval_seed"),
