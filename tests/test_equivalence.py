@@ -12,6 +12,7 @@ from scipy import stats as sps
 from sagr import claims as C
 from sagr import stats
 from sagr.stats import Difference
+from test_verdicts import floor_case  # noqa: F401  (a fixture)
 
 
 def reference_tost(d: np.ndarray, margin: float) -> float:
@@ -112,3 +113,55 @@ def test_equivalence_is_tested_at_the_claims_bonferroni_level() -> None:
     level4 = 1 - 0.05 / 4
     d4 = Difference(0.0, -1, 1, 0.0045, math.nan, 499, 500, 1, level=level4)
     assert not C.equivalent(_comp(), d4, MARGINS)
+
+
+# ---------------------------------------------------------------- a masked model decides nothing
+
+
+def _pair(sign: int = +1) -> C.Comparison:
+    return C.Comparison("SAGR − JR", "accuracy", ("sagr-0",), ("jr-0",), sign=sign)
+
+
+def test_a_flagged_model_cannot_support_a_claim_or_show_equivalence() -> None:
+    above = _d(0.05, 0.005)
+    assert C.verdict([(_pair(), above)], MARGINS) == C.SUPPORTED
+    for run in ("sagr-0", "jr-0"):
+        assert C.verdict([(_pair(), above)], MARGINS, flagged={run}) == C.NOT_DECIDABLE
+    tight = _d(0.0, 0.002)
+    assert C.verdict([(_pair(), tight)], MARGINS, flagged={"jr-0"}) == C.NOT_DECIDABLE
+    # a run no comparison reads changes nothing
+    assert C.verdict([(_pair(), above)], MARGINS, flagged={"pgd_at-0"}) == C.SUPPORTED
+
+
+def test_a_contradiction_stands_unless_the_side_predicted_worse_is_masked() -> None:
+    below = _d(-0.05, 0.005)  # SAGR below JR, the claim said above
+    # SAGR masked: its true robustness is lower still, the contradiction holds
+    assert C.verdict([(_pair(), below)], MARGINS, flagged={"sagr-0"}) == C.CONTRADICTED
+    # JR masked: JR may be overstated, so SAGR's deficit may be an artefact
+    assert C.verdict([(_pair(), below)], MARGINS, flagged={"jr-0"}) == C.NOT_DECIDABLE
+    # with the predicted sign reversed the sides swap
+    assert C.verdict([(_pair(sign=-1), _d(0.05, 0.005))], MARGINS, flagged={"sagr-0"}) == C.NOT_DECIDABLE
+
+
+def test_blended_sides_are_searched_for_flagged_runs() -> None:
+    blend = C.Comparison("SAGR curve − JR", "accuracy", ((("sagr-a", 0.5), ("sagr-b", 0.5)),), ("jr-0",))
+    assert C.verdict([(blend, _d(0.05, 0.005))], MARGINS, flagged={"sagr-b"}) == C.NOT_DECIDABLE
+    assert C.masked_in([blend], {"sagr-b": ["deterministic"], "x": ["y"]}) == "sagr-b: deterministic"
+
+
+def test_one_flagged_model_in_a_result_set_turns_supported_into_not_decidable(floor_case) -> None:  # noqa: F811
+    import dataclasses
+
+    import pandas as pd
+
+    before = C.evaluate(floor_case)
+    assert (before.loc[before["claim"] == "C6", "verdict"] == C.SUPPORTED).all()
+    failed = pd.DataFrame(
+        [dict(dataset="mnist", run="jr-seed1", check="deterministic", title="t", status="fail", detail="")]
+    )
+    after = C.evaluate(dataclasses.replace(floor_case, model_checks=failed))
+    c6 = after[after["claim"] == "C6"]
+    assert (c6["verdict"] == C.NOT_DECIDABLE).all() and (c6["masked"] == "jr-seed1: deterministic").all()
+    # claims that never read JR's seed-1 model keep their verdicts
+    untouched = ~after["claim"].isin(["C2", "C3", "C5", "C6", "C2m", "C3m"])
+    assert list(after.loc[untouched, "verdict"]) == list(before.loc[untouched, "verdict"])

@@ -11,6 +11,11 @@ with the sign the claim predicts. Its verdict per dataset, computed from the res
 - *inconclusive at this scale*: none of the above (an interval contains 0 and reaches past the
   smallest effect of interest);
 - *uninformative (at the floor)*: every comparison that would decide sits at the floor;
+- *not decidable (masking suspected)*: the verdict would rest on a model whose robustness may be
+  masked (`Results.flagged_runs`: a failed model check or gradient-masking check). A masked model's
+  robustness is overstated, so it can support no claim and show no equivalence, and a contradiction
+  stands only if some contradicting comparison's predicted-better side is the flagged one or neither
+  side is flagged;
 - *not tested*: the runs a comparison needs are missing.
 
 Comparisons that cannot show a difference do not decide: an accuracy comparison where both sides
@@ -25,7 +30,7 @@ the floor), so each verdict holds at a family-wise 5 % error rate.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -35,7 +40,15 @@ from sagr import stats, tradeoff
 from sagr.labels import WORST, method_label
 from sagr.results import Results
 from sagr.robustness.budgets import linf_budgets
-from sagr.summaries import Side, _main_runs, common_suites, compare_runs, compare_saliency, sweep_runs
+from sagr.summaries import (
+    Side,
+    _main_runs,
+    common_suites,
+    compare_runs,
+    compare_saliency,
+    components,
+    sweep_runs,
+)
 
 SUPPORTED, CONTRADICTED, INCONCLUSIVE, NOT_TESTED = (
     "supported",
@@ -45,8 +58,9 @@ SUPPORTED, CONTRADICTED, INCONCLUSIVE, NOT_TESTED = (
 )
 UNINFORMATIVE = "uninformative (at the floor)"
 EQUIVALENT = "equivalent (no effect of interest)"
+NOT_DECIDABLE = "not decidable (masking suspected)"
 #: Every verdict, in the order the report explains them.
-VERDICTS = (SUPPORTED, CONTRADICTED, EQUIVALENT, INCONCLUSIVE, UNINFORMATIVE, NOT_TESTED)
+VERDICTS = (SUPPORTED, CONTRADICTED, EQUIVALENT, INCONCLUSIVE, UNINFORMATIVE, NOT_DECIDABLE, NOT_TESTED)
 ALPHA = 0.05
 # Below 5 % worst-case accuracy a model is broken almost everywhere: two such models cannot differ by
 # more than a few points, whatever their defences do, so their difference says nothing about a claim.
@@ -292,10 +306,13 @@ def equivalent(c: Comparison, d: stats.Difference | None, margins: Mapping[str, 
 
 
 def verdict(
-    outcomes: list[tuple[Comparison, stats.Difference | None]], margins: Mapping[str, float] | None = None
+    outcomes: list[tuple[Comparison, stats.Difference | None]],
+    margins: Mapping[str, float] | None = None,
+    flagged: Iterable[str] | None = None,
 ) -> str:
     """The claim's verdict from its comparisons' intervals (see the module docstring); `margins`:
-    the smallest effect of interest per comparison kind (none: no equivalence verdict)."""
+    the smallest effect of interest per comparison kind (none: no equivalence verdict); `flagged`:
+    the runs whose robustness may be masked."""
     if not outcomes or any(d is None or np.isnan(d.estimate) for _, d in outcomes):
         return NOT_TESTED
     role = roles(outcomes)
@@ -304,13 +321,32 @@ def verdict(
         # nothing left to decide: because of the floor, or because no premise was shown
         return UNINFORMATIVE if AT_FLOOR in role and NO_PREMISE not in role else INCONCLUSIVE
     claimed = [(c, d) for c, d in used if not c.premise]
-    if any(d.significant * c.sign < 0 for c, d in claimed):
-        return CONTRADICTED
+    flagged = set(flagged or ())
+    against = [c for c, d in claimed if d.significant * c.sign < 0]
+    if against:
+        # a masked model looks more robust than it is: a contradiction survives where the side the
+        # claim predicts to be worse is not masked
+        return (
+            CONTRADICTED if any(not (_side_runs(c, worse=True) & flagged) for c in against) else NOT_DECIDABLE
+        )
     if all(d.significant * c.sign > 0 for c, d in claimed):
-        return SUPPORTED
+        return NOT_DECIDABLE if any(_side_runs(c) & flagged for c, _ in claimed) else SUPPORTED
     if all(equivalent(c, d, margins) for c, d in claimed):
-        return EQUIVALENT
+        return NOT_DECIDABLE if any(_side_runs(c) & flagged for c, _ in claimed) else EQUIVALENT
     return INCONCLUSIVE
+
+
+def _side_runs(c: Comparison, worse: bool | None = None) -> set[str]:
+    """The runs a comparison reads: both sides, or (``worse``) only the side the claim predicts to be
+    the less robust (B when it predicts A − B > 0)."""
+    sides = [c.runs_a, c.runs_b] if worse is None else [c.runs_b if c.sign > 0 else c.runs_a]
+    return {r for side in sides for s in side for r, _ in components(s)}
+
+
+def masked_in(comps: list[Comparison], flagged: Mapping[str, list[str]]) -> str:
+    """'run: check, check; …' for every flagged run the comparisons read ('' if none)."""
+    used = sorted({r for c in comps for r in _side_runs(c)} & set(flagged))
+    return "; ".join(f"{r}: {', '.join(flagged[r])}" for r in used)
 
 
 def _outcomes(res: Results, dataset: str, comps: list[Comparison]) -> tuple[list, float]:
@@ -368,13 +404,15 @@ def evaluate(
         for dataset in datasets if datasets is not None else res.datasets():
             comps = claim.comparisons(res, dataset) or []
             outcomes, level = _outcomes(res, dataset, comps)
-            v = verdict(outcomes, margins)
+            flagged = res.flagged_runs(dataset)
+            v = verdict(outcomes, margins, flagged)
             base = dict(
                 claim=claim.id,
                 statement=claim.statement,
                 decided_by=claim.decided_by,
                 dataset=dataset,
                 verdict=v,
+                masked=masked_in([c for c, _ in outcomes], flagged) if v == NOT_DECIDABLE else "",
             )
             if not outcomes:
                 rows.append(

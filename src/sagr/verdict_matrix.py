@@ -28,7 +28,8 @@ def _cell(g: pd.DataFrame) -> str:
         return v
     scale, digits, unit = _scale(r["kind"])
     effect = fmt_difference(r["estimate"], r["low"], r["high"], scale, digits) + unit
-    return f"{v}\n{effect} ({int(r['n'])} × {int(r['seeds'])})"
+    masked = f"\nmasking suspected in {r['masked']}" if r.get("masked") else ""
+    return f"{v}\n{effect} ({int(r['n'])} × {int(r['seeds'])}){masked}"
 
 
 def _readings_cell(rd: pd.DataFrame) -> str:
