@@ -238,3 +238,16 @@ def test_the_rule_reads_clean_accuracy_on_the_whole_test_split_where_every_run_h
     )
     assert back.loc["jr", "chosen"] == 0.03 and (back["clean_points"] == "evaluation points").all()
     assert (back["n_clean"] == N).all()
+
+
+def test_no_tradeoff_panel_where_every_point_is_at_the_floor() -> None:
+    rows = [
+        dict(dataset="mnist", method=m, lam=lam, metric="worst_case", eps=eps, mean=v, suite="pgd")
+        for m in ("jr", "sagr")
+        for lam in (0.1, 0.3)
+        for eps, v in ((0.1, 0.4), (0.2, 0.06), (0.3, 0.01))
+    ]
+    summary = pd.DataFrame(rows)
+    assert figures.tradeoff_panels(summary, "mnist") == [0.1, 0.2]  # at 0.3 every point is below 5 %
+    summary.loc[summary["eps"] == 0.2, "mean"] = 0.049
+    assert figures.tradeoff_panels(summary, "mnist") == [0.1]

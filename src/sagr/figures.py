@@ -199,16 +199,33 @@ def ablation(summary: pd.DataFrame, param: str, datasets: Sequence[str], out_dir
 
 
 def tradeoff_series(summary: pd.DataFrame, dataset: str, eps: float) -> dict[str, pd.DataFrame]:
-    """Per swept method, its λ points in λ order: lam, clean and worst case at ε (means, intervals)."""
+    """Per swept method, its λ points in λ order: lam, clean and worst case at ε (means, sd over seeds,
+    intervals)."""
     d = summary[summary["dataset"] == dataset]
     clean = d[d["metric"] == CLEAN]
     worst = d[(d["metric"] == WORST) & np.isclose(d["eps"], eps)]
-    cols = ["method", "lam", "mean", "ci_low", "ci_high", "n"]
+    cols = ["method", "lam", "mean", "sd", "ci_low", "ci_high", "n"]
+    cols = [c for c in cols if c in d]
     both = clean[cols].merge(worst[cols], on=["method", "lam"], suffixes=("_clean", "_worst"))
     return {
         m: both[both["method"] == m].sort_values("lam").reset_index(drop=True)
         for m in sorted_methods(both["method"])
     }
+
+
+# A point more than this far below the best clean accuracy of its panel has collapsed (e.g. IGR at a λ that
+# destabilises training): drawn at scale it would squeeze every other point into a sliver of the axis.
+COLLAPSED_CLEAN_GAP = 0.05
+# Below this worst case every point of a panel is broken almost everywhere (`sagr.claims.FLOOR`): such a
+# panel shows nothing and is left out.
+FLOOR = 0.05
+
+
+def tradeoff_panels(summary: pd.DataFrame, dataset: str) -> list[float]:
+    """The ε of a dataset's trade-off panels: every ε with a worst case, except those where every
+    point is below `FLOOR`."""
+    w = summary[(summary["dataset"] == dataset) & (summary["metric"] == WORST)]
+    return [float(e) for e, g in sorted(w.groupby("eps")) if (g["mean"] >= FLOOR).any()]
 
 
 def tradeoff(
@@ -219,17 +236,23 @@ def tradeoff(
 ) -> str:
     """Clean accuracy (x) against worst case at each ε (y), one curve per method over its λ sweep.
 
-    Rows = datasets, columns = ε; each point is labelled with its λ, error bars are the 95 %
-    point-sampling intervals of both coordinates. `reference`: dataset → (baseline clean, rule's
-    threshold), drawn as vertical lines (the λ rule keeps the points right of the dashed one)."""
+    Rows = datasets, columns = ε (`tradeoff_panels`: no panel where every point is at the floor); each
+    point is labelled with its λ, error bars are the 95 % point-sampling intervals of both coordinates,
+    and the shaded band is ± one standard deviation over seeds of the worst case (with several seeds).
+    A collapsed point (`COLLAPSED_CLEAN_GAP` below the panel's best clean accuracy) is named in the
+    panel, not drawn. `reference`: dataset → (baseline clean, rule's threshold), drawn as vertical
+    lines (the λ rule keeps the points right of the dashed one)."""
     swept = summary[summary["metric"] == WORST]
     datasets = [ds for ds in datasets if ds in set(swept["dataset"])]
-    eps_by = {ds: sorted(swept.loc[swept["dataset"] == ds, "eps"].unique()) for ds in datasets}
+    eps_by = {ds: tradeoff_panels(summary, ds) for ds in datasets}
+    datasets = [ds for ds in datasets if eps_by[ds]]
+    if not datasets:
+        return ""
     cols = max(len(e) for e in eps_by.values())
     colours = palette(summary["method"].unique())
     with sns.axes_style("whitegrid"), sns.plotting_context("paper", font_scale=1.1):
         fig, axes = plt.subplots(
-            len(datasets), cols, figsize=(3.6 * cols, 3.2 * len(datasets)), squeeze=False
+            len(datasets), cols, figsize=(3.8 * cols, 3.4 * len(datasets)), squeeze=False
         )
         for i, dataset in enumerate(datasets):
             for j in range(cols):
@@ -238,7 +261,18 @@ def tradeoff(
                     ax.set_visible(False)
                     continue
                 eps = eps_by[dataset][j]
-                for method, s in tradeoff_series(summary, dataset, eps).items():
+                series = tradeoff_series(summary, dataset, eps)
+                best = max((s["mean_clean"].max() for s in series.values() if len(s)), default=1.0)
+                off_axis = []
+                for k, (method, s) in enumerate(series.items()):
+                    collapsed = s["mean_clean"] < best - COLLAPSED_CLEAN_GAP
+                    off_axis += [
+                        f"{method_label(method)} λ={lam:g}: {100 * c:.1f} % clean"
+                        for lam, c in zip(
+                            s.loc[collapsed, "lam"], s.loc[collapsed, "mean_clean"], strict=True
+                        )
+                    ]
+                    s = s[~collapsed]
                     x, y = 100 * s["mean_clean"], 100 * s["mean_worst"]
                     ax.errorbar(
                         x,
@@ -252,10 +286,39 @@ def tradeoff(
                         linewidth=1.2,
                         label=method_label(method) if i == j == 0 else None,
                     )
+                    if "sd_worst" in s and s["sd_worst"].notna().any():
+                        band = s.sort_values("mean_clean")
+                        sd = 100 * band["sd_worst"].fillna(0.0)
+                        mid = 100 * band["mean_worst"]
+                        ax.fill_between(
+                            100 * band["mean_clean"],
+                            mid - sd,
+                            mid + sd,
+                            color=colours[method],
+                            alpha=0.15,
+                            lw=0,
+                        )
+                    # labels alternate above and below the curve so that neighbouring curves' labels part
+                    dy = 4 if k % 2 == 0 else -9
                     for xi, yi, lam in zip(x, y, s["lam"], strict=True):
                         ax.annotate(
-                            f"λ={lam:g}", (xi, yi), fontsize=6, xytext=(3, 3), textcoords="offset points"
+                            f"λ={lam:g}",
+                            (xi, yi),
+                            fontsize=6,
+                            xytext=(3, dy),
+                            textcoords="offset points",
+                            color=colours[method],
                         )
+                if off_axis:
+                    ax.text(
+                        0.02,
+                        0.02,
+                        "not drawn (collapsed): " + "; ".join(off_axis),
+                        transform=ax.transAxes,
+                        fontsize=6,
+                        color="0.3",
+                        wrap=True,
+                    )
                 if reference and dataset in reference:
                     base, threshold = reference[dataset]
                     ax.axvline(100 * base, color="0.3", linewidth=0.8)
@@ -264,8 +327,7 @@ def tradeoff(
                 ax.set_title(f"{dataset_label(dataset)}: ε={fmt_eps(eps)}, {fmt_n(n)}", fontsize=9)
                 ax.set_xlabel("clean accuracy (%)")
                 ax.set_ylabel(f"worst case at ε={fmt_eps(eps)} (%)")
-        if datasets:
-            axes[0, 0].legend(fontsize=7)
+        axes[0, 0].legend(fontsize=7)
         fig.tight_layout()
         return save(fig, out_dir, "tradeoff")
 
