@@ -25,3 +25,15 @@ def test_fewer_seeds_than_a_study_needs_is_a_departure(default_config):
     assert len(default_config["seeds"]) == STUDY_SEEDS and "seeds per method" not in _scope(default_config)
     two = {**copy.deepcopy(default_config), "seeds": [0, 1]}
     assert f"2 seeds per method, not {STUDY_SEEDS}" in _scope(two)
+
+
+def test_sweeps_below_three_seeds_are_a_departure_that_names_the_add_on() -> None:
+    from sagr.config import load
+    from sagr.departures import departures
+
+    config = load("config/config.yaml")
+    text = " ".join(departures(config))
+    assert "sweep points (the λ curves, the β sweep) are trained at 1 seed," in text
+    assert "config/curves.yaml" in text
+    config["ablation"]["seeds"] = [0, 1, 2]
+    assert "sweep points (the λ curves" not in " ".join(departures(config))

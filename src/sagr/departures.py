@@ -100,6 +100,14 @@ def scope_departures(config: dict[str, Any]) -> list[str]:
             f"{_join(left)} of METHOD.md's datasets, to fit its time budget; every table, figure and claim "
             "verdict holds for the datasets shown only (the other configs in config/ add the rest)."
         )
+    ablation = config.get("ablation") or {}
+    k = len(ablation.get("seeds") or [0])
+    if ablation.get("sweeps") and ablation.get("datasets") and k < STUDY_SEEDS:
+        out.append(
+            f"The ablation's sweep points (the λ curves, the β sweep) are trained at {k} seed"
+            f"{'s' if k != 1 else ''}, not {STUDY_SEEDS}: C2m, C3m and C4 rest on them, so their intervals carry "
+            "no seed spread; `--configfile config/config.yaml config/curves.yaml` trains them at 3."
+        )
     n = len(config["seeds"])
     if n < STUDY_SEEDS:
         out.append(
