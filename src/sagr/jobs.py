@@ -20,8 +20,9 @@ import torch
 from . import cache, divergence, models
 from .checkpoint import remove as remove_checkpoint
 from .config import method_hparams
-from .files import atomic_path, keep_previous_set, previous_path, read_json, write_json
+from .files import keep_previous_set, previous_path, read_json, write_json
 from .provenance import device_name, provenance, resolve_device
+from .robustness.io import write_npz
 from .runs import decode_run
 from .subsets import subset_indices
 from .train import CheckpointPolicy, Validation, accuracy, fit
@@ -384,12 +385,11 @@ def saliency_job(
     grads = input_gradients(model, x, y, settings["eval_batch_size"], device)
     values = saliency_metrics(x, grads, cache.facts(_root(execution), dataset)["dark_background"])
     k = min(settings["figure_images"], n)
-    _save_npz(
+    write_npz(
         out_maps,
-        images=x[:k].numpy(),
-        maps=saliency_map(grads[:k]).numpy(),
-        labels=y[:k].numpy(),
-        indices=idx[:k],
+        dict(
+            images=x[:k].numpy(), maps=saliency_map(grads[:k]).numpy(), labels=y[:k].numpy(), indices=idx[:k]
+        ),
     )
     result = {
         **ident,
@@ -430,17 +430,11 @@ def _diverged(
         )  # fmt: skip
         write_result(result, out_json, out_npz, {INDICES: np.zeros(0, dtype=np.int64)})
         return True
-    _save_npz(out_npz, indices=np.zeros(0, dtype=np.int64))
+    write_npz(out_npz, {"indices": np.zeros(0, dtype=np.int64)})
     write_json(
         out_json, {**_identity(dataset, run_name), **note, "n_images": 0, "metrics": {}, "provenance": prov}
     )
     return True
-
-
-def _save_npz(path: Path, **arrays: Any) -> None:
-    """np.savez through a temporary name, so a crash never leaves a truncated file."""
-    with atomic_path(path) as tmp:
-        np.savez_compressed(tmp, **{k: np.asarray(v) for k, v in arrays.items()})
 
 
 def redirect_log(path: str | Path, stage: str | None = None, context: dict[str, Any] | None = None) -> None:

@@ -114,7 +114,7 @@ def _check_like_the_config(name: str, run: Run) -> None:
     config schema's bounds (a target must not train what the config would refuse)."""
     import jsonschema
 
-    from .config import _schema  # the config's own schema (cached; read, never changed here)
+    from .schema import _schema  # the config's own schema (cached; read, never changed here)
 
     props = _schema()["properties"]
     params = props["methods"]["properties"][run.method]["properties"]

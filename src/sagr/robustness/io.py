@@ -7,9 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..files import atomic_path, read_json, read_npz, write_json
+from ..files import atomic_path, read_json, write_json
 from .records import ModelResult
-from .table import OutcomeTable
 
 
 def write_result(result: ModelResult, json_path: Path, npz_path: Path, arrays: dict[str, np.ndarray]) -> None:
@@ -27,14 +26,3 @@ def write_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
 def read_result(json_path: Path) -> ModelResult:
     """robustness.json, verified, in any format version this code knows."""
     return ModelResult.from_json(read_json(json_path))
-
-
-def read_outcomes(npz_path: Path) -> dict[str, np.ndarray]:
-    """correct.npz, verified: every array by key (`outcome_key`, `worst_key`, `INDICES`)."""
-    return read_npz(npz_path)
-
-
-def read_table(json_path: Path, npz_path: Path) -> tuple[ModelResult, OutcomeTable]:
-    """A model's result and its outcome table, from its two files."""
-    result = read_result(json_path)
-    return result, OutcomeTable(list(result.records), read_outcomes(npz_path))
