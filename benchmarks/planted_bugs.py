@@ -1,4 +1,4 @@
-"""Plant each bug of issue 17 in a scratch copy of src/, one at a time, and run the tests that
+"""Plant each bug of issues 17 and 27 in a scratch copy of src/, one at a time, and run the tests that
 should catch it: every row must say "caught". Not a timed test (minutes; run it after a change of
 the tests or of the code they guard):
 
@@ -209,6 +209,35 @@ BUGS = [
         "return torchattacks.VANILA(model)",
         ("tests/test_attacks_break.py",),
     ),
+    # what is measured (issue 27): the split, the held-out images, the restarts, the L2 rule
+    Bug(
+        "measured: evaluation on the training split",
+        "jobs.py",
+        "xt, yt = cache.load(Path(root), dataset, train=False)",
+        "xt, yt = cache.load(Path(root), dataset, train=True)",
+        ("tests/test_measured.py", "-k", "evaluation_points"),
+    ),
+    Bug(
+        "measured: validation images left in the training set",
+        "jobs.py",
+        "x, y = x[rest], y[rest]",
+        "pass",
+        ("tests/test_measured.py", "-k", "validation"),
+    ),
+    Bug(
+        "measured: restarts dropped (first restart only)",
+        "attacks.py",
+        "return attacks[0] if len(attacks) == 1 else torchattacks.MultiAttack(attacks, verbose=False)",
+        "return attacks[0]",
+        ("tests/test_measured.py", "-k", "restart"),
+    ),
+    Bug(
+        "measured: L2 robust iff ||delta||2 > eps, whatever C&W returned",
+        "robustness/runner.py",
+        'ok = still | (l2 > eps) if step.norm == "l2" else still',
+        'ok = (l2 > eps) if step.norm == "l2" else still',
+        ("tests/test_measured.py", "-k", "l2"),
+    ),
     # saliency metrics (saliency.py)
     Bug("saliency: Gini weights off by one", "saliency.py", "(2 * i - n - 1)", "(2 * i - n)", SALIENCY),
     Bug(
@@ -266,6 +295,8 @@ def run(bugs: list[Bug], python: str) -> list[dict]:
     with tempfile.TemporaryDirectory() as tmp:
         scratch = Path(tmp) / "src"
         shutil.copytree(REPO / "src", scratch, ignore=shutil.ignore_patterns("__pycache__"))
+        for beside in ("workflow", "config"):  # found relative to the package (the config schema)
+            (Path(tmp) / beside).symlink_to(REPO / beside)
         for bug in bugs:
             target = scratch / "sagr" / bug.file
             original = (REPO / "src" / "sagr" / bug.file).read_text()

@@ -3,6 +3,7 @@
 sagr evaluate CHECKPOINT --dataset mnist [--config FILE] [--out DIR]
 sagr export [--results DIR] [--out DIR]
 sagr check-config FILE [FILE ...]
+sagr verify [--results DIR]
 """
 
 from __future__ import annotations
@@ -90,6 +91,16 @@ def _parser() -> argparse.ArgumentParser:
         "cross-key checks. Prints what the run would train; exit status 2 names the first problem.",
     )
     cc.add_argument("files", nargs="+", type=Path, metavar="FILE")
+    ve = sub.add_parser(
+        "verify",
+        help="re-hash every result file against its hash record",
+        description="Re-hash every file under DIR that has a hash record (<file>.sha256), and the last "
+        "good copies kept under .sagr/previous/DIR, against the record its writer made. A file damaged "
+        "on disk with its date unchanged passes a plain snakemake run until a job reads it; this finds "
+        "it now. Prints one line per damaged or missing file with the command that rebuilds it; exit "
+        "status 1 if there is any.",
+    )
+    ve.add_argument("--results", type=Path, default=Path("results"), help="results folder (default results)")
     return parser
 
 
@@ -102,6 +113,22 @@ def check_config_files(files: list[Path]) -> dict:
     for path in files:
         _update(merged, read_config_file(path))
     return load(merged)
+
+
+def _say_where_cuda_runs(config: dict) -> None:
+    """``device: cuda`` needs a GPU where the jobs run: say whether this machine has one. A warning,
+    not an error: the jobs may run on a cluster's GPU nodes (the run itself stops before any job
+    when it would run them here without a GPU: sagr.checks.check_device)."""
+    from .checks import ConfigError, check_device
+
+    if not str(config["device"]).startswith("cuda"):
+        return
+    try:
+        check_device(config)
+    except ConfigError as err:
+        print(f"sagr check-config: warning (the jobs need a GPU where they run): {err}", file=sys.stderr)
+    else:
+        print(f"device {config['device']}: this machine has the GPU it names")
 
 
 def _update(base: dict, new: dict) -> None:
@@ -143,12 +170,21 @@ def main(argv: list[str] | None = None) -> int:
 
             written = export_run(args.results, args.out)
             print(f"wrote {len(written)} model-info file(s) under {args.out}")
+        elif args.command == "verify":
+            from .files import verify_tree
+
+            checked, problems = verify_tree(args.results)
+            for problem in problems:
+                print(f"sagr verify: {problem}", file=sys.stderr)
+            print(f"{len(checked)} file(s) checked under {args.results}: {len(problems)} damaged or missing")
+            return 1 if problems else 0
         elif args.command == "check-config":
             config = check_config_files(args.files)
             print(
                 f"config OK: datasets {', '.join(config['datasets'])}; methods {', '.join(config['methods'])}; "
                 f"seeds {config['seeds']}; attacks {', '.join(config['attacks'])}"
             )
+            _say_where_cuda_runs(config)
     except (FileNotFoundError, ValueError, pickle.UnpicklingError) as err:
         # One line the user can act on (a refused checkpoint included), not a traceback.
         print(f"sagr {args.command}: {err}", file=sys.stderr)

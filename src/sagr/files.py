@@ -213,6 +213,69 @@ def keep_previous_set(paths: Sequence[str | Path]) -> list[Path]:
     return [kept for _, kept in pairs]
 
 
+def restore_previous_set(paths: Sequence[str | Path]) -> list[Path]:
+    """Put the kept copies of a set of outputs back where they belong, when every one of them is gone
+    (what Snakemake leaves of a failed job's outputs) and every kept copy exists; the restored paths.
+
+    Their modification times are the kept ones, older than whatever made the job rerun, so the next
+    run retries the job instead of taking the old outputs for up to date.
+    """
+    import shutil
+
+    pairs = [(Path(p), previous_path(p)) for p in paths]
+    if any(kept is None or not kept.exists() or dst.exists() for dst, kept in pairs):
+        return []
+    for dst, kept in pairs:
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        tmp = dst.with_name(f".{dst.name}.restoring")
+        if kept.is_dir():
+            shutil.rmtree(tmp, ignore_errors=True)
+            shutil.copytree(kept, tmp)  # copy2: file times kept
+        else:
+            shutil.copy2(kept, tmp)
+        os.replace(tmp, dst)
+        shutil.copystat(kept, dst)
+    return [dst for dst, _ in pairs]
+
+
+def failure_line(log_file: str | Path) -> str | None:
+    """The ``FAILED <stage>: <error>`` line a job's log ends with (``jobs.redirect_log``), if it failed."""
+    try:
+        lines = Path(log_file).read_text(errors="replace").splitlines()
+    except OSError:
+        return None
+    return next((line for line in reversed(lines) if line.startswith("FAILED ")), None)
+
+
+def restore_failed_report(outputs: Sequence[str | Path], log_file: str | Path) -> str | None:
+    """After a run that failed: if the report's outputs are gone (Snakemake removes them when the
+    render starts and again when it fails), put the last good ones back and mark the page's top as
+    stale with the failure. Returns the console message, or None when nothing was restored."""
+    import html
+    import time
+
+    restored = restore_previous_set(outputs)
+    if not restored:
+        return None
+    page = next(p for p in restored if p.suffix == ".html")
+    failed = failure_line(log_file) or f"the render did not finish (see {log_file})"
+    stat = page.stat()
+    when = time.strftime("%Y-%m-%d %H:%M", time.localtime(stat.st_mtime))
+    banner = (
+        '<div role="alert" style="background:#fde2e1;border:2px solid #b00020;padding:0.8em;margin:0.5em 0">'
+        f"<strong>This is the last good report ({when}); a later render failed.</strong> "
+        f"{html.escape(failed)} (full log: {html.escape(str(log_file))})</div>"
+    )
+    text = page.read_text()
+    at = text.find(">", text.find("<body")) + 1 if "<body" in text else 0
+    page.write_text(text[:at] + banner + text[at:])
+    os.utime(page, ns=(stat.st_atime_ns, stat.st_mtime_ns))  # still older than what failed the render
+    return (
+        f"{failed}\nThe last good report is back in place ({', '.join(map(str, restored))}), "
+        f"marked at its top as stale; the render is retried on the next run. Log: {log_file}"
+    )
+
+
 def use_configfiles(paths: Any) -> None:
     """Record this run's ``--configfile`` list (relative to the working directory where inside it)
     for ``snakemake_command``; the jobs Snakemake starts inherit it."""
@@ -281,6 +344,30 @@ def verify(path: str | Path, brought: bool = False) -> None:
             f"file is damaged: SHA-256 {digest[:16]}..., {str(stamp.get('sha256'))[:16]}... when written",
             stamp.get("written_by"),
         )
+
+
+def verify_tree(root: str | Path) -> tuple[list[Path], list[str]]:
+    """Every file under ``root`` with a hash record, and its kept copy under PREVIOUS_DIR, checked
+    against the record (``verify``): (the files checked, one message per damaged or missing file)."""
+    root = Path(root)
+    kept = previous_path(root)
+    checked, problems = [], []
+    for tree in [root] + ([kept] if kept is not None and kept.is_dir() else []):
+        for record in sorted(tree.rglob("*.sha256")):
+            path = record.with_name(record.name[: -len(".sha256")])
+            checked.append(path)
+            try:
+                verify(path)
+            except ArtefactError as err:
+                if tree == root:
+                    problems.append(str(err))
+                else:  # no command rebuilds a kept copy: the next good write of the result replaces it
+                    what = str(err).split(". Rebuild it")[0]
+                    original = root / path.relative_to(kept)
+                    problems.append(
+                        f"{what} (the last good copy of {original}, replaced when it is next written)"
+                    )
+    return checked, problems
 
 
 def _read(path: str | Path, parse: Any, what: str, brought: bool) -> Any:
