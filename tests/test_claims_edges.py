@@ -274,7 +274,11 @@ def test_matched_clean_compares_sagrs_curve_at_each_jr_points_clean_accuracy(swe
     head = "SAGR curve − JR λ=0.03 (at its clean 98.5 %)"
     assert [c.label for c in first] == [f"{head}, worst case ε=0.1", f"{head}, worst case ε=0.3"]
     sal = C._matched_clean("saliency")(sweep_case, "mnist")
-    assert len(sal) == 4 and (sal[0].kind, sal[0].runs_a, sal[0].label) == ("saliency", blend, f"{head}, Gini")
+    assert len(sal) == 4 and (sal[0].kind, sal[0].runs_a, sal[0].label) == (
+        "saliency",
+        blend,
+        f"{head}, Gini",
+    )
     # Without a λ sweep there is nothing to match.
     assert (
         C._matched_clean("accuracy")(case, "sup") is None
