@@ -57,8 +57,8 @@ SUPPORTED, CONTRADICTED, INCONCLUSIVE, NOT_TESTED = (
     "not tested",
 )
 UNINFORMATIVE = "uninformative (at the floor)"
-EQUIVALENT = "equivalent (no effect of interest)"
-NOT_DECIDABLE = "not decidable (masking suspected)"
+EQUIVALENT = "equivalent"  # no effect as large as the smallest effect of interest
+NOT_DECIDABLE = "not decidable"  # masking suspected in a model it reads
 #: Every verdict, in the order the report explains them.
 VERDICTS = (SUPPORTED, CONTRADICTED, EQUIVALENT, INCONCLUSIVE, UNINFORMATIVE, NOT_DECIDABLE, NOT_TESTED)
 ALPHA = 0.05

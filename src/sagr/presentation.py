@@ -240,7 +240,7 @@ def verdicts_table(claims: pd.DataFrame, datasets: list[str]) -> pd.DataFrame:
             notes = [among] if among else []
             notes += ["premise"] if r["premise"] else []
             notes += [r["role"]] if r["role"] not in (DECIDES, "") else []
-            notes += [f"masking suspected in {r['masked']}"] if r.get("masked") else []
+            notes += ["masking suspected"] if r.get("masked") else []
             row["Deciding comparison"] = label + (f" ({'; '.join(notes)})" if notes else "")
             row["Effect [interval]"] = (
                 fmt_difference(r["estimate"], r["low"], r["high"], scale, digits) + unit

@@ -302,7 +302,6 @@ def _verdicts_section(res: Results, summ: Summaries) -> Section:
     sec = Section("claims", "Verdicts on the paper's claims")
     if summ.claims.empty:
         return sec.add(_para("No claim could be evaluated: the runs the comparisons need are missing."))
-    sec.add(*V.matrix_section_blocks(summ.claims, summ.readings, res.datasets(), summ.smallest_effect))
     df = P.verdicts_table(summ.claims, res.datasets())
     # the claim's words get the room the numbers leave; the numbers never wrap
     wrap = {"Claim": 40, "Verdict": 13, "Deciding comparison": 26}
@@ -1131,6 +1130,7 @@ def build_document(
             for s in (
                 _verdicts_section(res, summ),
                 _headline_section(res, summ),
+                V.matrix_section(summ.claims, summ.readings, res.datasets(), summ.smallest_effect),
                 _floors_section(res, summ, config),
             )
             if s is not None

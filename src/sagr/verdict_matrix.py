@@ -13,7 +13,7 @@ from collections.abc import Mapping
 import pandas as pd
 
 from sagr.claims import CONTRADICTED, NOT_TESTED, SUPPORTED, VERDICTS
-from sagr.document import Block, Paragraph, Section, frame_table, spans
+from sagr.document import Paragraph, Section, frame_table, spans
 from sagr.labels import dataset_label
 from sagr.presentation import MISSING, _nan, _scale, deciding_comparison, fmt_difference
 
@@ -128,10 +128,13 @@ def margins_note(smallest_effect: Mapping | None) -> Paragraph:
     return Paragraph(spans(*parts), note=True)
 
 
-def matrix_section_blocks(
+def matrix_section(
     claims: pd.DataFrame, readings: pd.DataFrame, datasets: list[str], smallest_effect: Mapping | None
-) -> list[Block]:
-    """The matrix and its notes, for the top of the verdicts section."""
+) -> Section | None:
+    """Page 1's matrix (after the verdicts and the headline table, which must fit the first screen)
+    with the verdicts' vocabulary and the smallest effects of interest."""
+    if claims.empty:
+        return None
     df = verdict_matrix(claims, readings, datasets)
     table = frame_table(
         df,
@@ -140,7 +143,7 @@ def matrix_section_blocks(
         style=style_cell,
         wrap={c: (34 if c == "Claim" else 22) for c in df.columns},
     )
-    return [
+    return Section("verdict-matrix", "Verdict matrix: every dataset and every reading").add(
         table,
         Paragraph(
             spans(
@@ -151,7 +154,7 @@ def matrix_section_blocks(
             note=True,
         ),
         margins_note(smallest_effect),
-    ]
+    )
 
 
 def readings_section(readings: pd.DataFrame) -> Section | None:

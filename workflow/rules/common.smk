@@ -2,6 +2,7 @@
 from sagr.attack_kinds import suite_for_seed
 from sagr.config import attack_suite, benchmark_settings, stage_resource, stage_settings
 from sagr.runs import decode_run, manifest, result_paths
+from sagr.schedule import priority as schedule_priority
 
 MANIFEST = manifest(config)
 MAIN_RUNS = {(e.dataset, e.run.name) for e in MANIFEST if e.main}
@@ -54,3 +55,16 @@ def job_resources(stage):
         return get
 
     return dict(mem_mb=value("mem_mb"), runtime=value("runtime_min"), gpu=value("gpus"))
+
+
+def job_priority(stage):
+    """Snakemake priority of one `stage` job (train, evaluate, saliency): the estimated CPU seconds of
+    the longest chain it starts (sagr.schedule), so the longest chains start first and short jobs fill
+    the end of the run.
+    """
+
+    def get(wildcards):
+        main = (wildcards.dataset, wildcards.run) in MAIN_RUNS
+        return schedule_priority(config, stage, wildcards.dataset, wildcards.run, main)
+
+    return get

@@ -11,6 +11,7 @@ rule evaluate_model:
         "logs/{dataset}/{run}/evaluate.log",
     benchmark:
         "results/benchmarks/evaluate/{dataset}/{run}.tsv"
+    priority: job_priority("evaluate")
     conda:
         "../../environment.yml"
     threads: config["threads"]

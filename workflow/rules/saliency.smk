@@ -11,6 +11,7 @@ rule saliency_model:
         "logs/{dataset}/{run}/saliency.log",
     benchmark:
         "results/benchmarks/saliency/{dataset}/{run}.tsv"
+    priority: job_priority("saliency")
     conda:
         "../../environment.yml"
     threads: config["threads"]

@@ -10,6 +10,7 @@ rule train_model:
         "logs/{dataset}/{run}/train.log",
     benchmark:
         "results/benchmarks/train/{dataset}/{run}.tsv"
+    priority: job_priority("train")
     conda:
         "../../environment.yml"
     threads: config["threads"]
