@@ -66,6 +66,21 @@ def require_mnist() -> Path:
     return mirror_dir()
 
 
+def smoke_config_on_mnist(tmp_path_factory) -> dict:
+    """The smoke config with its data root a fresh directory filled as the fetch rule fills it (real
+    MNIST from the mirror: raw files and the tensor cache)."""
+    require_mnist()
+    from sagr import cache, data
+    from sagr.config import load
+
+    root = tmp_path_factory.mktemp("data")
+    data.prepare_dataset("mnist", root, mirror_dir(), download=False)
+    cache.write_cache(root, "mnist")
+    config = load(REPO / "config" / "smoke.yaml")
+    config["data"]["root"] = str(root)
+    return config
+
+
 @pytest.fixture
 def smoke_config() -> dict:
     with open(REPO / "config" / "smoke.yaml") as fh:

@@ -5,7 +5,7 @@ import copy
 
 import pytest
 
-from conftest import REPO, mirror_dir, require_mnist
+from conftest import smoke_config_on_mnist
 from sagr.config import (
     STAGE_KEYS,
     STAGE_SECTIONS,
@@ -46,14 +46,7 @@ def declared(settings_json: str) -> ReadLog:
 
 @pytest.fixture(scope="module")
 def config(tmp_path_factory):
-    require_mnist()
-    from sagr import cache, data
-
-    root = tmp_path_factory.mktemp("data")
-    data.prepare_dataset("mnist", root, mirror_dir(), download=False)
-    cache.write_cache(root, "mnist")
-    config = load(REPO / "config" / "smoke.yaml")
-    config["data"]["root"] = str(root)
+    config = smoke_config_on_mnist(tmp_path_factory)
     config["datasets"]["mnist"].update(eval_subset=16, saliency_images=8)
     config["checkpoint"]["dir"] = str(tmp_path_factory.mktemp("checkpoints"))
     return config

@@ -19,7 +19,7 @@ import torch.nn as nn
 import torchattacks
 from torchattacks.attack import Attack
 
-from conftest import REPO, mirror_dir, require_mnist
+from conftest import REPO, mirror_dir, smoke_config_on_mnist
 from sagr import attacks as sagr_attacks
 from sagr.config import attack_suite, execution, job_settings, load
 from sagr.files import read_npz
@@ -49,16 +49,10 @@ def _index_of(reference: np.ndarray) -> dict[bytes, int]:
 def mnist(tmp_path_factory) -> dict:
     """A data root filled as the fetch rule fills it, the smoke config pointing at it, and torchvision's
     own reading of the raw MNIST files in the mirror (the reference: it never goes through sagr)."""
-    require_mnist()
     from torchvision.datasets import MNIST
 
-    from sagr import cache, data
-
-    root = tmp_path_factory.mktemp("data")
-    data.prepare_dataset("mnist", root, mirror_dir(), download=False)
-    cache.write_cache(root, "mnist")
-    config = load(REPO / "config" / "smoke.yaml")
-    config["data"]["root"] = str(root)
+    config = smoke_config_on_mnist(tmp_path_factory)
+    root = Path(config["data"]["root"])
     config["checkpoint"]["enabled"] = False
     train, test = MNIST(str(mirror_dir()), train=True), MNIST(str(mirror_dir()), train=False)
     return {

@@ -377,7 +377,8 @@ def _equivalence_columns(
 ) -> dict:
     margin = (margins or {}).get(c.kind, np.nan) if c is not None else np.nan
     p = stats.equivalence_p(d, margin) if d is not None and margin == margin else np.nan
-    return dict(margin=margin, equivalence_p=p, equivalent=bool(c is not None and equivalent(c, d, margins)))
+    # the same test as `equivalent`: TOST at the comparison's own level
+    return dict(margin=margin, equivalence_p=p, equivalent=bool(p < 1 - d.level) if p == p else False)
 
 
 def evaluate(
@@ -400,11 +401,13 @@ def evaluate(
     (default: every dataset of `res`).
     """
     rows = []
+    datasets = datasets if datasets is not None else res.datasets()
+    flagged_by = {dataset: res.flagged_runs(dataset) for dataset in datasets}  # once, not per claim
     for claim in claims:
-        for dataset in datasets if datasets is not None else res.datasets():
+        for dataset in datasets:
             comps = claim.comparisons(res, dataset) or []
             outcomes, level = _outcomes(res, dataset, comps)
-            flagged = res.flagged_runs(dataset)
+            flagged = flagged_by[dataset]
             v = verdict(outcomes, margins, flagged)
             base = dict(
                 claim=claim.id,
