@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 OUT="${OUT:?set OUT to a folder for the results}"
 mkdir -p "$OUT"
 PY="${PYTHON:-}"
-for cand in .venv/bin/python /work/main/.venv/bin/python python3; do
+for cand in .venv/bin/python python3; do
   [ -z "$PY" ] && command -v "$cand" >/dev/null 2>&1 && PY="$cand"
 done
 export PYTHONPATH="$PWD/src:$PWD/tests${PYTHONPATH:+:$PYTHONPATH}"

@@ -268,9 +268,8 @@ def write_run(root: Path, entry: dict) -> None:
     head = {"dataset": dataset, "run": run, "method": method, "seed": seed, "hparams": entry["hparams"]}
     train = dict(
         head,
-        history=[
-            {"epoch": e, "loss": 1.0 / e, "reg": 0.1, "train_accuracy": 0.9, "time_s": 3.0} for e in (1, 2)
-        ],
+        history=[{"epoch": e, "loss": 1.0 / e, "reg": 0.1, "time_s": 3.0} for e in (1, 2)],
+        train_accuracy=0.9,
         train_wall_time_s=60.0 + seed,
         test_accuracy=0.98,
         provenance=provenance("train_model", seed),

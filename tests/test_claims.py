@@ -12,6 +12,7 @@ from sagr import claims as C
 from sagr import results
 from sagr import summaries as S
 from sagr.files import write_json
+from sagr.report import claims as rep_claims
 
 N, SEEDS, EPS = 400, (0, 1, 2), (0.1, 0.3)
 # Per dataset: SAGR's accuracy and Gini relative to JR, and β = 0.5 relative to β = 0.
@@ -187,9 +188,8 @@ def test_paired_differences_cover_every_pair_budget_and_metric(case: results.Res
 
 
 def test_claims_table_gives_each_claim_and_dataset_a_verdict_row(case: results.Results) -> None:
-    from sagr import presentation as P
 
-    table = P.claims_table(C.evaluate(case))
+    table = rep_claims.claims_table(C.evaluate(case))
     assert len(table) == len(C.CLAIMS) * len(CASES)
     assert set(table["Verdict"]) == {C.SUPPORTED, C.CONTRADICTED, C.INCONCLUSIVE, C.NOT_TESTED}
     # only the matched-clean claims lack their runs here (no λ sweep)

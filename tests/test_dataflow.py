@@ -152,3 +152,27 @@ def test_a_schema_default_reaches_the_job_through_its_settings(smoke_config):
     default = schema()["$defs"]["dataset"]["properties"]["eval_subset"]["default"]
     assert default is not None and smoke_config["datasets"]["mnist"]["eval_subset"] == default
     assert job_settings(config, "mnist", "evaluate")["eval_subset"] == default
+
+
+def test_train_and_saliency_files_read_back_as_the_records_they_were_written_from(config, trained, tmp_path):
+    """Byte for byte: a key a job wrote that the record does not know would be lost here (or missing)."""
+    import json
+
+    from sagr import jobs
+    from sagr.job_records import SaliencyRecord, TrainRecord
+
+    _, out = trained
+    jobs.saliency_job(
+        declared(stage_settings(config, "mnist", "saliency")), execution(config), "mnist", RUN,
+        out / "model.pt", tmp_path / "s.json", tmp_path / "m.npz",
+    )  # fmt: skip
+    for path, record in ((out / "train.json", TrainRecord), (tmp_path / "s.json", SaliencyRecord)):
+        text = path.read_text()
+        assert json.dumps(record.from_json(json.loads(text)).to_json(), indent=1) == json.dumps(
+            json.loads(text), indent=1
+        ), path.name
+    train = TrainRecord.read(out / "train.json")
+    assert train.identity.run == RUN and not train.diverged
+    assert [e.epoch for e in train.epochs_trained()] == list(
+        range(1, config["datasets"]["mnist"]["epochs"] + 1)
+    )

@@ -7,6 +7,7 @@ from sagr.config import attack_suite, execution, job_settings, load, schema
 from sagr.divergence import DIVERGED, diverged_record
 from sagr.divergence import divergence_reason as _reason
 from sagr.files import read_json, read_npz, write_json
+from sagr.job_records import TrainRecord
 from sagr.runs import encode_run
 
 LN10 = math.log(10)
@@ -53,7 +54,8 @@ def test_evaluation_of_a_diverged_model_writes_a_record_not_numbers(tmp_path, sm
     run = encode_run("jr", smoke_config["methods"]["jr"], 0)
     run_dir = tmp_path / "results" / "mnist" / run
     run_dir.mkdir(parents=True)
-    write_json(run_dir / "train.json", {"status": DIVERGED, "diverged_reason": "mnist jr-seed0: boom"})
+    ident = {"dataset": "mnist", "run": run, "method": "jr", "seed": 0, "hparams": {}}
+    write_json(run_dir / "train.json", {**ident, "status": DIVERGED, "diverged_reason": "mnist jr-seed0: boom"})
     (run_dir / "model.pt").write_bytes(b"never read: the run diverged")
     config = load(smoke_config)
     rec = jobs.evaluate_job(
@@ -86,5 +88,8 @@ def test_evaluation_of_a_diverged_model_writes_a_record_not_numbers(tmp_path, sm
 
 
 def test_diverged_record_only_for_diverged_runs():
-    assert diverged_record({"status": "ok"}) is None and diverged_record({}) is None
-    assert diverged_record({"status": DIVERGED, "diverged_reason": "r"})["diverged_reason"] == "r"
+    ident = {"dataset": "mnist", "run": "standard_seed0", "method": "standard", "seed": 0}
+    assert diverged_record(TrainRecord.from_json({**ident, "status": "ok"})) is None
+    assert diverged_record(TrainRecord.from_json(ident)) is None  # a file from before the status was judged
+    diverged = TrainRecord.from_json({**ident, "status": DIVERGED, "diverged_reason": "r"})
+    assert diverged_record(diverged)["diverged_reason"] == "r"

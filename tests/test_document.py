@@ -22,6 +22,8 @@ from sagr import presentation as P
 from sagr.document import BUDGET, Cell, Table, split_columns
 from sagr.files import write_json
 from sagr.labels import method_label, sorted_methods
+from sagr.report import claims as rep_claims
+from sagr.report import reference as rep_reference
 
 NEEDS_LATEX = pytest.mark.skipif(
     any(shutil.which(t) is None for t in ("latexmk", "pdftotext", "pdftohtml")),
@@ -252,13 +254,13 @@ def test_mcnemar_detectable_difference_matches_the_exact_test() -> None:
 
 
 def test_a_reference_check_on_too_few_points_says_so_instead_of_no_difference() -> None:
-    verdict, seen = P.reference_reading(3, False, 0.05)
+    verdict, seen = rep_reference.reference_reading(3, False, 0.05)
     assert verdict == "too few points to tell (n = 3)" and "≥ 6 discordant points" in seen
-    verdict, seen = P.reference_reading(0, False, 0.05)
-    assert verdict.startswith(P.TOO_FEW) and "n = 0" in verdict
-    verdict, seen = P.reference_reading(200, False, 0.05)
-    assert verdict == P.NO_DIFFERENCE and seen == "≥ 3 pp (n = 200)"
-    assert P.reference_reading(200, True, 0.05)[0] == P.DIFFERS
+    verdict, seen = rep_reference.reference_reading(0, False, 0.05)
+    assert verdict.startswith(rep_reference.TOO_FEW) and "n = 0" in verdict
+    verdict, seen = rep_reference.reference_reading(200, False, 0.05)
+    assert verdict == rep_reference.NO_DIFFERENCE and seen == "≥ 3 pp (n = 200)"
+    assert rep_reference.reference_reading(200, True, 0.05)[0] == rep_reference.DIFFERS
 
 
 def test_report_counts_reference_checks_that_could_not_tell(tmp_path: Path) -> None:
@@ -285,7 +287,7 @@ def test_report_counts_reference_checks_that_could_not_tell(tmp_path: Path) -> N
 
 def _reference_rows(*cases: tuple[int, bool]) -> pd.DataFrame:
     """`reference_table`-shaped rows for comparisons on n points (differs or not), α = 0.05."""
-    readings = [P.reference_reading(n, differs, 0.05) for n, differs in cases]
+    readings = [rep_reference.reference_reading(n, differs, 0.05) for n, differs in cases]
     return pd.DataFrame(
         {
             "n": [n for n, _ in cases],
@@ -296,7 +298,9 @@ def _reference_rows(*cases: tuple[int, bool]) -> pd.DataFrame:
 
 
 def test_reference_summary_when_every_model_had_too_few_points_says_it_could_not_tell() -> None:
-    text = "".join(s.text for s in P.reference_summary(_reference_rows((0, False), (3, False), (5, False))))
+    text = "".join(
+        s.text for s in rep_reference.reference_summary(_reference_rows((0, False), (3, False), (5, False)))
+    )
     # not "no model differs" / "none differs": it could not have seen a difference of any size
     assert not re.search(r"\b(no model|none) differs?\b", text, flags=re.I), text
     assert "no difference" not in text.lower()
@@ -307,7 +311,7 @@ def test_reference_summary_when_every_model_had_too_few_points_says_it_could_not
 
 
 def test_reference_summary_keeps_differences_agreements_and_too_few_apart() -> None:
-    spans = P.reference_summary(_reference_rows((200, True), (200, False), (4, False)), 0.05)
+    spans = rep_reference.reference_summary(_reference_rows((200, True), (200, False), (4, False)), 0.05)
     text = "".join(s.text for s in spans)
     assert [s.text for s in spans if s.style == "fail"] == ["1 differs"]
     assert "3 models compared" in text and "1 differs" in text
@@ -363,7 +367,7 @@ def test_first_page_shows_the_comparison_that_decides_each_verdict() -> None:
     supported = _claim_rows(
         C.SUPPORTED, ("e1", 0.10, 0.05, 0.15, d, False), ("e2", 0.04, 0.01, 0.07, d, False)
     )
-    r, among = P.deciding_comparison(supported)
+    r, among = rep_claims.deciding_comparison(supported)
     assert r["comparison"] == "e2" and among == "weakest of 2"  # the interval closest to 0
     contradicted = _claim_rows(
         C.CONTRADICTED,
@@ -371,7 +375,7 @@ def test_first_page_shows_the_comparison_that_decides_each_verdict() -> None:
         ("e2", -0.04, -0.07, -0.01, d, False),
         ("e3", -0.09, -0.12, -0.06, d, False),
     )
-    r, among = P.deciding_comparison(contradicted)
+    r, among = rep_claims.deciding_comparison(contradicted)
     assert r["comparison"] == "e3" and among == "2 of 3 against"  # furthest on the wrong side
     inconclusive = _claim_rows(
         C.INCONCLUSIVE,
@@ -380,9 +384,9 @@ def test_first_page_shows_the_comparison_that_decides_each_verdict() -> None:
         ("e2", 0.01, -0.05, 0.07, d, False),
         ("floor", 0.0, -0.01, 0.01, C.AT_FLOOR, False),
     )
-    r, among = P.deciding_comparison(inconclusive)
+    r, among = rep_claims.deciding_comparison(inconclusive)
     assert r["comparison"] == "e2" and among == "2 of 2 undecided"  # the largest MDE; floor not counted
-    table = P.verdicts_table(pd.concat([inconclusive]), ["mnist"])
+    table = rep_claims.verdicts_table(pd.concat([inconclusive]), ["mnist"])
     row = table.iloc[0]
     assert row["Deciding comparison"] == "e2 (2 of 2 undecided)" and row["Verdict"] == C.INCONCLUSIVE
     assert row["Effect [interval]"] == "+1.0 [\u22125.0, +7.0] pp" and row["MDE"] == "6.0 pp"
@@ -401,7 +405,7 @@ def test_a_claim_missing_on_every_dataset_takes_one_row() -> None:
     missing = _claim_rows(C.NOT_TESTED, ("", float("nan"), float("nan"), float("nan"), "", False)).assign(
         claim="Cy"
     )
-    table = P.verdicts_table(
+    table = rep_claims.verdicts_table(
         pd.concat([tested, missing, missing.assign(dataset="cifar10")]), ["mnist", "cifar10"]
     )
     assert list(zip(table["Claim"].str[:3], table["Dataset"], table["Verdict"], strict=True)) == [

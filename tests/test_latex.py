@@ -13,6 +13,7 @@ import pytest
 import fake_results as fr
 from sagr import latex, report
 from sagr.files import write_json
+from sagr.report import render
 
 NEEDS_LATEX = pytest.mark.skipif(
     shutil.which("latexmk") is None or shutil.which("pdftotext") is None,
@@ -39,7 +40,7 @@ def test_escape_yields_ascii_without_unescaped_specials() -> None:
 
 
 def test_template_escapes_every_value_unless_marked_latex() -> None:
-    _, env = report._environments()
+    _, env = render.environments()
     tpl = env.from_string(r"<< a >>|<< b | latex >>|<< c | tex >>|<< d | heading >>")
     out = tpl.render(a="a_b", b=latex.Latex(r"\textbf{x}"), c="50%", d="Against λ_1")
     assert out == r"a\_b|\textbf{x}|50\%|\texorpdfstring{Against $\lambda$\_1}{Against λ\_1}"

@@ -15,9 +15,13 @@ import pytest
 import fake_results as fr
 from sagr import labels as L
 from sagr import presentation as P
-from sagr import report, results, stats
+from sagr import report, results, stats, sweeps
 from sagr import summaries as S
 from sagr.files import write_json
+from sagr.report import ablation as rep_ablation
+from sagr.report import appendix as rep_appendix
+from sagr.report import headline as rep_headline
+from sagr.report import reference as rep_reference
 
 RECORDS_PER_RUN = 1 + 3 * 3 + 3 + 1 + 2  # clean, 3 attacks × 3 ε, 3 at the largest ε, ε=1, 2 L2
 ABLATION_RECORDS = 1 + 2 * 3  # clean, FGSM and PGD at 3 ε
@@ -149,7 +153,7 @@ def test_mean_and_std_over_seeds_match_known_numbers(built: dict) -> None:
     assert row["seeds"] == 2 and row["n"] == fr.N_EVAL
     lo, hi = stats.clopper_pearson(0.57 * fr.N_EVAL, fr.N_EVAL)
     assert (row["ci_low"], row["ci_high"]) == pytest.approx((lo, hi))
-    table = P.main_table(summary, "mnist", _load(built).suite())
+    table = rep_headline.main_table(summary, "mnist", _load(built).suite())
     assert table.loc["SAGR", ("PGD", "ε=0.1\nn=500")] == (f"57.0 ± 2.8 [{100 * lo:.1f}, {100 * hi:.1f}]")
     assert not any(c[1].startswith("ε=1\n") for c in table.columns if c[0] == "Worst case")
     aa = _cell(summary, dataset="mnist", method="pgd_at", attack="autoattack", eps=0.3)
@@ -385,7 +389,7 @@ def test_noise_table_shows_each_estimator_per_draw_sd_and_its_draws(built: dict)
 
 
 def test_ablation_uses_one_suite_on_the_same_points_for_every_point(built: dict) -> None:
-    points = S.ablation_points(_load(built))
+    points = sweeps.ablation_points(_load(built))
     worst = points[(points["metric"] == L.WORST) & (points["param"] == "beta")]
     assert sorted(worst["value"]) == fr.BETA_SWEEP  # the default point (a main run) included
     # the default point ran the full suite, the others only the ablation attacks: all are
@@ -395,8 +399,8 @@ def test_ablation_uses_one_suite_on_the_same_points_for_every_point(built: dict)
     default = worst[worst["value"] == 0.5].iloc[0]
     expected = min(fr.accuracy("mnist", "sagr", 0, a, 2) for a in ("fgsm", "pgd"))
     assert default["accuracy"] == pytest.approx(expected)
-    summary = S.ablation_summary(points)
-    table = P.ablation_table(summary, "beta", ["mnist"])
+    summary = sweeps.ablation_summary(points)
+    table = rep_ablation.ablation_table(summary, "beta", ["mnist"])
     assert any(c.startswith("Worst case ε=0.3 (%) · n=500") for c in table.columns)
 
 
@@ -452,15 +456,15 @@ def test_masking_p_values_and_reference_autoattack_are_shown(built: dict) -> Non
     assert all(re.search(r">0\.2[56]<", r) and ">0.05<" in r and ">200<" in r for r in rows)
     ref = masking[masking.index('id="reference"') :]
     assert '<span class="fail">1 differs</span>' in ref
-    table = P.reference_table(_load(built))
-    flagged = table[table["Verdict"] == P.DIFFERS]
+    table = rep_reference.reference_table(_load(built))
+    flagged = table[table["Verdict"] == rep_reference.DIFFERS]
     assert list(zip(flagged["Method"], flagged["Seed"], strict=True)) == [("PGD-AT", 1)]
     assert (table["n"] == fr.N_SUBSET).all()
 
 
 def test_worst_case_without_apgd_is_marked(built: dict, tmp_path: Path) -> None:
     summary = S.robustness_summary(_load(built))
-    worst = [c[1] for c in P.main_table(summary, "mnist", {}).columns if c[0] == "Worst case"]
+    worst = [c[1] for c in rep_headline.main_table(summary, "mnist", {}).columns if c[0] == "Worst case"]
     # the fake suite runs AutoAttack at the largest ε only: below it the worst case is PGD-strength
     assert [P.PGD_ONLY in c for c in worst] == [True, True, False]
     # a file that states `apgd_strength` is believed over the attack kinds
@@ -472,7 +476,7 @@ def test_worst_case_without_apgd_is_marked(built: dict, tmp_path: Path) -> None:
             w["apgd_strength"] = True
         write_json(path, rob)
     summary = S.robustness_summary(results.load(manifest, fr.input_files(tmp_path, manifest)))
-    assert not any(P.PGD_ONLY in c[1] for c in P.main_table(summary, "mnist", {}).columns)
+    assert not any(P.PGD_ONLY in c[1] for c in rep_headline.main_table(summary, "mnist", {}).columns)
 
 
 def _points_only(records: pd.DataFrame, correct: dict) -> results.Results:
@@ -558,7 +562,7 @@ def _worst_over_ablation_suite(seed: int, eps_index: int, estimator: str) -> flo
 
 
 def test_estimator_check_puts_each_eps_worst_case_against_the_projection_interval(built: dict) -> None:
-    check = S.estimator_check(_load(built))
+    check = sweeps.estimator_check(_load(built))
     eps = fr.DATASETS["mnist"]["eps"]
     assert len(check) == len(eps) * len(fr.ESTIMATOR_SWEEP)
     assert set(check["default"]) == {"projection"}  # the main runs' estimator: the config's default
@@ -603,7 +607,7 @@ def test_estimator_check_takes_each_runs_own_worst_case_when_all_ran_the_same_at
     for entry in manifest:
         entry["full_suite"] = entry["hparams"].get("estimator") == "jvp"  # the jvp runs: every attack too
         fr.write_run(tmp_path, entry)
-    check = S.estimator_check(results.load(manifest, fr.input_files(tmp_path, manifest)))
+    check = sweeps.estimator_check(results.load(manifest, fr.input_files(tmp_path, manifest)))
     eps = fr.DATASETS["mnist"]["eps"]
     for i, e in enumerate(eps):
         attacks = fr.LINF_ALL_EPS + (fr.LINF_LARGEST if i == len(eps) - 1 else [])
@@ -639,7 +643,7 @@ def test_attack_specs_are_the_recorded_params_and_none_where_records_disagree(bu
     assert specs["pgd"] is None and specs["fgsm"] == fr.ATTACK_SPECS["fgsm"]
     # and one whose records state no parameters (hand-made, or from before specs were recorded)
     res.records.loc[res.records["attack"] == "fgsm", "params"] = "{}"
-    texts = [str(b) for b in report._setup_appendix(res).blocks]
+    texts = [str(b) for b in rep_appendix.setup_appendix(res).blocks]
     assert any("more than one setting of pgd:" in t for t in texts)
     assert any("The records of fgsm do not state the attack's parameters." in t for t in texts)
     assert not any("fgsm (FGSM" in t for t in texts) and any(

@@ -10,9 +10,12 @@ import re
 import pytest
 
 from sagr import claims as C
+from sagr import labels as L
 from sagr import presentation as P
 from sagr import results
 from sagr import summaries as S
+from sagr.report import claims as rep_claims
+from sagr.report import robustness as rep_robustness
 from test_claims import write_case
 
 NUM = r"([+\u2212]\d+\.\d+)"  # an explicit sign: + or the minus sign U+2212, never a hyphen
@@ -36,11 +39,12 @@ def test_paired_table_cells_are_the_paired_differences(case: results.Results) ->
     diffs = S.paired_differences(case)
     checked = 0
     for dataset in diffs["dataset"].unique():
-        table = P.paired_table(diffs, dataset)
+        table = rep_robustness.paired_table(diffs, dataset)
         for r in diffs[diffs["dataset"] == dataset].itertuples():
             scale, digits = (100.0, 1) if r.quantity == "accuracy" else (1.0, 3)
             cell = table.loc[
-                f"{P.method_label(r.a)} − {P.method_label(r.b)}", P._metric_column(r.metric, r.eps)
+                f"{L.method_label(r.a)} − {L.method_label(r.b)}",
+                rep_robustness.metric_column(r.metric, r.eps),
             ]
             m = CELL.match(cell)
             assert m, cell
@@ -53,9 +57,9 @@ def test_paired_table_cells_are_the_paired_differences(case: results.Results) ->
 
 def test_claims_table_effects_are_the_claims_rows(case: results.Results) -> None:
     rows = C.evaluate(case)
-    table = P.claims_table(rows)
+    table = rep_claims.claims_table(rows)
     for (claim, dataset), g in rows.groupby(["claim", "dataset"], sort=False):
-        cell = table[(table["Claim"] == claim) & (table["Dataset"] == P.dataset_label(dataset))]
+        cell = table[(table["Claim"] == claim) & (table["Dataset"] == L.dataset_label(dataset))]
         text = cell["Effect [interval]"].iloc[0]
         for r in g.itertuples():
             if not r.comparison:  # a claim not tested: no effect to show
@@ -69,18 +73,18 @@ def test_claims_table_effects_are_the_claims_rows(case: results.Results) -> None
 
 def test_verdict_cells_are_the_deciding_comparisons_rows(case: results.Results) -> None:
     rows = C.evaluate(case)
-    table = P.verdicts_table(rows, list(rows["dataset"].unique()))
+    table = rep_claims.verdicts_table(rows, list(rows["dataset"].unique()))
     shown = table[table["Deciding comparison"] != "runs missing"]  # in the claims' order
     cell = re.compile(rf"{NUM} \[{NUM}, {NUM}\]")
     decided = [
         (dataset, g, r)
         for (_, dataset), g in rows.groupby(["claim", "dataset"], sort=False)
-        for r in [P.deciding_comparison(g)[0]]
+        for r in [rep_claims.deciding_comparison(g)[0]]
         if r is not None
     ]
     assert len(decided) == len(shown) > 5
     for (dataset, g, r), (_, row) in zip(decided, shown.iterrows(), strict=True):
-        assert row["Dataset"] == P.dataset_label(dataset) and row["Verdict"] == g["verdict"].iloc[0]
+        assert row["Dataset"] == L.dataset_label(dataset) and row["Verdict"] == g["verdict"].iloc[0]
         scale, digits = (100.0, 1) if r["kind"] == "accuracy" else (1.0, 3)
         m = cell.match(row["Effect [interval]"])
         assert m and row["Deciding comparison"].startswith(r["comparison"].replace(", worst case ", " "))

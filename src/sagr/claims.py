@@ -47,8 +47,8 @@ from sagr.summaries import (
     compare_runs,
     compare_saliency,
     components,
-    sweep_runs,
 )
+from sagr.sweeps import sweep_runs
 
 SUPPORTED, CONTRADICTED, INCONCLUSIVE, NOT_TESTED = (
     "supported",

@@ -17,9 +17,9 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-DIVERGED = "diverged"
+from sagr.job_records import DIVERGED, DIVERGED_NOTE, OK, TrainRecord
+
 log = logging.getLogger("sagr")
-OK = "ok"
 
 
 def divergence_reason(
@@ -87,12 +87,8 @@ def judge(
     return {"status": DIVERGED if reason else OK, "diverged_reason": reason, "train_accuracy": train_acc}
 
 
-def diverged_record(train_record: Mapping[str, Any]) -> dict[str, Any] | None:
+def diverged_record(train_record: TrainRecord) -> dict[str, Any] | None:
     """What an evaluation/saliency job writes instead of attacking a diverged model; None if it trained."""
-    if train_record.get("status", OK) != DIVERGED:
+    if not train_record.diverged:
         return None
-    return {
-        "status": DIVERGED,
-        "diverged_reason": train_record.get("diverged_reason"),
-        "note": "no robustness or saliency numbers: the model diverged in training (see train.json)",
-    }
+    return {"status": DIVERGED, "diverged_reason": train_record.diverged_reason, "note": DIVERGED_NOTE}

@@ -21,6 +21,7 @@ from . import cache, divergence, models
 from .checkpoint import remove as remove_checkpoint
 from .config import method_hparams
 from .files import keep_previous_set, previous_path, read_json, write_json
+from .job_records import Identity, SaliencyRecord, TrainRecord
 from .provenance import device_name, provenance, resolve_device
 from .robustness.io import write_npz
 from .runs import decode_run
@@ -191,25 +192,26 @@ def train_job(
     test_acc = accuracy(model, xt, yt, settings["eval_batch_size"], device)
     log.info("%s %s: test accuracy %.4f after %.1fs", dataset, run_name, test_acc, train_time)
     models.save_model(out_model, model.cpu(), model_spec(root, dataset, settings["arch"]))
-    record = {
-        **ident,
-        "training_hparams": hp,
-        "epochs": settings["epochs"],
-        "n_train": len(x),
-        "history": history,
-        "train_wall_time_s": round(train_time, 3),
-        "test_accuracy": test_acc,
-        "n_test": len(xt),
+    validated = val is not None and result is not None
+    record = TrainRecord(
+        identity=Identity.from_json(ident),
+        training_hparams=hp,
+        epochs=settings["epochs"],
+        n_train=len(x),
+        history=history,
+        train_wall_time_s=round(train_time, 3),
+        test_accuracy=test_acc,
+        n_test=len(xt),
         **status,
-        "provenance": provenance(
+        provenance=provenance(
             "train_model", _made_by(settings, execution), ident["seed"], device, started, time.time()
         ),
-    }
-    if val is not None and result is not None:
-        record.update(n_val=len(val.x), val_history=result.val_history, best_epoch=result.best_epoch)
-    if result is not None and result.resumed_from:
-        record["resumed_from"] = result.resumed_from
-    write_json(out_json, record)
+        n_val=len(val.x) if validated else None,
+        val_history=result.val_history if validated else (),
+        best_epoch=result.best_epoch if validated else None,
+        resumed_from=result.resumed_from if result is not None else None,
+    )
+    write_json(out_json, record.to_json())
     if attempts is not None:  # finished: no earlier attempt for a later rerun to show
         logging.getLogger().removeHandler(attempts)
         attempts.close()
@@ -391,12 +393,12 @@ def saliency_job(
             images=x[:k].numpy(), maps=saliency_map(grads[:k]).numpy(), labels=y[:k].numpy(), indices=idx[:k]
         ),
     )
-    result = {
-        **ident,
-        "n_images": n,
-        "metrics": summarize(values),
-        "provenance": provenance("saliency_model", made_by, ident["seed"], device, started, time.time()),
-    }
+    result = SaliencyRecord(
+        identity=Identity.from_json(ident),
+        n_images=n,
+        metrics=summarize(values),
+        provenance=provenance("saliency_model", made_by, ident["seed"], device, started, time.time()),
+    ).to_json()
     write_json(out_json, result)
     return result
 
@@ -415,7 +417,7 @@ def _diverged(
     train_json = Path(model_path).with_name("train.json")
     if not train_json.exists():  # a model from outside the pipeline (sagr evaluate): no training record
         return False
-    note = divergence.diverged_record(read_json(train_json))
+    note = divergence.diverged_record(TrainRecord.read(train_json))
     if note is None:
         return False
     log.error("%s %s: %s", dataset, run_name, note["note"])
@@ -431,9 +433,8 @@ def _diverged(
         write_result(result, out_json, out_npz, {INDICES: np.zeros(0, dtype=np.int64)})
         return True
     write_npz(out_npz, {"indices": np.zeros(0, dtype=np.int64)})
-    write_json(
-        out_json, {**_identity(dataset, run_name), **note, "n_images": 0, "metrics": {}, "provenance": prov}
-    )
+    record = SaliencyRecord(Identity.from_json(_identity(dataset, run_name)), 0, {}, prov, **note)
+    write_json(out_json, record.to_json())
     return True
 
 

@@ -26,7 +26,8 @@ from sagr import claims as C
 from sagr import tradeoff
 from sagr.labels import method_label
 from sagr.results import Results
-from sagr.summaries import _main_runs, common_suites, components, sweep_runs
+from sagr.summaries import _main_runs, common_suites, components
+from sagr.sweeps import sweep_runs
 
 #: The hyper-parameters whose values are the method's readings (one factor at a time).
 READING_PARAMS = ("form", "beta", "T")

@@ -52,77 +52,32 @@ import numpy as np
 import pandas as pd
 
 from .files import read_json, read_npz
+from .job_records import DIVERGED, SaliencyRecord, TrainRecord
 from .labels import SPECIAL_ATTACKS
 from .robustness import NOT_EVALUATED, ModelResult, OutcomeTable, as_float  # noqa: F401  (re-exported)
 
 KEY_COLUMNS = ["dataset", "run", "method", "seed", "main"]
-DIVERGED = "diverged"
 FILE_KINDS = ("train", "robustness", "saliency", "correct", "maps")
 _JSON_KINDS = {"train": "train.json", "robustness": "robustness.json", "saliency": "saliency.json"}
 # The columns of a table no run has rows for, so filters on them still work.
 _EMPTY = {
     "runs": ["status", "diverged_reason"],
     "sweeps": ["param", "value"],
-    "records": [
-        "attack",
-        "kind",
-        "role",
-        "norm",
-        "eps",
-        "accuracy",
-        "n",
-        "n_correct",
-        "n_eval",
-        "points",
-        "wall_time_s",
-        "params",
-        "repr",
-    ],
-    "worst_case": [
-        "norm",
-        "eps",
-        "accuracy",
-        "n",
-        "n_correct",
-        "n_eval",
-        "attacks",
-        "apgd_strength",
-    ],
+    "records": ["attack", "kind", "role", "norm", "eps", "accuracy", "n", "n_correct", "n_eval", "points",
+                "wall_time_s", "params", "repr"],
+    "worst_case": ["norm", "eps", "accuracy", "n", "n_correct", "n_eval", "attacks", "apgd_strength"],
     "masking": ["check", "title", "passed", "status", "detail", "p_value", "alpha", "n_points"],
     "model_checks": ["check", "title", "passed", "status", "detail", "n_points"],
-    "reference": [
-        "eps",
-        "accuracy",
-        "n",
-        "n_correct",
-        "torchattacks_accuracy",
-        "only_reference_broke",
-        "prefix_n",
-        "mcnemar_p",
-        "alpha",
-        "ref_points",
-        "differs",
-    ],
+    "reference": ["eps", "accuracy", "n", "n_correct", "torchattacks_accuracy", "only_reference_broke", "prefix_n",
+                  "mcnemar_p", "alpha", "ref_points", "differs"],
     "saliency": ["n_images"],
     "training": ["epochs", "train_wall_time_s", "test_accuracy", "n_test"],
     "history": ["epoch", "loss", "ce", "reg", "val_clean", "val_pgd", "val_n"],
     "evaluation": ["n_eval"],
     "jobs": ["source", "job", "wall_time_s"],
-}
-TABLES = (
-    "runs",
-    "records",
-    "worst_case",
-    "masking",
-    "model_checks",
-    "reference",
-    "saliency",
-    "training",
-    "history",
-    "evaluation",
-    "jobs",
-    "sweeps",
-)
+}  # fmt: skip
+TABLES = ("runs", "records", "worst_case", "masking", "model_checks", "reference", "saliency", "training", "history",
+          "evaluation", "jobs", "sweeps")  # fmt: skip
 
 
 def _empty(name: str) -> pd.DataFrame:
@@ -386,19 +341,19 @@ def _reference_rows(keys: dict, rob: ModelResult, arrays: Mapping[str, np.ndarra
     ]
 
 
-def _training_row(keys: dict, train: Mapping) -> dict:
-    history = train.get("history") or []
-    last = history[-1] if history else {}
+def _training_row(keys: dict, train: TrainRecord) -> dict:
+    epochs = train.epochs_trained()
+    last = epochs[-1] if epochs else None
     return dict(
         keys,
-        epochs=len(history),
-        final_loss=last.get("loss"),
-        final_reg=last.get("reg"),
-        final_train_accuracy=last.get("train_accuracy"),
-        train_wall_time_s=train.get("train_wall_time_s"),
-        test_accuracy=train.get("test_accuracy"),
+        epochs=len(epochs),
+        final_loss=last.loss if last else None,
+        final_reg=last.reg if last else None,
+        final_train_accuracy=train.train_accuracy,  # the divergence judge's, after the last epoch
+        train_wall_time_s=train.train_wall_time_s,
+        test_accuracy=train.test_accuracy,
         # Files written before n_test was recorded: the registry's test split, which they were scored on.
-        n_test=train.get("n_test") or _registry_n_test(keys.get("dataset")),
+        n_test=train.n_test or _registry_n_test(keys.get("dataset")),
     )
 
 
@@ -409,31 +364,30 @@ def _registry_n_test(dataset: str | None) -> int | None:
     return int(entry.n_test) if entry is not None else None
 
 
-def _history_rows(keys: dict, train: Mapping) -> list[dict]:
+def _history_rows(keys: dict, train: TrainRecord) -> list[dict]:
     """One row per trained epoch; the validation columns where that epoch was validated."""
-    val = {int(v["epoch"]): v for v in train.get("val_history") or []}
+    val = train.validations()
     rows = []
-    for i, h in enumerate(train.get("history") or [], start=1):
-        epoch = int(h.get("epoch", i))
-        v = val.get(epoch, {})
+    for e in train.epochs_trained():
+        v = val.get(e.epoch)
         rows.append(
             dict(
                 keys,
-                epoch=epoch,
-                loss=h.get("loss", np.nan),
-                ce=h.get("ce", np.nan),
-                reg=h.get("reg", np.nan),
-                val_clean=v.get("clean_accuracy", np.nan),
-                val_pgd=v.get("pgd_accuracy", np.nan),
-                val_n=v.get("n", train.get("n_val", np.nan)) if v else np.nan,
+                epoch=e.epoch,
+                loss=e.loss,
+                ce=e.ce,
+                reg=e.reg,
+                val_clean=v.clean_accuracy if v else np.nan,
+                val_pgd=v.pgd_accuracy if v else np.nan,
+                val_n=(np.nan if v.n is None else v.n) if v else np.nan,
             )
         )
     return rows
 
 
-def _saliency_row(keys: dict, sal: Mapping) -> dict:
-    row = dict(keys, n_images=sal.get("n_images"))
-    for metric, s in (sal.get("metrics") or {}).items():
+def _saliency_row(keys: dict, sal: SaliencyRecord) -> dict:
+    row = dict(keys, n_images=sal.n_images)
+    for metric, s in sal.metrics.items():
         s = s or {}
         row[f"{metric}_mean"] = s.get("mean", np.nan)
         row[f"{metric}_std"] = s.get("std", np.nan)
@@ -462,19 +416,18 @@ def load(manifest: Sequence[Mapping[str, Any]], inputs: Mapping[str, Iterable[st
         key = (entry["dataset"], entry["run"])
         run_files = files.get(key, {})
         keys = _keys(entry)
-        train = _read_json(run_files.get("train"), "train", entry)
-        status = train.get("status", "ok")
-        rows["runs"].append(dict(keys, status=status, diverged_reason=train.get("diverged_reason", "")))
+        train = TrainRecord.from_json(_read_json(run_files.get("train"), "train", entry))
+        rows["runs"].append(dict(keys, status=train.status, diverged_reason=train.diverged_reason))
         rows["training"].append(_training_row(keys, train))
         rows["history"] += _history_rows(keys, train)
-        if "provenance" in train:
-            rows["jobs"].append(provenance_row(keys, "train.json", train["provenance"]))
+        if train.provenance is not None:
+            rows["jobs"].append(provenance_row(keys, "train.json", train.provenance))
         for sweep in entry.get("sweeps") or []:
             rows["sweeps"].append(dict(keys, param=sweep["param"], value=sweep["value"]))
-        if status == DIVERGED:  # no robustness numbers for a model that did not train
+        if train.diverged:  # no robustness numbers for a model that did not train
             continue
         rob = ModelResult.from_json(_read_json(run_files.get("robustness"), "robustness", entry))
-        sal = _read_json(run_files.get("saliency"), "saliency", entry)
+        sal = SaliencyRecord.from_json(_read_json(run_files.get("saliency"), "saliency", entry))
         rows["records"] += _record_rows(keys, rob)
         rows["worst_case"] += _worst_rows(keys, rob)
         rows["masking"] += _masking_rows(keys, rob)
@@ -483,7 +436,7 @@ def load(manifest: Sequence[Mapping[str, Any]], inputs: Mapping[str, Iterable[st
         rows["reference"] += _reference_rows(keys, rob, arrays)
         rows["saliency"].append(_saliency_row(keys, sal))
         rows["evaluation"].append(dict(keys, n_eval=rob.n_eval))
-        for source, prov in (("robustness.json", rob.provenance), ("saliency.json", sal.get("provenance"))):
+        for source, prov in (("robustness.json", rob.provenance), ("saliency.json", sal.provenance)):
             if prov is not None:
                 rows["jobs"].append(provenance_row(keys, source, prov))
         for rec in rob.records:

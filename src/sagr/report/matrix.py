@@ -3,8 +3,7 @@
 One row per claim; one column per dataset (the configured reading: `sagr.claims`), and per dataset
 with readings (`sagr.readings`) one column that says how the readings' verdicts fall for C2, C3 and
 C4. Each cell carries its deciding comparison's effect, interval and n × seeds; the comparison itself
-is in the verdicts table below the matrix and in "The claims in detail".
-"""
+is in the verdicts table below the matrix and in "The claims in detail"."""
 
 from __future__ import annotations
 
@@ -13,9 +12,17 @@ from collections.abc import Mapping
 import pandas as pd
 
 from sagr.claims import CONTRADICTED, NOT_TESTED, SUPPORTED, VERDICTS
-from sagr.document import Paragraph, Section, frame_table, spans
-from sagr.labels import dataset_label
-from sagr.presentation import MISSING, _nan, _scale, deciding_comparison, fmt_difference
+from sagr.document import (
+    Paragraph,
+    Section,
+    frame_table,
+    spans,
+)
+from sagr.labels import (
+    dataset_label,
+)
+from sagr.presentation import MISSING, fmt_difference, is_nan, scale_of
+from sagr.report.claims import deciding_comparison
 
 READING_CLAIMS = ("C2", "C3", "C4")
 
@@ -24,9 +31,9 @@ def _cell(g: pd.DataFrame) -> str:
     """'verdict' and, on a second line, the deciding comparison's effect [interval] (n × seeds)."""
     r, _ = deciding_comparison(g)
     v = g["verdict"].iloc[0]
-    if r is None or _nan(r["estimate"]):
+    if r is None or is_nan(r["estimate"]):
         return v
-    scale, digits, unit = _scale(r["kind"])
+    scale, digits, unit = scale_of(r["kind"])
     effect = fmt_difference(r["estimate"], r["low"], r["high"], scale, digits) + unit
     masked = f"\nmasking suspected in {r['masked']}" if r.get("masked") else ""
     return f"{v}\n{effect} ({int(r['n'])} × {int(r['seeds'])}){masked}"
@@ -99,9 +106,6 @@ def readings_answer(readings: pd.DataFrame) -> str:
             parts.append(f"{cid}: no reading supports it ({against} of {len(tested)} contradict it)")
     n = readings.groupby(["dataset", "reading"]).ngroups
     return f"Across {n} reading(s) of SAGR — " + "; ".join(parts) + "."
-
-
-# ---------------------------------------------------------------- the report's blocks
 
 
 def style_cell(column: str, value: object) -> str:
