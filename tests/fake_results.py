@@ -494,11 +494,6 @@ def fake_benchmark() -> dict:
 
 
 def fake_config() -> dict:
-    """A config dict in the pipeline's shape (only what the report prints)."""
-    return {
-        "datasets": list(DATASETS),
-        "methods": METHODS,
-        "seeds": SEEDS,
-        "evaluation": {"n_eval": N_EVAL, "subset": N_SUBSET},
-        "sagr": {"lam": 0.1, "beta": 0.5, "T": 1.0, "form": "decoupled"},
-    }
+    """The render rule's settings in the pipeline's shape (`sagr.config.report_settings`): no λ rule,
+    margins or floors, as a config without them gives."""
+    return {"lambda_rule": None, "smallest_effect": None, "floors": {}, "departures": []}

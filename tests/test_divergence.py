@@ -55,7 +55,9 @@ def test_evaluation_of_a_diverged_model_writes_a_record_not_numbers(tmp_path, sm
     run_dir = tmp_path / "results" / "mnist" / run
     run_dir.mkdir(parents=True)
     ident = {"dataset": "mnist", "run": run, "method": "jr", "seed": 0, "hparams": {}}
-    write_json(run_dir / "train.json", {**ident, "status": DIVERGED, "diverged_reason": "mnist jr-seed0: boom"})
+    write_json(
+        run_dir / "train.json", {**ident, "status": DIVERGED, "diverged_reason": "mnist jr-seed0: boom"}
+    )
     (run_dir / "model.pt").write_bytes(b"never read: the run diverged")
     config = load(smoke_config)
     rec = jobs.evaluate_job(

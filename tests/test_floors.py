@@ -64,7 +64,9 @@ def test_floors_pass_fail_and_not_run_against_the_measured_means():
             for s, a in enumerate([0.86, 0.87, 0.871])
         ]
     )
-    out = floor_checks(config, summary, main_accuracies(records, worst)).set_index(["method", "measure"])
+    out = floor_checks(
+        {d: c["floors"] for d, c in config["datasets"].items()}, summary, main_accuracies(records, worst)
+    ).set_index(["method", "measure"])
     assert out.loc[("standard", "clean"), "status"] == "pass"
     # 97.47 % < 97.5 %: missed by a hair is a fail
     assert out.loc[("pgd_at", "clean"), "status"] == "fail"
@@ -98,7 +100,9 @@ def test_a_clean_floor_is_checked_on_the_whole_test_split_where_the_training_rec
     )
     whole = whole_split_clean(training)
     assert len(whole) == 3 and set(whole["n"]) == {10000}
-    out = floor_checks(config, summary, pd.DataFrame(), whole).set_index(["method", "measure"])
+    out = floor_checks(
+        {d: c["floors"] for d, c in config["datasets"].items()}, summary, pd.DataFrame(), whole
+    ).set_index(["method", "measure"])
     clean = out.loc[("pgd_at", "clean")]
     assert clean["status"] == "pass" and clean["points"] == "test split" and clean["n"] == 10000
     assert abs(clean["mean"] - (0.9826 + 0.9825 + 0.9815) / 3) < 1e-12

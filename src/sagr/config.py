@@ -201,6 +201,24 @@ def stage_settings(
     return json.dumps({**settings, **extra}, sort_keys=True)
 
 
+def report_settings(config: Mapping[str, Any]) -> str:
+    """What the render job reads (its rule's params, so that editing one re-renders): the λ rule, the
+    claims' equivalence margins, the quality floors and the departures. Everything else the report
+    says comes from the result files."""
+    from .departures import departures
+
+    return json.dumps(
+        {
+            "lambda_rule": (config.get("ablation") or {}).get("lambda_rule"),
+            "smallest_effect": (config.get("claims") or {}).get("smallest_effect"),
+            "floors": {d: c.get("floors", []) for d, c in config["datasets"].items()},
+            "departures": departures(config),
+        },
+        sort_keys=True,
+        default=str,
+    )
+
+
 def benchmark_settings(config: Mapping[str, Any]) -> str:
     """What the cost benchmark reads: its section, the methods, and its dataset's model and ε."""
     return stage_settings(config, config["benchmark"]["dataset"], "benchmark")

@@ -7,7 +7,7 @@ would decide a floor a few tenths away by which points were drawn."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -35,12 +35,12 @@ FLOOR_COLUMNS = [
 
 
 def floor_checks(
-    config: Mapping[str, Any],
+    floors: Mapping[str, Sequence[Mapping[str, Any]]],
     summary: pd.DataFrame,
     per_seed: pd.DataFrame,
     test_clean: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
-    """One row per configured floor: measured mean over seeds (with its interval and n), the lowest
+    """One row per floor (``floors``: dataset → the config's ``datasets.<d>.floors``): measured mean over seeds (with its interval and n), the lowest
     seed, and ``status``: "pass" (mean ≥ floor), "fail", or "not run" (no such result).
 
     ``summary``: `summaries.robustness_summary`; ``per_seed``: rows (dataset, method, seed, attack,
@@ -52,10 +52,8 @@ def floor_checks(
         proportion_summary(whole, ["dataset", "method", "attack", "eps"]) if whole is not None else None
     )
     rows = []
-    datasets = config.get("datasets")
-    # A report rendered from result files alone (no config) has no floors to check.
-    for dataset, dcfg in datasets.items() if isinstance(datasets, Mapping) else []:
-        for floor in dcfg.get("floors", []):
+    for dataset, dataset_floors in floors.items():
+        for floor in dataset_floors:
             method = floor["method"]
             for measure, eps, value in _measures(floor):
                 attack = CLEAN if measure == "clean" else WORST

@@ -537,7 +537,7 @@ def _repo_relative(path: Path) -> str:
 
 
 def report_job(
-    config: dict[str, Any],
+    settings: dict[str, Any],
     manifest: list[dict[str, Any]],
     inputs: dict[str, list[str]],
     out_html: Path,
@@ -545,8 +545,8 @@ def report_job(
     summary_dir: Path,
     fig_dir: Path,
 ) -> None:
-    """Tables (CSV), figures, report/index.html and report/report.tex: every path the rule's."""
-    from .departures import departures
+    """Tables (CSV), figures, report/index.html and report/report.tex: every path the rule's; ``settings``:
+    the rule's (`sagr.config.report_settings`), the only settings the report reads besides the results."""
     from .report import build_report
 
     benchmark = inputs.get("benchmark") or []
@@ -555,12 +555,12 @@ def report_job(
         build_report(
             manifest,
             inputs,
-            config,
+            settings,
             Path(out_html),
             Path(out_tex),
             summary_dir=Path(summary_dir),
             fig_dir=Path(fig_dir),
-            departures=departures(config),
+            departures=settings["departures"],
             benchmark=Path(benchmark[0]) if benchmark else None,
         )
     except Exception:

@@ -103,6 +103,8 @@ class Results:
     maps: dict[tuple[str, str], Path] = field(default_factory=dict)
     history: pd.DataFrame = field(default_factory=pd.DataFrame)
     model_checks: pd.DataFrame = field(default_factory=lambda: _empty("model_checks"))
+    # (dataset, run, source, settings as canonical JSON): what each job ran with, from its file's provenance
+    job_settings: pd.DataFrame = field(default_factory=pd.DataFrame)
     _outcomes: dict[tuple[str, str], OutcomeTable] = field(default_factory=dict, repr=False)
 
     def tables(self) -> dict[str, pd.DataFrame]:
@@ -223,6 +225,20 @@ def _keys(entry: Mapping) -> dict:
     row["main"] = bool(entry.get("main", False))
     row.update({f"hp_{k}": v for k, v in (entry.get("hparams") or {}).items()})
     return row
+
+
+def _settings_row(keys: Mapping, source: str, prov: Mapping | None) -> list[dict]:
+    settings = ((prov or {}).get("config") or {}).get("settings")
+    if settings is None:  # a file from before jobs recorded their settings
+        return []
+    return [
+        dict(
+            dataset=keys["dataset"],
+            run=keys["run"],
+            source=source,
+            settings=json.dumps(settings, sort_keys=True),
+        )
+    ]
 
 
 def provenance_row(keys: Mapping, source: str, prov: Mapping) -> dict:
@@ -412,6 +428,7 @@ def load(manifest: Sequence[Mapping[str, Any]], inputs: Mapping[str, Iterable[st
     rows: dict[str, list[dict]] = {name: [] for name in TABLES}
     correct: dict[tuple[str, str], dict[str, np.ndarray]] = {}
     maps: dict[tuple[str, str], Path] = {}
+    settings: list[dict] = []
     for entry in manifest:
         key = (entry["dataset"], entry["run"])
         run_files = files.get(key, {})
@@ -422,6 +439,7 @@ def load(manifest: Sequence[Mapping[str, Any]], inputs: Mapping[str, Iterable[st
         rows["history"] += _history_rows(keys, train)
         if train.provenance is not None:
             rows["jobs"].append(provenance_row(keys, "train.json", train.provenance))
+        settings += _settings_row(keys, "train.json", train.provenance)
         for sweep in entry.get("sweeps") or []:
             rows["sweeps"].append(dict(keys, param=sweep["param"], value=sweep["value"]))
         if train.diverged:  # no robustness numbers for a model that did not train
@@ -439,6 +457,7 @@ def load(manifest: Sequence[Mapping[str, Any]], inputs: Mapping[str, Iterable[st
         for source, prov in (("robustness.json", rob.provenance), ("saliency.json", sal.provenance)):
             if prov is not None:
                 rows["jobs"].append(provenance_row(keys, source, prov))
+            settings += _settings_row(keys, source, prov)
         for rec in rob.records:
             if rec.provenance is not None:
                 rows["jobs"].append(provenance_row(keys, f"robustness.json:{rec.attack}", rec.provenance))
@@ -447,7 +466,7 @@ def load(manifest: Sequence[Mapping[str, Any]], inputs: Mapping[str, Iterable[st
         if run_files.get("maps") is not None:
             maps[key] = run_files["maps"]
     frames = {name: pd.DataFrame(r) if r else _empty(name) for name, r in rows.items()}
-    return Results(**frames, correct=correct, maps=maps)
+    return Results(**frames, correct=correct, maps=maps, job_settings=pd.DataFrame(settings))
 
 
 def write_tables(

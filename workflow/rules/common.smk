@@ -1,6 +1,12 @@
 # Targets and input functions, computed once from the validated config.
 from sagr.attack_kinds import suite_for_seed
-from sagr.config import attack_suite, benchmark_settings, stage_resource, stage_settings
+from sagr.config import (
+    attack_suite,
+    benchmark_settings,
+    report_settings,
+    stage_resource,
+    stage_settings,
+)
 from sagr.runs import decode_run, manifest, result_paths
 from sagr.schedule import priority as schedule_priority
 

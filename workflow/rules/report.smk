@@ -52,6 +52,7 @@ rule render_report:
         gpu=0,
     params:
         manifest=[e.as_dict() for e in MANIFEST],
+        settings=report_settings(config),
     script:
         "../scripts/render_report.py"
 

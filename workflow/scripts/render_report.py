@@ -2,6 +2,7 @@ import sys
 
 sys.path.insert(0, f"{snakemake.scriptdir}/../../src")
 from sagr import jobs
+from sagr.config import read_settings
 
 jobs.redirect_log(snakemake.log[0], snakemake.rule, dict(snakemake.wildcards.items()))
 inputs = {
@@ -10,7 +11,7 @@ inputs = {
 }
 try:
     jobs.report_job(
-        snakemake.config,
+        read_settings(snakemake.params.settings),
         snakemake.params.manifest,
         inputs,
         snakemake.output.html,

@@ -52,7 +52,7 @@ def build_document(
     summ: Summaries,
     figs: Mapping,
     *,
-    config: Mapping,
+    settings: Mapping,
     benchmark: dict | None = None,
     departures: Sequence[str] = (),
     date: str | None = None,
@@ -79,7 +79,7 @@ def build_document(
         saliency_section(res, summ, figs),
         ablation_section(res, summ, figs),
         training_curves_section(summ, figs),
-        tradeoff_section(summ, figs, (config.get("ablation") or {}).get("lambda_rule")),
+        tradeoff_section(summ, figs, settings.get("lambda_rule")),
         cost_section(res, summ, benchmark),
         failed_section(res),
         departures_section(departures),
@@ -89,7 +89,7 @@ def build_document(
         masking_appendix(res),
         setup_appendix(res),
         training_appendix(res),
-        provenance_appendix(res, config, benchmark),
+        provenance_appendix(res, settings, benchmark),
     ]
     return Document(
         title=TITLE,
@@ -102,7 +102,7 @@ def build_document(
                 verdicts_section(res, summ),
                 headline_section(res, summ),
                 matrix_section(summ.claims, summ.readings, res.datasets(), summ.smallest_effect),
-                floors_section(res, summ, config),
+                floors_section(res, summ, settings.get("floors") or {}),
             )
             if s is not None
         ],
@@ -114,7 +114,7 @@ def build_document(
 def build_report(
     manifest: Sequence[Mapping],
     inputs: Mapping[str, Sequence[str | Path]],
-    config: Mapping,
+    settings: Mapping,
     out_html: Path,
     out_tex: Path,
     summary_dir: Path | None = None,
@@ -133,8 +133,8 @@ def build_report(
     res = load(manifest, inputs)
     summ = summarize(
         res,
-        (config.get("ablation") or {}).get("lambda_rule"),
-        (config.get("claims") or {}).get("smallest_effect"),
+        settings.get("lambda_rule"),
+        settings.get("smallest_effect"),
     )
     bench = load_benchmark(benchmark) if benchmark else None
     if summary_dir is not None:
@@ -144,5 +144,7 @@ def build_report(
         write_tables(res, Path(summary_dir), extra)
     fig_dir = Path(fig_dir) if fig_dir is not None else Path(out_html).parent / "figures"
     figs = write_figures(res, summ, load_maps(res), fig_dir)
-    doc = build_document(res, summ, figs, config=config, benchmark=bench, departures=departures, date=date)
+    doc = build_document(
+        res, summ, figs, settings=settings, benchmark=bench, departures=departures, date=date
+    )
     render_report(doc, out_html, out_tex, fig_dir)

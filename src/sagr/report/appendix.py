@@ -174,7 +174,7 @@ def versions_table(jobs: pd.DataFrame) -> pd.DataFrame:
     )
 
 
-def provenance_appendix(res: Results, config: Mapping, benchmark: dict | None) -> Section:
+def provenance_appendix(res: Results, settings: Mapping, benchmark: dict | None) -> Section:
     jobs = res.jobs
     if benchmark and benchmark.get("provenance"):
         row = provenance_row({"dataset": "", "run": "benchmark"}, "cost.json", benchmark["provenance"])
@@ -198,7 +198,27 @@ def provenance_appendix(res: Results, config: Mapping, benchmark: dict | None) -
             right=["Jobs", "Total (s)", "Mean (s)", "Max (s)"],
         ),
     )
-    # Snakemake hands over its own mapping types: plain dicts for YAML.
-    text = yaml.safe_dump(plain(config, "config"), sort_keys=False, allow_unicode=True, width=100)
-    sec.children.append(Section("config", "Configuration", [Code(text)], fold=True))
+    sec.children.append(settings_section(res, settings))
     return sec
+
+
+def _yaml(obj: object) -> str:
+    return yaml.safe_dump(plain(obj, "settings"), sort_keys=False, allow_unicode=True, width=100)
+
+
+def settings_section(res: Results, settings: Mapping) -> Section:
+    """The settings as the result files record them (what each job ran with, not the config of today),
+    and the report's own (its rule's params: the λ rule, the equivalence margins, the floors)."""
+    blocks: list = [
+        para(
+            "What each job ran with, as its result file's provenance records it; a config edited since "
+            "would not show here until the jobs rerun. Each distinct setting once, with the runs that used it."
+        )
+    ]
+    s = res.job_settings
+    for (dataset, source), g in s.groupby(["dataset", "source"], sort=False) if not s.empty else []:
+        for text, runs in g.groupby("settings", sort=False)["run"]:
+            blocks.append(note(f"{dataset_label(dataset)}, {source}: {len(runs)} run(s) ({', '.join(runs)})"))
+            blocks.append(Code(_yaml(json.loads(text))))
+    blocks += [note("The report's own settings (the render rule's params)."), Code(_yaml(settings))]
+    return Section("config", "Settings", blocks, fold=True)

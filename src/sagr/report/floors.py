@@ -25,11 +25,11 @@ from sagr.report.blocks import note, one_dataset, style_status
 from sagr.results import Results
 
 
-def floors_section(res: Results, summ: Summaries, config: Mapping) -> Section | None:
+def floors_section(res: Results, summ: Summaries, floors: Mapping) -> Section | None:
     """The configured quality floors (datasets.<d>.floors) against this run: is each model at the
     published grade its numbers need?"""
     df = floor_checks(
-        config, summ.robustness, main_accuracies(res.records, res.worst_case), whole_split_clean(res.training)
+        floors, summ.robustness, main_accuracies(res.records, res.worst_case), whole_split_clean(res.training)
     )
     if df.empty:
         return None
