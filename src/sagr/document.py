@@ -96,6 +96,7 @@ class Table:
     long: bool = False
     number: int = 0
     kind: str = "table"
+    source: str = ""  # the anchor of its row in the sources appendix (`sagr.report.sources`)
 
     @property
     def columns(self) -> int:
@@ -133,6 +134,7 @@ class Figure:
     width: float = 1.0  # fraction of the text width in the PDF
     number: int = 0
     kind: str = "figure"
+    source: str = ""
 
 
 Block = Paragraph | Bullets | Code | Table | Figure

@@ -323,7 +323,9 @@ def table(t: Table) -> Latex:
     """A `sagr.document.Table` as booktabs LaTeX at \\small, captioned and numbered; long tables
     as a longtable (its header repeats on every page), others held in place ([H])."""
     spec, head, body = _colspec(t), _header(t), _body(t)
-    caption = f"\\caption{{{latex_escape(t.title)}}}\\label{{tab:{t.number}}}"
+    # the sources appendix's row, by its section number, as the page links to it
+    src = f" (sources: Appendix \\ref{{sec:{t.source}}})" if t.source else ""
+    caption = f"\\caption{{{latex_escape(t.title)}{src}}}\\label{{tab:{t.number}}}"
     if t.long:
         return Latex(
             "{\\small\n"

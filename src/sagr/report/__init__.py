@@ -33,6 +33,7 @@ from sagr.report.matrix import matrix_section, readings_section
 from sagr.report.render import render_report
 from sagr.report.robustness import curves_section, paired_section
 from sagr.report.saliency import saliency_section
+from sagr.report.sources import file_hashes, sources_section
 from sagr.report.tradeoff import tradeoff_section
 from sagr.report.training import training_appendix, training_curves_section
 from sagr.results import Results, load, write_tables
@@ -137,8 +138,9 @@ def build_report(
         settings.get("smallest_effect"),
     )
     bench = load_benchmark(benchmark) if benchmark else None
+    hashes = file_hashes({**inputs, "benchmark": [benchmark] if bench else []})
     if summary_dir is not None:
-        extra = summ.tables()
+        extra = {**summ.tables(), "sources": hashes}
         if bench:
             extra.update(cost=pd.DataFrame(bench["rows"]), cost_noise=pd.DataFrame(bench.get("noise", [])))
         write_tables(res, Path(summary_dir), extra)
@@ -147,4 +149,6 @@ def build_report(
     doc = build_document(
         res, summ, figs, settings=settings, benchmark=bench, departures=departures, date=date
     )
-    render_report(doc, out_html, out_tex, fig_dir)
+    commits = ", ".join(str(c)[:12] for c in distinct(res.jobs, "git_commit")) or "unknown"
+    doc.appendix.append(sources_section(doc, hashes, commits))
+    render_report(doc.number(), out_html, out_tex, fig_dir)
