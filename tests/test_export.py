@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import errno
 import json
+import shutil
 from pathlib import Path
 
 import pytest
 
-from sagr import export, stats
+from sagr import cli, export, files, stats
 from sagr.files import write_json
 
 
@@ -141,3 +143,75 @@ def test_a_weaker_worst_case_is_not_passed_off_as_autoattack(tmp_path: Path) -> 
 @pytest.mark.parametrize("eps, text", [(8 / 255, "8/255"), (0.3, "0.3"), (2 / 255, "2/255")])
 def test_eps_is_written_as_researchers_quote_it(eps: float, text: str) -> None:
     assert export.fmt_eps(eps) == text
+
+
+def _tree(results: Path, accuracy: float) -> None:
+    """Three runs' robustness.json (with hash records), their clean accuracy ``accuracy``."""
+    for run in ("a_seed0", "b_seed0", "c_seed0"):
+        rob = _robustness()
+        rob["run"] = run
+        rob["records"][0].update(accuracy=accuracy, n_correct=round(100 * accuracy))
+        write_json(results / "mnist" / run / "robustness.json", rob)
+
+
+def _files(folder: Path) -> dict[Path, bytes]:
+    return {p: p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+@pytest.mark.parametrize("damage", ["byte flipped", "truncated"])
+def test_a_damaged_result_leaves_the_export_as_it_was_and_names_the_run_s_rebuild_command(
+    tmp_path: Path, monkeypatch, capsys, damage: str
+) -> None:
+    """Issue 27: the export wrote the runs before a damaged one, and its rebuild command had no
+    --configfile. The run's config files come from the file's hash record, written by its job."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv(files.CONFIGFILES_ENV, json.dumps(["config/smoke.yaml"]))  # as the run's jobs
+    _tree(Path("results"), 0.97)
+    export.export_run("results", "rb")
+    before = _files(Path("rb"))
+    _tree(Path("results"), 0.5)  # a later run: every export would change
+    monkeypatch.delenv(files.CONFIGFILES_ENV)  # `sagr export` runs outside Snakemake
+    bad = Path("results/mnist/b_seed0/robustness.json")
+    raw = bytearray(bad.read_bytes())
+    if damage == "byte flipped":
+        raw[len(raw) // 2] ^= 0x01
+    else:
+        del raw[-20:]
+    bad.write_bytes(bytes(raw))
+    assert cli.main(["export", "--results", "results", "--out", "rb"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"sagr export: {bad}: file is damaged"), err
+    assert f"snakemake --cores all --configfile config/smoke.yaml --forcerun {bad}" in err, err
+    assert _files(Path("rb")) == before
+    # a file whose record holds no list (written outside a run): the list given to the command
+    write_json(bad, _robustness())
+    bad.write_bytes(bad.read_bytes()[:-5])
+    monkeypatch.setenv(files.CONFIGFILES_ENV, "")  # restored after the test (use_configfiles sets it)
+    args = "export --results results --out new --configfile config/a.yaml config/b.yaml".split()
+    assert cli.main(args) == 2
+    err = capsys.readouterr().err
+    assert f"--configfile config/a.yaml config/b.yaml --forcerun {bad}" in err, err
+    assert not Path("new").exists()
+
+
+def test_a_failed_write_leaves_the_export_as_it_was(tmp_path: Path, monkeypatch) -> None:
+    _tree(tmp_path / "results", 0.97)
+    export.export_run(tmp_path / "results", tmp_path / "rb")
+    before = _files(tmp_path / "rb")
+    _tree(tmp_path / "results", 0.5)
+    new_dataset = tmp_path / "results" / "cifar10" / "d_seed0"  # its export would make a new folder
+    new_dataset.mkdir(parents=True)
+    for name in ("robustness.json", "robustness.json.sha256"):
+        shutil.copy2(tmp_path / "results" / "mnist" / "a_seed0" / name, new_dataset)
+    calls = []
+
+    def full_disk_on_the_third(path, obj):
+        calls.append(path)
+        if len(calls) == 3:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        files.dump_json(path, obj)
+
+    monkeypatch.setattr(export, "dump_json", full_disk_on_the_third)
+    with pytest.raises(OSError, match="No space left on device: .*b_seed0.json"):
+        export.export_run(tmp_path / "results", tmp_path / "rb")
+    assert _files(tmp_path / "rb") == before and not (tmp_path / "rb" / "cifar10").exists()

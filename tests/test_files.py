@@ -1,5 +1,6 @@
 """Every artefact verifiable, every error names its file (sagr.files and its readers)."""
 
+import errno
 import hashlib
 import json
 import os
@@ -12,7 +13,7 @@ import pytest
 import torch
 
 from conftest import require_mnist
-from sagr import cache, models
+from sagr import cache, files, models
 from sagr.data import DataError, load_split, prepare_dataset
 from sagr.files import (
     PREVIOUS_DIR,
@@ -21,10 +22,13 @@ from sagr.files import (
     plain,
     read_json,
     read_npz,
+    restore_previous_set,
+    save_torch,
     sidecar,
     verify,
     write_json,
 )
+from sagr.robustness.io import write_npz
 
 REBUILD = "Rebuild it (and what depends on it) with: snakemake --cores all --forcerun "
 
@@ -191,6 +195,88 @@ def test_results_keep_their_last_good_copy_when_snakemake_deletes_them(tmp_path,
     assert read_json(kept) == {"accuracy": 0.8}  # a new good result replaces the kept one
     write_json(Path("report/x.json"), {})  # only results/ is kept
     assert not (PREVIOUS_DIR / "report").exists()
+
+
+def test_a_symlinked_results_folder_on_another_file_system_keeps_a_real_copy(tmp_path, monkeypatch):
+    """Issue 27: with results/ a symlink elsewhere, nothing was kept (the resolved path lay outside
+    the working directory), so a restore brought back an older result; across file systems no hard
+    link can be made, so a copy is kept instead."""
+    elsewhere = tmp_path / "other_disk" / "results"
+    elsewhere.mkdir(parents=True)
+    (tmp_path / "work").mkdir()
+    (tmp_path / "work" / "results").symlink_to(elsewhere)
+    monkeypatch.chdir(tmp_path / "work")
+
+    def cross_device(src, dst, *args, **kwargs):
+        raise OSError(errno.EXDEV, "Invalid cross-device link", src, None, dst)
+
+    monkeypatch.setattr(os, "link", cross_device)
+    out = Path("results/mnist/run/robustness.json")
+    write_json(out, {"accuracy": 0.9})
+    kept = PREVIOUS_DIR / out
+    assert kept.is_file() and not kept.is_symlink() and not os.path.samefile(kept, out)
+    verify(kept)
+    _delete_and_restore(out)
+    assert read_json(out) == {"accuracy": 0.9}
+    write_json(out, {"accuracy": 0.8})  # a newer good result replaces the copy
+    out.unlink()
+    _delete_and_restore(out)
+    assert read_json(out) == {"accuracy": 0.8}
+
+
+def _delete_and_restore(out: Path) -> None:
+    """What Snakemake does to a failed job's outputs, then the restore of the kept copy."""
+    out.unlink(missing_ok=True)
+    sidecar(out).unlink()
+    assert restore_previous_set([out, sidecar(out)]) == [out, sidecar(out)]
+
+
+# Each atomic writer, and the module attribute its bytes go through (patched to fail below).
+WRITERS = {
+    "json": (lambda p: write_json(p, {"a": 1}), files, "dump_json", ".json"),
+    "npz": (lambda p: write_npz(p, {"a": np.arange(3)}), np, "savez_compressed", ".npz"),
+    "torch": (lambda p: save_torch({"a": torch.zeros(2)}, p), torch, "save", ".pt"),
+    "npz's hash record": (lambda p: write_npz(p, {"a": np.arange(3)}), json, "dump", ".npz"),
+}
+
+
+@pytest.mark.parametrize("writer", WRITERS)
+def test_a_full_disk_names_the_file_and_leaves_it_as_it_was(tmp_path, monkeypatch, writer):
+    write, module, name, suffix = WRITERS[writer]
+    old, new = tmp_path / f"old{suffix}", tmp_path / f"new{suffix}"
+    write(old)
+    before = {p: p.read_bytes() for p in (old, sidecar(old))}
+
+    def full_disk(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(module, name, full_disk)
+    for path in (old, new):
+        with pytest.raises(OSError) as err:
+            write(path)
+        assert err.value.errno == errno.ENOSPC and str(path) in str(err.value), err.value
+    assert {p: p.read_bytes() for p in (old, sidecar(old))} == before
+    assert sorted(tmp_path.iterdir()) == sorted(before)  # nothing new, no temporary file left
+
+
+def test_an_error_about_another_file_inside_a_write_is_left_as_it_is(tmp_path):
+    with pytest.raises(FileNotFoundError) as err, atomic_path(tmp_path / "out.json") as tmp:
+        tmp.write_text("{}")
+        (tmp_path / "input.json").read_text()
+    assert err.value.filename == str(tmp_path / "input.json")
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("writer", ["json", "npz", "torch"])
+def test_a_new_version_is_a_new_file_so_a_hard_linked_copy_keeps_the_old_bytes(tmp_path, writer):
+    """Why .sagr/previous may hold hard links: no writer rewrites a file in place."""
+    write, _, _, suffix = WRITERS[writer]
+    path, held = tmp_path / f"r{suffix}", tmp_path / "held"
+    write(path)
+    os.link(path, held)  # as keep_previous links it
+    old = held.read_bytes()
+    write(path)
+    assert not os.path.samefile(held, path) and held.read_bytes() == old
 
 
 def test_mirror_vouching_for_a_bad_file_gets_the_right_advice(tmp_path):

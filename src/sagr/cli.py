@@ -1,7 +1,7 @@
 """The `sagr` command: evaluate any checkpoint with the pipeline's attack suite; export results.
 
 sagr evaluate CHECKPOINT --dataset mnist [--config FILE] [--out DIR]
-sagr export [--results DIR] [--out DIR]
+sagr export [--results DIR] [--out DIR] [--configfile FILE ...]
 sagr check-config FILE [FILE ...]
 sagr verify [--results DIR]
 """
@@ -73,7 +73,9 @@ def _parser() -> argparse.ArgumentParser:
         help="write RobustBench-style model-info JSON for every evaluated model",
         description="For every results/{dataset}/{run}/robustness.json write {out}/{dataset}/{run}.json with "
         "RobustBench's model-info fields (clean and AutoAttack accuracy in %%, eps, threat model, "
-        "architecture) plus the number of points each accuracy rests on and the checkpoint path.",
+        "architecture) plus the number of points each accuracy rests on and the checkpoint path. "
+        "All or nothing: a damaged or missing result file stops it before it writes anything, naming "
+        "the file and the command that rebuilds it.",
     )
     ex.add_argument("--results", type=Path, default=Path("results"), help="results folder of a pipeline run")
     ex.add_argument(
@@ -81,6 +83,15 @@ def _parser() -> argparse.ArgumentParser:
         type=Path,
         default=Path("results") / "robustbench",
         help="output folder (default results/robustbench)",
+    )
+    ex.add_argument(
+        "--configfile",
+        nargs="+",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="the --configfile list of the run that wrote the results, for the rebuild command an error "
+        "names (default: the list each file's hash record holds)",
     )
     cc = sub.add_parser(
         "check-config",
@@ -167,7 +178,10 @@ def main(argv: list[str] | None = None) -> int:
             print(f"wrote {out / 'robustness.json'} and {out / 'correct.npz'}")
         elif args.command == "export":
             from .export import export_run
+            from .files import use_configfiles
 
+            if args.configfile:
+                use_configfiles(args.configfile)
             written = export_run(args.results, args.out)
             print(f"wrote {len(written)} model-info file(s) under {args.out}")
         elif args.command == "verify":
@@ -185,9 +199,10 @@ def main(argv: list[str] | None = None) -> int:
                 f"seeds {config['seeds']}; attacks {', '.join(config['attacks'])}"
             )
             _say_where_cuda_runs(config)
-    except (FileNotFoundError, ValueError, pickle.UnpicklingError) as err:
-        # One line the user can act on (a refused checkpoint included), not a traceback.
-        print(f"sagr {args.command}: {err}", file=sys.stderr)
+    except (OSError, ValueError, pickle.UnpicklingError) as err:
+        # One line the user can act on (a refused checkpoint, a full disk naming the file), not a traceback.
+        left = f" ({args.out} left as it was)" if args.command == "export" else ""
+        print(f"sagr {args.command}: {err}{left}", file=sys.stderr)
         return 2
     return 0
 

@@ -13,12 +13,13 @@ each ε's worst case with what produced it, its n and its 95 % interval.
 from __future__ import annotations
 
 import math
+from contextlib import ExitStack, suppress
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
 from .attack_kinds import Role
-from .files import read_json, write_json
+from .files import atomic_path, dump_json, read_json
 from .robustness import CLEAN, AttackRecord, ModelResult, Points, WorstCase
 from .robustness.budgets import is_budget
 from .robustness.io import read_result
@@ -146,18 +147,33 @@ def _architecture(checkpoint: Path) -> str | None:
 
 
 def export_run(results_dir: str | Path, out_dir: str | Path) -> list[Path]:
-    """Write `out_dir/{dataset}/{run}.json` for every results/{dataset}/{run}/robustness.json."""
+    """Write `out_dir/{dataset}/{run}.json` for every results/{dataset}/{run}/robustness.json.
+
+    All or nothing: every input is read and verified before the first file is written, so a
+    damaged input (an ArtefactError naming it and its rebuild command) leaves ``out_dir`` as it
+    was; the files are written to temporary names and renamed into place only once all are
+    written, so a failed write (a full disk) does too.
+    """
     results_dir, out_dir = Path(results_dir), Path(out_dir)
-    written = []
     paths = sorted(results_dir.glob("*/*/robustness.json"))
     if not paths:
         raise FileNotFoundError(f"no */*/robustness.json under {results_dir}: run the pipeline first")
+    infos: dict[Path, dict[str, Any]] = {}
     for path in paths:
         rob = read_result(path)
         train_path = path.with_name("train.json")
         train = read_json(train_path) if train_path.is_file() else None
         ckpt = path.with_name("model.pt")
         out = out_dir / path.parent.parent.name / f"{path.parent.name}.json"
-        write_json(out, model_info(rob, train, str(ckpt) if ckpt.is_file() else None))
-        written.append(out)
-    return written
+        infos[out] = model_info(rob, train, str(ckpt) if ckpt.is_file() else None)
+    new_dirs = {d for out in infos for d in (out.parent, *out.parent.parents) if not d.exists()}
+    try:
+        with ExitStack() as stack:  # each atomic_path renames its file in on a clean exit, none on an error
+            for out, info in infos.items():
+                dump_json(stack.enter_context(atomic_path(out)), info)
+    except BaseException:
+        for d in sorted(new_dirs, key=lambda d: len(d.parts), reverse=True):
+            with suppress(OSError):  # only the folders this call made, and only if empty
+                d.rmdir()
+        raise
+    return list(infos)

@@ -1,11 +1,12 @@
 """Result files: written atomically with a content hash, read through one verifying helper.
 
-Writers: a reader never sees a half-written file, whatever kills the job, and every file gets a
-sidecar ``<file>.sha256`` (JSON: sha256, bytes, the job that wrote it). Readers (``read_json``,
-``read_npz``, ``load_torch``): a missing, truncated or altered file, or one whose hash record is
-gone, is an ``ArtefactError`` naming the file, what wrote it and the one command that rebuilds it;
-never a bare ``OSError``. Only a file the user brings (``brought=True``: their own checkpoint for
-``sagr evaluate``, a committed reference) may lack a record, and the reader says so in the log.
+Writers: a reader never sees a half-written file, whatever kills the job, every file gets a
+sidecar ``<file>.sha256`` (JSON: sha256, bytes, the job that wrote it, the run's --configfile
+list), and a failed write names the file. Readers (``read_json``, ``read_npz``, ``load_torch``):
+a missing, truncated or altered file, or one whose hash record is gone, is an ``ArtefactError``
+naming the file, what wrote it and the one command that rebuilds it; never a bare ``OSError``.
+Only a file the user brings (``brought=True``: their own checkpoint for ``sagr evaluate``, a
+committed reference) may lack a record, and the reader says so in the log.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ log = logging.getLogger("sagr")
 
 # The Snakefile puts the run's --configfile list here (JSON), so that a job's error message names
 # the command that rebuilds a file *of this run*: without them Snakemake plans the default config.
+# Each hash record keeps the list too, for the commands run later outside Snakemake.
 CONFIGFILES_ENV = "SAGR_CONFIGFILES"
 
 
@@ -35,33 +37,58 @@ def atomic_path(path: str | Path, record_hash: bool = True) -> Iterator[Path]:
     """A temporary path beside ``path``, renamed onto it (mode 0644) only if the block succeeds.
 
     ``record_hash``: write the ``.sha256`` record readers verify (off for files with their own
-    checksum, e.g. raw dataset files checked against the official MD5s)."""
+    checksum, e.g. raw dataset files checked against the official MD5s). An OSError that names no
+    file (a full disk: "[Errno 28] No space left on device") or only the temporary one is raised
+    again naming ``path``, same type and errno; a failed write leaves ``path`` as it was."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # Keep the real suffix last: np.savez appends ".npz" to any other name.
-    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=f".part{path.suffix}", dir=path.parent)
-    os.close(fd)
-    tmp = Path(name)
+    tmp = record = None
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # Keep the real suffix last: np.savez appends ".npz" to any other name.
+        fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=f".part{path.suffix}", dir=path.parent)
+        os.close(fd)
+        tmp = Path(name)
         yield tmp
         os.chmod(tmp, 0o644)  # mkstemp creates 0600; results and data are meant to be shared
-        stamp = (
-            {"sha256": sha256(tmp), "bytes": tmp.stat().st_size, "written_by": _writer()}
-            if record_hash
-            else None
-        )
+        # The record is written before the rename: a full disk then fails with ``path`` untouched,
+        # and only two renames separate the old file and record from the new ones.
+        record = _sidecar_part(path, _stamp(tmp)) if record_hash else None
         os.replace(tmp, path)
-        if stamp:
-            _write_sidecar(path, stamp)
+        if record:
+            os.replace(record, sidecar(path))
             keep_previous(path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
+    except BaseException as err:
+        for part in (tmp, record):
+            if part is not None:
+                part.unlink(missing_ok=True)
+        if isinstance(err, OSError):
+            raise _naming(err, path, tmp) from err
         raise
+
+
+def _naming(err: OSError, path: Path, tmp: Path | None) -> OSError:
+    """``err`` naming ``path`` when it names no file or only the temporary one (whose name means
+    nothing to the user); an error about another file (an input the block read) names that file
+    already and is kept as it is, as is any error type beyond Python's own."""
+    if type(err).__module__ != "builtins" or err.errno is None:
+        return err
+    if err.filename is not None and str(err.filename) != str(tmp):
+        return err
+    try:
+        return type(err)(err.errno, err.strerror or str(err), str(path))
+    except TypeError:  # a subclass with its own constructor
+        return OSError(err.errno, err.strerror or str(err), str(path))
 
 
 def write_json(path: str | Path, obj: Any) -> None:
     """Write ``obj`` as JSON atomically (numpy/torch scalars and arrays, Paths allowed)."""
-    with atomic_path(path) as tmp, open(tmp, "w") as fh:
+    with atomic_path(path) as tmp:
+        dump_json(tmp, obj)
+
+
+def dump_json(path: str | Path, obj: Any) -> None:
+    """``obj`` as JSON into ``path`` as it is (``write_json``'s format; the path one of ``atomic_path``)."""
+    with open(path, "w") as fh:
         json.dump(obj, fh, indent=1, default=_to_builtin)
 
 
@@ -130,29 +157,63 @@ def _writer() -> str:
     return f"rule {rule}" if rule else f"{Path(sys.argv[0]).name or 'python'} (outside Snakemake)"
 
 
-def _write_sidecar(path: Path, stamp: dict[str, Any]) -> None:
+def _stamp(path: Path) -> dict[str, Any]:
+    """The hash record of ``path``: its SHA-256 and size, what wrote it and, inside a pipeline run,
+    the run's --configfile list (so a command run later outside Snakemake, ``sagr export`` or
+    ``sagr verify``, names the rebuild command of the run that wrote the file)."""
+    stamp: dict[str, Any] = {"sha256": sha256(path), "bytes": path.stat().st_size, "written_by": _writer()}
+    files = _run_configfiles()
+    if files is not None:
+        stamp["configfiles"] = files
+    return stamp
+
+
+def _sidecar_part(path: Path, stamp: dict[str, Any]) -> Path:
+    """``stamp`` written to a temporary name beside ``path``'s record, for the caller to rename."""
     fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".sha256.part", dir=path.parent)
-    with os.fdopen(fd, "w") as fh:
-        json.dump(stamp, fh)
-    os.chmod(name, 0o644)
-    os.replace(name, sidecar(path))
+    try:
+        with os.fdopen(fd, "w") as fh:
+            json.dump(stamp, fh)
+        os.chmod(name, 0o644)
+    except BaseException:
+        Path(name).unlink(missing_ok=True)
+        raise
+    return Path(name)
 
 
 # Snakemake deletes a job's outputs before running it, so a job cannot itself swap new results in
 # only on success. Instead every result written under results/ is also hard-linked (no extra
 # space) here, relative to the working directory; a failed rerun leaves the last good copy in it.
+# A hard link is safe because every file kept here is written through atomic_path: a new version is
+# a new file renamed onto the name, never the kept one rewritten in place (only a hand edit or a
+# damaged disk changes both, and `sagr verify` checks both).
 PREVIOUS_DIR = Path(".sagr") / "previous"
 
 
-def keep_previous(path: str | Path) -> Path | None:
-    """Link ``path`` and its hash record into PREVIOUS_DIR (results/ only); the link's path, or None."""
+def _in_workdir(path: str | Path) -> Path | None:
+    """``path`` relative to the working directory, or None outside it.
+
+    Taken as written first: results/ may be a symlink (to another file system, say), and resolving
+    it would put every result outside the working directory, so none would be kept. Then resolved,
+    for an absolute path spelled through a symlink to the working directory itself."""
     path = Path(path)
-    try:
-        rel = path.resolve().relative_to(Path.cwd().resolve())
-    except ValueError:
-        return None  # outside the working directory: not a pipeline result
-    if rel.parts[:1] != ("results",):
-        return None
+    for where, cwd in ((Path(os.path.abspath(path)), Path.cwd()), (path.resolve(), Path.cwd().resolve())):
+        try:
+            return where.relative_to(cwd)
+        except ValueError:
+            continue
+    return None
+
+
+def keep_previous(path: str | Path) -> Path | None:
+    """Link ``path`` and its hash record into PREVIOUS_DIR (results/ only), or copy them where no
+    hard link can be made (results/ on another file system); the kept path, or None."""
+    import shutil
+
+    path = Path(path)
+    rel = _in_workdir(path)
+    if rel is None or rel.parts[:1] != ("results",):
+        return None  # not a pipeline result
     kept = PREVIOUS_DIR / rel
     kept.parent.mkdir(parents=True, exist_ok=True)
     for src, dst in ((path, kept), (sidecar(path), sidecar(kept))):
@@ -162,9 +223,7 @@ def keep_previous(path: str | Path) -> Path | None:
         tmp.unlink(missing_ok=True)
         try:
             os.link(src, tmp)
-        except OSError:  # no hard links on this file system: copy
-            import shutil
-
+        except OSError:  # EXDEV (another file system), or no hard links here: a copy does the same
             shutil.copy2(src, tmp)
         os.replace(tmp, dst)
     return kept
@@ -172,10 +231,8 @@ def keep_previous(path: str | Path) -> Path | None:
 
 def previous_path(path: str | Path) -> Path | None:
     """Where the last good copy of ``path`` is kept (None outside the working directory)."""
-    try:
-        return PREVIOUS_DIR / Path(path).resolve().relative_to(Path.cwd().resolve())
-    except ValueError:
-        return None
+    rel = _in_workdir(path)
+    return None if rel is None else PREVIOUS_DIR / rel
 
 
 def keep_previous_set(paths: Sequence[str | Path]) -> list[Path]:
@@ -287,16 +344,37 @@ def use_configfiles(paths: Any) -> None:
     os.environ[CONFIGFILES_ENV] = json.dumps(shown)
 
 
-def snakemake_command(*args: str) -> str:
-    """``snakemake --cores all`` with this run's config files (``CONFIGFILES_ENV``), then ``args``."""
-    files = json.loads(os.environ.get(CONFIGFILES_ENV) or "[]")
+def _run_configfiles() -> list[str] | None:
+    """The --configfile list of the run at hand (``use_configfiles``), None outside one."""
+    raw = os.environ.get(CONFIGFILES_ENV)
+    return json.loads(raw) if raw else None
+
+
+def recorded_configfiles(path: str | Path) -> list[str] | None:
+    """The --configfile list of the run that wrote ``path``, as its hash record holds it (None when
+    the record is missing, unreadable or older than the field)."""
+    try:
+        files = json.loads(sidecar(path).read_text()).get("configfiles")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return files if isinstance(files, list) and all(isinstance(f, str) for f in files) else None
+
+
+def snakemake_command(*args: str, configfiles: Sequence[str] | None = None) -> str:
+    """``snakemake --cores all`` with ``configfiles`` (default: this run's, ``CONFIGFILES_ENV``), then ``args``."""
+    files = (_run_configfiles() or []) if configfiles is None else list(configfiles)
     configs = ["--configfile", *files] if files else []
     return shlex.join(["snakemake", "--cores", "all", *configs, *args])
 
 
 def rebuild_command(path: str | Path) -> str:
-    """The one command that rebuilds ``path`` and everything computed from it."""
-    return snakemake_command("--forcerun", str(path))
+    """The one command that rebuilds ``path`` and everything computed from it: with the --configfile
+    list of the run at hand (a job; ``sagr export --configfile``), else of the run that wrote ``path``
+    (its hash record), so a command run outside Snakemake names the run's config files too."""
+    files = _run_configfiles()
+    if files is None:
+        files = recorded_configfiles(path)
+    return snakemake_command("--forcerun", str(path), configfiles=files or [])
 
 
 def _problem(
