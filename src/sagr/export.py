@@ -19,7 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from .attack_kinds import Role
-from .files import atomic_path, dump_json, read_json
+from .files import atomic_path, dump_json
+from .job_records import TrainRecord
 from .robustness import CLEAN, AttackRecord, ModelResult, Points, WorstCase
 from .robustness.budgets import is_budget
 from .robustness.io import read_result
@@ -87,7 +88,7 @@ def evaluations(result: ModelResult) -> list[dict[str, Any]]:
     return [evaluation(w, result.records) for w in sorted(worst, key=lambda w: w.eps)]
 
 
-def model_info(result: ModelResult, train: dict[str, Any] | None, checkpoint: str | None) -> dict[str, Any]:
+def model_info(result: ModelResult, train: TrainRecord | None, checkpoint: str | None) -> dict[str, Any]:
     """One model's RobustBench-style entry (accuracies as % strings, as RobustBench writes them)."""
     clean = result.record(CLEAN)
     evals = evaluations(result)
@@ -133,7 +134,7 @@ def model_info(result: ModelResult, train: dict[str, Any] | None, checkpoint: st
         "seed": result.seed,
         "run": result.run,
         "checkpoint": checkpoint,
-        "train_epochs": (train or {}).get("epochs"),
+        "train_epochs": train.epochs if train is not None else None,
         "git_commit": (result.provenance or {}).get("git_commit"),
     }
 
@@ -162,7 +163,7 @@ def export_run(results_dir: str | Path, out_dir: str | Path) -> list[Path]:
     for path in paths:
         rob = read_result(path)
         train_path = path.with_name("train.json")
-        train = read_json(train_path) if train_path.is_file() else None
+        train = TrainRecord.read(train_path) if train_path.is_file() else None
         ckpt = path.with_name("model.pt")
         out = out_dir / path.parent.parent.name / f"{path.parent.name}.json"
         infos[out] = model_info(rob, train, str(ckpt) if ckpt.is_file() else None)
