@@ -4,7 +4,8 @@
 (`sagr.results`), aggregate (`report.aggregate`: `sagr.summaries`, `sagr.claims`, statistics in
 `sagr.stats`), write the CSV summaries and the figures, compose (one module per section, each a
 function from the results and their summaries to the `sagr.document` model; `build_document`
-lists them in reading order; `report.sources` then links every table and figure to its inputs) and render (`report.render`: the templates, layout only)."""
+lists them in reading order; `report.sources` then links every table and figure to its inputs)
+and render (`report.render`: the templates, layout only)."""
 
 from __future__ import annotations
 
