@@ -23,14 +23,16 @@ from sagr.document import (
 from sagr.presentation import distinct
 from sagr.report.ablation import ablation_section
 from sagr.report.aggregate import Summaries, load_benchmark, load_maps, summarize, write_figures
-from sagr.report.appendix import departures_section, failed_section, provenance_appendix, setup_appendix
+from sagr.report.appendix import departures_section, failed_section, setup_appendix
+from sagr.report.attacks import attacks_appendix
 from sagr.report.claims import claims_detail_section, verdicts_section
 from sagr.report.cost import cost_section
 from sagr.report.floors import floors_section
-from sagr.report.headline import attacks_appendix, headline_section, lede
+from sagr.report.headline import headline_section, lede
 from sagr.report.howto import howto_section
 from sagr.report.masking import masking_appendix, masking_section
 from sagr.report.matrix import matrix_section, readings_section
+from sagr.report.provenance import provenance_appendix
 from sagr.report.render import render_report
 from sagr.report.robustness import curves_section, paired_section
 from sagr.report.saliency import saliency_section

@@ -177,28 +177,3 @@ def headline_section(res: Results, summ: Summaries) -> Section:
             "on its own in the appendix (“Accuracy under each attack”).",
         )
     )
-
-
-def attacks_appendix(res: Results, summ: Summaries) -> Section:
-    sec = Section("attacks", "Accuracy under each attack").add(
-        note(
-            "Every attack of the suite on its own, per dataset: cells as in the headline table; a column head "
-            "states the attack, its ε and n (“subset”: the first n points only; “cascade”: the points cheaper "
-            "attacks left robust)."
-        )
-    )
-    summary = summ.robustness
-    for dataset in res.datasets():
-        if summary[summary["dataset"] == dataset].empty:
-            continue
-        failures = masking_failures(res, dataset)
-        df = flat(main_table(summary, dataset, res.suite(), flagged=failures))
-        t = frame_table(
-            df,
-            f"attacks-{dataset}",
-            f"{dataset_label(dataset)}: accuracy (%) under each attack",
-            style=style_flag,
-            right=numeric_columns(df),
-        )
-        sec.add(*split_columns(t))
-    return sec
