@@ -333,6 +333,7 @@ def evaluate_job(
     for c in checked:
         level, outcome = (logging.INFO, "passed") if c.passed else (logging.WARNING, "FAILED")
         log.log(level, "model check %s %s: %s", c.check, outcome, c.detail)
+    saved = _saved_steps(settings, execution, dataset, run_name, model, x, y, idx)
     table = run_suite(
         model,
         x,
@@ -345,6 +346,7 @@ def evaluate_job(
         seed=settings["eval_seed"],
         device=device,
         progress=execution["progress"],
+        saved=saved,
     )
     records = pd.DataFrame([r.to_json() for r in table.records])
     result = ModelResult(
@@ -360,7 +362,30 @@ def evaluate_job(
         provenance=provenance("evaluate_model", made_by, ident["seed"], device, started, time.time()),
     )
     write_result(result, out_json, out_correct, table.npz_arrays(idx))
+    if saved is not None:  # finished: nothing left to resume
+        saved.remove()
     return result.to_json()
+
+
+def _saved_steps(
+    settings: dict[str, Any],
+    execution: dict[str, Any],
+    dataset: str,
+    run_name: str,
+    model: torch.nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    idx: np.ndarray,
+):
+    """Where this evaluation saves each finished attack × ε, beside the run's training checkpoint
+    (outside the declared outputs, which Snakemake deletes), so that a killed job resumes."""
+    from .robustness.resume import SavedSteps, evaluation_key
+
+    ccfg = execution["checkpoint"]
+    if not ccfg["enabled"]:
+        return None
+    path = Path(ccfg["dir"]) / dataset / run_name / "evaluate.pt"
+    return SavedSteps(path, evaluation_key(model, settings, x, y, idx))
 
 
 def saliency_job(

@@ -5,6 +5,7 @@
   pairs, the reference comparison, AutoAttack strength);
 - `plan`: which attack runs on which points at which ε (no torch);
 - `runner`: the suite run on a model, step by step (torch; import it explicitly);
+- `resume`: each finished step saved, so that a killed evaluation resumes (torch);
 - `io`: reading and writing a result through the verifying `sagr.files`;
 - `describe`: the suite in words, built from the config at render time (never stored).
 """

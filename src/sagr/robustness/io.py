@@ -18,9 +18,19 @@ def write_result(result: ModelResult, json_path: Path, npz_path: Path, arrays: d
 
 
 def write_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
-    """np.savez_compressed through a temporary name, so a crash never leaves a truncated file."""
-    with atomic_path(path) as tmp:
-        np.savez_compressed(tmp, **{k: np.asarray(v) for k, v in arrays.items()})
+    """np.savez_compressed's format through a temporary name, so a crash never leaves a truncated file.
+
+    Written here rather than by np.savez_compressed, which stamps each member with the current time:
+    with a fixed stamp the same arrays give the same bytes (a resumed evaluation's file is the
+    uninterrupted one's)."""
+    import zipfile
+
+    with atomic_path(path) as tmp, zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as zf:
+        for k, v in arrays.items():
+            member = zipfile.ZipInfo(f"{k}.npy", date_time=(1980, 1, 1, 0, 0, 0))
+            member.compress_type = zipfile.ZIP_DEFLATED
+            with zf.open(member, "w", force_zip64=True) as fh:  # force_zip64: as numpy (gh-10776)
+                np.lib.format.write_array(fh, np.asarray(v), allow_pickle=False)
 
 
 def read_result(json_path: Path) -> ModelResult:

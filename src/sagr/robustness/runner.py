@@ -14,6 +14,7 @@ from tqdm.auto import tqdm
 
 from ..models import predict
 from .plan import Cascade, Step, plan
+from .resume import SavedSteps
 from .table import OutcomeTable
 
 log = logging.getLogger("sagr")
@@ -37,12 +38,15 @@ def run_suite(
     seed: int,
     device: torch.device | str,
     progress: bool = True,
+    saved: SavedSteps | None = None,
 ) -> OutcomeTable:
     """Every (attack, ε) of the suite on (x, y) in [0,1], in the plan's order; the model's outcome table.
 
     Each attack at each ε runs on the points its step names (`sagr.robustness.plan`); a cascade
     attack sees what the attacks before it at that ε left robust, so the worst case over every
     attack is exact on every point, as if every attack had run on every point.
+
+    ``saved``: the steps an interrupted attempt finished are taken from it, each new one is saved to it.
     """
     x, y = _inputs(x, y)
     model = model.to(device).eval()
@@ -52,12 +56,20 @@ def run_suite(
     table = OutcomeTable.start(clean_ok, time.perf_counter() - t0)
     bar = tqdm(total=sum(len(s.eps) for s in steps), desc="attacks", disable=not progress or not _tty())
     cascade = Cascade(clean_ok)
-    for step in steps:
+    for i, step in enumerate(steps):
         bar.set_postfix_str(f"{step.attack} @ {step.eps[0]:g}")
         idx = cascade.points(step)
-        still, l2, run = _attack(
-            step, suite[step.attack], model, x, y, idx, n_classes, batch_size, seed, device
-        )
+        done = saved.get(i, step, idx) if saved is not None else None
+        if done is None:
+            still, l2, run = _attack(
+                step, suite[step.attack], model, x, y, idx, n_classes, batch_size, seed, device
+            )
+            if saved is not None:
+                saved.add(step, idx, still, l2, run)
+        else:
+            still, l2, run = done
+            budgets = ",".join(f"{e:g}" for e in step.eps)
+            log.info("attack %s eps=%s: taken from an interrupted attempt", step.attack, budgets)
         for eps in step.eps:  # one C&W run serves every L2 budget: robust at ε iff it failed or ‖δ‖₂ > ε
             ok = still | (l2 > eps) if step.norm == "l2" else still
             rec = table.measured(step.attack, suite[step.attack], eps, idx, ok, step.points.value, **run)
@@ -100,6 +112,7 @@ def _attack(
 
     if len(idx) == 0:
         return np.zeros(0, bool), np.zeros(0), {"repr": "not run (no point left)", **_NO_TIME}
+    # Seeded per step, whatever ran before it: a resumed evaluation draws what an uninterrupted one does.
     torch.manual_seed(seed)
     eps = step.budget
     atk = build_attack(spec, model, 0.0 if eps is None else eps, n_classes, seed)
