@@ -97,6 +97,8 @@ def _pdf_outline(pdf: Path) -> list[str]:
 def _captions(html: str, kind: str) -> list[tuple[int, str]]:
     """(number, title) of every "Table N." / "Figure N." caption on the page."""
     found = re.findall(rf"<figcaption>{kind} (\d+)\. (.*?)</figcaption>", html, flags=re.S)
+    # the title only: without the link to the caption's sources row (the PDF says "sources: Appendix …")
+    found = [(n, re.sub(r'<a class="src"[^>]*>.*?</a>', "", t)) for n, t in found]
     return [(int(n), htmllib.unescape(re.sub(r"<[^>]+>", "", t)).strip()) for n, t in found]
 
 
@@ -162,7 +164,7 @@ def test_masking_details_and_config_are_in_the_appendix(pdf_report: dict) -> Non
         "Accuracy under each attack",
         "Every gradient-masking check",
         "Provenance",
-        "Configuration",
+        "Settings",
     ):
         assert title in appendix
     text = _flat(_pdftotext(pdf_report["pdf"]))

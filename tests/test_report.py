@@ -335,6 +335,7 @@ def test_write_tables_writes_csv_summaries(built: dict) -> None:
 def _cost_tables(html: str) -> dict[str, str]:
     """The cost section's step tables by their caption (architecture, device, threads, batch, source)."""
     section = html[html.index('id="cost"') : html.index("</section>", html.index('id="cost"'))]
+    section = re.sub(r' <a class="src"[^>]*>.*?</a>', "", section)  # each caption's link to its sources
     parts = re.split(r"<figcaption>Table \d+\. ", section)[1:]
     return {htmlib.unescape(p[: p.index("</figcaption>")]): p[: p.index("</table>")] for p in parts}
 

@@ -47,11 +47,13 @@ FILE_NAMES = {"train": "train.json", "robustness": "robustness.json", "saliency"
 
 def file_hashes(inputs: Mapping[str, Sequence[str | Path]]) -> pd.DataFrame:
     """One row per input file: kind, path, sha256 (what `results/summary/sources.csv` lists)."""
+    # A file that is not there was not read (a diverged run's evaluation files, which the loader skips).
     rows = [
         dict(kind=k, path=str(p), sha256=sha256(p))
         for k, paths in inputs.items()
         if k in FILE_NAMES
         for p in paths
+        if Path(p).is_file()
     ]
     return pd.DataFrame(rows, columns=["kind", "path", "sha256"])
 
