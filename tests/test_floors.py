@@ -115,3 +115,20 @@ def test_a_clean_floor_is_checked_on_the_whole_test_split_where_the_training_rec
     )
     assert out.loc[("standard", "clean"), "points"] == "evaluation points"
     assert out.loc[("standard", "clean"), "status"] == "fail"
+
+
+def test_a_floor_without_results_is_never_called_met(tmp_path):
+    import fake_results as fr
+    from sagr.report import build_report
+
+    root = tmp_path / "results"
+    manifest = fr.write_fake_results(root, sweep=False)
+    floors = {"mnist": [{"method": "trades", "clean": 0.9, "source": "a model these results do not have"}]}
+    settings = {**fr.fake_config(), "floors": floors}
+    build_report(
+        manifest, fr.input_files(root, manifest), settings, tmp_path / "index.html", tmp_path / "r.tex"
+    )
+    page = (tmp_path / "index.html").read_text()
+    floors_html = page[page.index('id="floors"') : page.index("</section>", page.index('id="floors"'))]
+    assert "not run" in floors_html and "Every floor is met" not in floors_html
+    assert "1 of 1 floor(s) not checked" in floors_html
