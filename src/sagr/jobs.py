@@ -211,14 +211,15 @@ def train_job(
         best_epoch=result.best_epoch if validated else None,
         resumed_from=result.resumed_from if result is not None else None,
     )
-    write_json(out_json, record.to_json())
+    result_json = record.to_json()
+    write_json(out_json, result_json)
     if attempts is not None:  # finished: no earlier attempt for a later rerun to show
         logging.getLogger().removeHandler(attempts)
         attempts.close()
         Path(attempts.baseFilename).unlink(missing_ok=True)
     if ckpt is not None and not execution["checkpoint"]["keep"]:
         remove_checkpoint(ckpt.path)
-    return record
+    return result_json
 
 
 def _keep_attempt_logs(checkpoint_path: Path) -> logging.Handler:
