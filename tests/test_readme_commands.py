@@ -52,6 +52,12 @@ BENCH_SMALLEST = {
     "preact_resnet18": f" --config {SMOKE} --batch-size 2 --steps 1 --warmup 0 --noise-draws 2 --no-mirror",
 }
 BUDGET = "python benchmarks/bench_run_budget.py --config config/config.yaml --results results --cores 2 8"
+FLOOR = "python benchmarks/bench_stage_floor.py --config config/config.yaml --results results"
+PROFILE = "python benchmarks/profile_job.py"
+# One method, one step, a handful of points and attacks at one ε: the slice still runs both job functions.
+PROFILE_SMALLEST = (
+    f" --config {SMOKE} --methods pgd_at --steps 1 --eval-points 8 --attacks pgd,apgd_ce --eps 0.3"
+)
 CIFAR = (
     "python tests/fake_data.py /tmp/mirror && SAGR_DATA_MIRROR=/tmp/mirror SAGR_ALLOW_UNOFFICIAL_DATA=1 "
     "snakemake --cores 2 --configfile config/cifar_smoke.yaml"
@@ -80,6 +86,8 @@ COMMANDS: dict[str, str] = {
     BENCH_SMALL: "run with the smallest settings",
     BENCH_RESNET: "run with the smallest settings",
     BUDGET: f"run on {SMOKE} and the smoke run's results",
+    FLOOR: f"run on {SMOKE} and the smoke run's results",
+    PROFILE: "run with the smallest settings",
     CIFAR: "fake_data.py run, the workflow dry run (tests/test_cifar_smoke.py runs it in full)",
     **{command: "dry run" for command in DRY_CONFIGS},
     RESTORE: "run, on a deleted robustness.json of the smoke run",
@@ -303,6 +311,21 @@ def test_the_run_budget_replays_the_smoke_run(checkout: Checkout):
     assert rc == 0, out[-3000:]
     # the README's number: the replay of the measured job times on 8 cores
     assert re.search(r"^\s*--cores 8: [\d.]+ min", out, re.M) and "skipped" not in out, out[-3000:]
+
+
+def test_the_stage_floor_sets_the_smoke_run_against_its_step_floor(checkout: Checkout):
+    rc, out = checkout.run(FLOOR.replace("config/config.yaml", SMOKE) + " --json floor.json")
+    assert rc == 0, out[-3000:]
+    totals = json.loads((checkout.root / "floor.json").read_text())["totals"]
+    assert set(totals) == {"train", "evaluate"} and all(t["ratio"] > 0 for t in totals.values()), out[-3000:]
+
+
+def test_the_job_profile_runs_a_training_and_an_evaluation_slice(checkout: Checkout):
+    rc, out = checkout.run(PROFILE + PROFILE_SMALLEST + " --out profile.json")
+    assert rc == 0, out[-3000:]
+    profiled = json.loads((checkout.root / "profile.json").read_text())["jobs"]
+    assert sorted(k.split("/")[0] for k in profiled) == ["evaluate", "train"], profiled.keys()
+    assert all(j["top_ops"] and 0 <= j["outside_share"] <= 1 for j in profiled.values())
 
 
 def test_a_deleted_result_comes_back_from_the_previous_good_one(checkout: Checkout):
