@@ -197,10 +197,10 @@ def test_report_states_the_rule_the_lambda_it_picks_and_shows_the_tradeoff(
 ) -> None:
     from sagr.report import build_report
 
-    config = {"ablation": {"lambda_rule": {"max_clean_drop": 0.01, "baseline": "standard"}}}
+    settings = {"lambda_rule": {"max_clean_drop": 0.01, "baseline": "standard"}}  # the render rule's
     html, tex = tmp_path / "index.html", tmp_path / "report.tex"
     build_report(
-        *sweep_files, config, html, tex, summary_dir=tmp_path / "summary", fig_dir=tmp_path / "figures"
+        *sweep_files, settings, html, tex, summary_dir=tmp_path / "summary", fig_dir=tmp_path / "figures"
     )
     page = html.read_text()
     assert "at most 1 point(s) below Standard" in page and 'src="figures/tradeoff.png"' in page
