@@ -78,9 +78,8 @@ def measure(config: dict, results: Path) -> tuple[list[dict], dict[str, float]]:
     return rows, {"total_cpu_s": round(total, 1), "unmeasured": missing}
 
 
-def _bench_seconds(path: Path, column: str = "s") -> float | None:
-    """Seconds of one job from its Snakemake benchmark file, if it exists: ``column`` `s` (wall) or
-    `cpu_time` (CPU seconds of the job's processes; the wall where a file has no such column)."""
+def bench_column(path: Path, column: str) -> float | None:
+    """One column of a job's Snakemake benchmark file (None where the file, the column or its value is missing)."""
     if not path.is_file():
         return None
     lines = path.read_text().splitlines()
@@ -88,7 +87,14 @@ def _bench_seconds(path: Path, column: str = "s") -> float | None:
         return None
     head, first = lines[0].split("\t"), lines[1].split("\t")
     value = first[head.index(column)] if column in head else "NA"
-    return float(value) if value not in ("NA", "") else float(first[head.index("s")])
+    return float(value) if value not in ("NA", "") else None
+
+
+def _bench_seconds(path: Path, column: str = "s") -> float | None:
+    """Seconds of one job from its Snakemake benchmark file, if it exists: ``column`` `s` (wall) or
+    `cpu_time` (CPU seconds of the job's processes; the wall where a file has no such column)."""
+    value = bench_column(path, column)
+    return value if value is not None else bench_column(path, "s")
 
 
 def job_graph(config: dict, results: Path, column: str = "s") -> dict[str, tuple[float | None, list[str]]]:

@@ -60,6 +60,9 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
+sys.path.insert(0, str(REPO / "benchmarks"))
+
+from bench_run_budget import bench_column  # noqa: E402
 
 from sagr import registry  # noqa: E402
 from sagr.config import load, method_hparams, recipe  # noqa: E402
@@ -72,20 +75,6 @@ STAGE_FILES = {"train": "train.json", "evaluate": "robustness.json"}
 
 
 # ------------------------------------------------------------------------------------------ measured
-
-
-def bench_cpu(path: Path) -> float | None:
-    """`cpu_time` of a Snakemake benchmark file (None where absent or NA)."""
-    if not path.is_file():
-        return None
-    lines = path.read_text().splitlines()
-    if len(lines) < 2:
-        return None
-    head, first = lines[0].split("\t"), lines[1].split("\t")
-    if "cpu_time" not in head:
-        return None
-    value = first[head.index("cpu_time")]
-    return float(value) if value not in ("NA", "") else None
 
 
 def read_result(path: Path) -> dict | None:
@@ -105,7 +94,7 @@ def job_cpu(results: Path, stage: str, dataset: str, run: str) -> tuple[float | 
     prov = (result or {}).get("provenance") or {}
     if prov.get("cpu_time_s") is not None:
         return float(prov["cpu_time_s"]), "provenance", result
-    cpu = bench_cpu(results / "benchmarks" / stage / dataset / f"{run}.tsv")
+    cpu = bench_column(results / "benchmarks" / stage / dataset / f"{run}.tsv", "cpu_time")
     if cpu is not None:
         return cpu, "benchmark", result
     return None, "", result
