@@ -97,11 +97,12 @@ class Method:
         return self.variants(hp) if self.variants else [Variant("", dict(hp))]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Dataset:
     """A dataset the pipeline knows, everything about it in one place: label, order, split sizes, the
     augmentations that keep its labels, image shape, normalisation, and the raw files torchvision
-    reads (with the publisher's MD5s, which alone make a file trusted: see sagr.data)."""
+    reads (with the publisher's MD5s, which alone make a file trusted: see sagr.data). Fields are
+    keyword-only: an entry names every value it gives."""
 
     name: str
     label: str
@@ -231,25 +232,36 @@ DATASETS: dict[str, Dataset] = {
     d.name: d
     for d in (
         Dataset(
-            "mnist", "MNIST", 0, 60000, 10000, 10, 1, 28, (0.1307,), (0.3081,), True, "MNIST",
-            idx_files("MNIST", _MNIST_MD5), augmentations=frozenset({"crop"}),
+            name="mnist", label="MNIST", rank=0,
+            n_train=60000, n_test=10000, n_classes=10, in_channels=1, image_size=28,
+            mean=(0.1307,), std=(0.3081,), dark_background=True,
+            torchvision="MNIST", files=idx_files("MNIST", _MNIST_MD5),
+            augmentations=frozenset({"crop"}),
         ),
         Dataset(
-            "fashion_mnist", "Fashion-MNIST", 1, 60000, 10000, 10, 1, 28, (0.2860,), (0.3530,), True,
-            "FashionMNIST", idx_files("FashionMNIST", _FASHION_MD5),
+            name="fashion_mnist", label="Fashion-MNIST", rank=1,
+            n_train=60000, n_test=10000, n_classes=10, in_channels=1, image_size=28,
+            mean=(0.2860,), std=(0.3530,), dark_background=True,
+            torchvision="FashionMNIST", files=idx_files("FashionMNIST", _FASHION_MD5),
         ),
         Dataset(
-            "cifar10", "CIFAR-10", 2, 50000, 10000, 10, 3, 32, (0.4914, 0.4822, 0.4465),
-            (0.2470, 0.2435, 0.2616), False, "CIFAR10", in_folder("cifar-10-batches-py", _CIFAR10_MD5),
+            name="cifar10", label="CIFAR-10", rank=2,
+            n_train=50000, n_test=10000, n_classes=10, in_channels=3, image_size=32,
+            mean=(0.4914, 0.4822, 0.4465), std=(0.2470, 0.2435, 0.2616), dark_background=False,
+            torchvision="CIFAR10", files=in_folder("cifar-10-batches-py", _CIFAR10_MD5),
         ),
         Dataset(
-            "cifar100", "CIFAR-100", 3, 50000, 10000, 100, 3, 32, (0.5071, 0.4865, 0.4409),
-            (0.2673, 0.2564, 0.2762), False, "CIFAR100", in_folder("cifar-100-python", _CIFAR100_MD5),
+            name="cifar100", label="CIFAR-100", rank=3,
+            n_train=50000, n_test=10000, n_classes=100, in_channels=3, image_size=32,
+            mean=(0.5071, 0.4865, 0.4409), std=(0.2673, 0.2564, 0.2762), dark_background=False,
+            torchvision="CIFAR100", files=in_folder("cifar-100-python", _CIFAR100_MD5),
             in_study=False,
         ),
         Dataset(
-            "svhn", "SVHN", 4, 73257, 26032, 10, 3, 32, (0.4377, 0.4438, 0.4728),
-            (0.1980, 0.2010, 0.1970), False, "SVHN", in_folder("SVHN", _SVHN_MD5), tv_subdir="SVHN",
+            name="svhn", label="SVHN", rank=4,
+            n_train=73257, n_test=26032, n_classes=10, in_channels=3, image_size=32,
+            mean=(0.4377, 0.4438, 0.4728), std=(0.1980, 0.2010, 0.1970), dark_background=False,
+            torchvision="SVHN", files=in_folder("SVHN", _SVHN_MD5), tv_subdir="SVHN",
             augmentations=frozenset({"crop"}),
         ),
     )
