@@ -69,6 +69,7 @@ DRY_CONFIGS = (
     "--configfile config/config.yaml config/fashion_mnist.yaml",
     "--configfile config/config.yaml config/curves.yaml",
     "--configfile config/config.yaml config/curves.yaml config/readings.yaml",
+    "--configfile config/config.yaml config/seeds.yaml",
 )
 RESTORE = "cp -p .sagr/previous/results/mnist/<run>/robustness.json* results/mnist/<run>/"
 

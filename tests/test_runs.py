@@ -1,8 +1,12 @@
 """Run names encode the hyper-parameters; the manifest expands seeds and sweeps."""
 
-import pytest
+from pathlib import Path
 
-from sagr.config import load
+import pytest
+import yaml
+from snakemake.utils import update_config
+
+from sagr.config import ConfigError, load
 from sagr.runs import decode_run, encode_run, make_run, manifest
 
 
@@ -78,3 +82,55 @@ def test_a_run_name_is_held_to_the_bounds_the_config_has(name, message):
     with pytest.raises(ValueError) as err:
         decode_run(name)
     assert str(err.value).startswith(f"run {name!r}: {message}")
+
+
+def _merged(default_config, addon):
+    config = yaml.safe_load(yaml.safe_dump(default_config))
+    update_config(config, yaml.safe_load((Path(__file__).parents[1] / addon).read_text()))
+    return load(config)
+
+
+def test_method_and_point_seeds_add_models_for_those_methods_and_points_only(default_config):
+    base = manifest(load(default_config))
+    more = manifest(_merged(default_config, "config/seeds.yaml"))
+    added = {(e.run.method, e.run.hp.get("beta"), e.run.seed) for e in more} - {
+        (e.run.method, e.run.hp.get("beta"), e.run.seed) for e in base
+    }
+    # JR and SAGR (beta 0.5: the main model) at seeds 3-7, and SAGR beta = 0 at seeds 1-7: 17 models
+    assert added == {("jr", None, s) for s in range(3, 8)} | {("sagr", 0.5, s) for s in range(3, 8)} | {
+        ("sagr", 0.0, s) for s in range(1, 8)
+    }
+    by_name = {e.run.name: e for e in more}
+    sagr = [e for e in more if e.run.method == "sagr" and e.run.hp["beta"] == 0.5 and e.run.seed >= 3]
+    # the extra SAGR seeds are main models (every masking check) and points of the beta sweep (C4)
+    assert all(e.main and {"param": "beta", "value": 0.5} in e.sweeps for e in sagr)
+    zero = [e for e in more if e.run.method == "sagr" and e.run.hp["beta"] == 0.0]
+    assert all(not e.main for e in zero) and len(zero) == 8
+    # the other methods and the lambda curves keep their seeds
+    assert {e.run.seed for e in more if e.run.method == "pgd_at"} == set(default_config["seeds"])
+    lam_points = [e for e in more if {"param": "lam", "value": 0.3} in e.sweeps]
+    assert {e.run.seed for e in lam_points} == set(default_config["ablation"]["seeds"])
+    assert len(by_name) == len(more)
+
+
+@pytest.mark.parametrize(
+    "addon, message",
+    [
+        ({"method_seeds": {"fgsm": [0, 1]}}, "method_seeds.fgsm: not a method of this config"),
+        (
+            {"ablation": {"point_seeds": [{"method": "sagr", "param": "beta", "value": 0.7, "seeds": [1]}]}},
+            r"ablation.point_seeds\[0\]: sagr.beta = 0.7 is not a point of ablation.sweeps",
+        ),
+        (
+            {"ablation": {"point_seeds": [{"method": "jr", "param": "beta", "value": 0.5, "seeds": [1]}]}},
+            r"ablation.point_seeds\[0\]: jr.beta = 0.5 is not a point",
+        ),
+        ({"method_seeds": {"jr": [1, 1]}}, "non-unique|unique"),
+        ({"method_seeds": {"jr": [2**32]}}, "4294967296"),
+    ],
+)
+def test_bad_extra_seeds_are_named_before_any_job(default_config, addon, message):
+    config = yaml.safe_load(yaml.safe_dump(default_config))
+    update_config(config, addon)
+    with pytest.raises((ConfigError, ValueError), match=message):
+        load(config)

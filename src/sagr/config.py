@@ -19,7 +19,7 @@ from . import registry
 from .augment import supported as supported_augment
 from .augment import unsupported as unsupported_augment
 from .checks import ConfigError, check_raw, check_values, read_config_file  # ConfigError re-exported
-from .runs import make_run
+from .runs import make_run, same_value
 from .schema import SCHEMA_PATH, _schema  # noqa: F401  (SCHEMA_PATH re-exported)
 
 
@@ -97,11 +97,25 @@ def check_config(config: dict[str, Any]) -> None:
                     make_run(method, {**config["methods"][method], param: value}, 0)
                 except ValueError as err:
                     raise ConfigError(f"ablation.sweeps.{method}.{param}: {err}") from None
+    for method in config.get("method_seeds") or {}:
+        if method not in config["methods"]:
+            raise ConfigError(
+                f"method_seeds.{method}: not a method of this config (methods: {sorted(config['methods'])})"
+            )
+    for i, entry in enumerate(ablation.get("point_seeds") or []):
+        values = ablation["sweeps"].get(entry["method"], {}).get(entry["param"])
+        if values is None or not any(same_value(entry["value"], v) for v in values):
+            raise ConfigError(
+                f"ablation.point_seeds[{i}]: {entry['method']}.{entry['param']} = {entry['value']!r} is not a "
+                f"point of ablation.sweeps (sweeps: {ablation['sweeps']})"
+            )
     try:
         validate_suite(config["attacks"])
     except ValueError as err:
         raise ConfigError(f"attacks: {err}") from None
     trained = set(config["seeds"]) | set(ablation["seeds"])
+    trained |= {s for seeds in (config.get("method_seeds") or {}).values() for s in seeds}
+    trained |= {s for entry in ablation.get("point_seeds") or [] for s in entry["seeds"]}
     for name, spec in config["attacks"].items():
         never = sorted(set(spec.get("seeds", [])) - trained)
         if never:

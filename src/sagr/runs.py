@@ -8,7 +8,7 @@ exactly that ablation point, whether or not the config lists it.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -164,17 +164,37 @@ def manifest(config: dict) -> list[ManifestEntry]:
     methods = config["methods"]
     for dataset in config["datasets"]:
         for method, hp in methods.items():
-            for seed in config["seeds"]:
+            for seed in main_seeds(config, method):
                 add(dataset, make_run(method, hp, seed)).main = True
     ablation = config["ablation"]
     for dataset in ablation["datasets"]:
         for method, sweeps in ablation["sweeps"].items():
             for param, values in sweeps.items():
                 for value in values:
-                    for seed in ablation["seeds"]:
+                    for seed in point_seeds(ablation, method, param, value):
                         run = make_run(method, {**methods[method], param: value}, seed)
                         add(dataset, run).sweeps.append({"param": param, "value": run.hp[param]})
     return list(entries.values())
+
+
+def main_seeds(config: Mapping[str, Any], method: str) -> list[int]:
+    """The seeds ``method``'s main-comparison models are trained at: its own (``method_seeds``) or
+    the study's."""
+    return list((config.get("method_seeds") or {}).get(method, config["seeds"]))
+
+
+def point_seeds(ablation: Mapping[str, Any], method: str, param: str, value: Any) -> list[int]:
+    """The seeds one sweep point is trained at: its own (``ablation.point_seeds``) or the ablation's."""
+    for entry in ablation.get("point_seeds") or []:
+        if (entry["method"], entry["param"]) == (method, param) and same_value(entry["value"], value):
+            return list(entry["seeds"])
+    return list(ablation["seeds"])
+
+
+def same_value(a: Any, b: Any) -> bool:
+    if isinstance(a, int | float) and isinstance(b, int | float):
+        return math.isclose(a, b, rel_tol=1e-12, abs_tol=1e-15)
+    return a == b
 
 
 def result_paths(entries: Iterable[ManifestEntry], pattern: str) -> list[str]:
