@@ -37,3 +37,13 @@ def test_sweeps_below_three_seeds_are_a_departure_that_names_the_add_on() -> Non
     assert "config/curves.yaml" in text
     config["ablation"]["seeds"] = [0, 1, 2]
     assert "sweep points (the λ curves" not in " ".join(departures(config))
+
+
+def test_a_seed_limited_attack_counts_the_seeds_of_every_main_model(default_config):
+    """With more seeds for JR and SAGR (config/seeds.yaml), the reference AutoAttack on seed 0 covers
+    one seed of 8, not 'of 3'."""
+    config = copy.deepcopy(default_config)
+    config["method_seeds"] = {"jr": list(range(8)), "sagr": list(range(8))}
+    text = " ".join(departures(load(config)))
+    assert "not on all 8 seeds" in text and "not on all 3 seeds" not in text
+    assert "not on all 3 seeds" in " ".join(departures(load(copy.deepcopy(default_config))))

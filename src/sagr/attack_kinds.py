@@ -462,9 +462,10 @@ def evaluation_departures(config: dict) -> list[str]:
             f"{', '.join(skipped)}: their worst case is the same cascade's as the main models', but they "
             "have no masking checks and no reference cross-check."
         )
-    n_seeds = len(config["seeds"])
+    main_seeds = set(config["seeds"]).union(*(config.get("method_seeds") or {}).values())
+    n_seeds = len(main_seeds)
     for name, s in attacks.items():
-        if "seeds" in s and set(config["seeds"]) - set(s["seeds"]):
+        if "seeds" in s and main_seeds - set(s["seeds"]):
             out.append(
                 f"{name} ({ATTACK_REGISTRY[s['kind']].label}, role {role_of(s)}) runs on the models of seed "
                 f"{_seeds_text(s['seeds'])} only, not on all {n_seeds} seeds, to fit the time budget: where it "
