@@ -11,7 +11,7 @@ import torch
 from torch import Tensor, nn
 
 from . import registry
-from .defenses.builtin import ESTIMATORS
+from .defenses.common import ESTIMATORS
 from .methods import get_objective
 
 

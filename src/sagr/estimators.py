@@ -44,7 +44,7 @@ import torch.autograd.forward_ad as fwAD
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .defenses.builtin import ESTIMATORS  # the names, torch-free, for the run codec
+from .defenses.common import ESTIMATORS  # the names, torch-free, for the run codec
 
 # Estimators that work on logits already computed with an input that requires grad.
 REVERSE_ESTIMATORS = ("exact", "projection")

@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from . import registry
-from .defenses.builtin import FORMS
+from .defenses.sagr import FORMS
 from .estimators import jacobian_penalty, penalty_forward, vjp, weighted_jacobian_norm
 
 

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..registry import HParam, Method, register
-from .builtin import ALPHA_OVER_EPS, STEPS, inner_attack_variants
+from .common import on_pgd_examples
 
 BETA_MART = HParam(
     "beta_mart", "bm", float, "MART weight of the misclassification-aware KL term", {"minimum": 0}
@@ -48,9 +48,7 @@ register(
         "MART",
         "sagr.defenses.mart:mart",
         rank=30,
-        hparams=(BETA_MART, STEPS, ALPHA_OVER_EPS),
-        trains_on_eps=True,
-        variants=inner_attack_variants,
+        **on_pgd_examples(BETA_MART),
         summary="Wang et al.: boosted CE on PGD examples + beta KL(p(x) || p(x')) (1 - p_y(x))",
         departure=(
             "MART's inner maximisation is PGD-AT's (torchattacks.PGD on cross-entropy from a uniform "
