@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 
+import pandas as pd
 import pytest
 
 from sagr import claims as C
@@ -90,3 +91,48 @@ def test_verdict_cells_are_the_deciding_comparisons_rows(case: results.Results) 
         assert m and row["Deciding comparison"].startswith(r["comparison"].replace(", worst case ", " "))
         got = tuple(_number(v) for v in m.groups()) + tuple(int(v) for v in row["n × seeds"].split(" × "))
         assert got == pytest.approx(_expected(r, scale, digits), abs=10**-digits / 2 + 1e-9), row
+
+
+def _claim_rows(verdict: str, low: float, high: float, equivalent: bool) -> pd.DataFrame:
+    row = dict(
+        claim="C3",
+        statement="SAGR's maps are sharper.",
+        dataset="mnist",
+        verdict=verdict,
+        comparison="SAGR − JR, Gini",
+        kind="saliency",
+        sign=1,
+        premise=False,
+        role=C.DECIDES,
+        estimate=(low + high) / 2,
+        low=low,
+        high=high,
+        mde=0.01,
+        n=200,
+        seeds=8,
+        masked="",
+        equivalence_p=0.01 if equivalent else 0.4,
+        equivalent=equivalent,
+    )
+    return pd.DataFrame([row])
+
+
+@pytest.mark.parametrize(
+    "verdict, low, high, equivalent, marked",
+    [
+        (C.SUPPORTED, 0.002, 0.019, True, True),  # sharper, but by less than the margin
+        (C.SUPPORTED, 0.002, 0.035, False, False),  # sharper, and maybe by more than the margin
+        (C.EQUIVALENT, -0.01, 0.015, True, False),  # "equivalent" says it already
+    ],
+)
+def test_a_significant_effect_inside_the_margin_is_marked_as_too_small_to_matter(
+    verdict, low, high, equivalent, marked
+) -> None:
+    from sagr.report import matrix
+
+    rows = _claim_rows(verdict, low, high, equivalent)
+    table = rep_claims.verdicts_table(rows, ["mnist"])
+    assert (rep_claims.BELOW_MARGIN in table["Deciding comparison"].iloc[0]) == marked
+    assert table["Verdict"].iloc[0] == verdict  # the verdict keeps its sign
+    cells = matrix.verdict_matrix(rows, pd.DataFrame(), ["mnist"])
+    assert any(rep_claims.BELOW_MARGIN in str(v) for v in cells.to_numpy().ravel()) == marked

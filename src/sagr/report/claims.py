@@ -59,6 +59,16 @@ def deciding_comparison(g: pd.DataFrame) -> tuple[pd.Series | None, str]:
     return g.iloc[0], f"{len(g)} comparisons" if len(g) > 1 else ""
 
 
+BELOW_MARGIN = "smaller than the smallest effect of interest"
+
+
+def below_margin(r: pd.Series | None) -> bool:
+    """A supported or contradicted claim whose deciding effect is also inside ± the smallest effect of
+    interest (TOST at the claim's level): the sign is real, the size too small to matter by the
+    config's own standard. The verdict keeps its sign; the table and the matrix say this beside it."""
+    return r is not None and r["verdict"] in (SUPPORTED, CONTRADICTED) and bool(r.get("equivalent", False))
+
+
 def verdicts_table(claims: pd.DataFrame, datasets: list[str]) -> pd.DataFrame:
     """The first page's verdicts: one row per claim × dataset with its verdict and the one
     comparison that decides it (`deciding_comparison`): its effect A − B with the interval at the
@@ -82,6 +92,7 @@ def verdicts_table(claims: pd.DataFrame, datasets: list[str]) -> pd.DataFrame:
             notes += ["premise"] if r["premise"] else []
             notes += [r["role"]] if r["role"] not in (DECIDES, "") else []
             notes += ["masking suspected"] if r.get("masked") else []
+            notes += [BELOW_MARGIN] if below_margin(r) else []
             row["Deciding comparison"] = label + (f" ({'; '.join(notes)})" if notes else "")
             row["Effect [interval]"] = (
                 fmt_difference(r["estimate"], r["low"], r["high"], scale, digits) + unit

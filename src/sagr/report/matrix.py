@@ -22,7 +22,7 @@ from sagr.labels import (
     dataset_label,
 )
 from sagr.presentation import MISSING, fmt_difference, is_nan, scale_of
-from sagr.report.claims import deciding_comparison
+from sagr.report.claims import BELOW_MARGIN, below_margin, deciding_comparison
 
 READING_CLAIMS = ("C2", "C3", "C4")
 
@@ -36,7 +36,8 @@ def _cell(g: pd.DataFrame) -> str:
     scale, digits, unit = scale_of(r["kind"])
     effect = fmt_difference(r["estimate"], r["low"], r["high"], scale, digits) + unit
     masked = f"\nmasking suspected in {r['masked']}" if r.get("masked") else ""
-    return f"{v}\n{effect} ({int(r['n'])} × {int(r['seeds'])}){masked}"
+    small = f"\n{BELOW_MARGIN}" if below_margin(r) else ""
+    return f"{v}\n{effect} ({int(r['n'])} × {int(r['seeds'])}){small}{masked}"
 
 
 def _readings_cell(rd: pd.DataFrame) -> str:
@@ -121,7 +122,9 @@ def margins_note(smallest_effect: Mapping | None) -> Paragraph:
     parts = [
         "Verdicts: supported, contradicted (an interval entirely on the predicted or the wrong side of 0), "
         "equivalent (two one-sided tests put the effect inside ± the smallest effect of interest), "
-        "inconclusive, uninformative (at the floor), not tested."
+        "inconclusive, uninformative (at the floor), not tested. A supported or contradicted effect whose "
+        f"interval also lies inside ± the smallest effect of interest is marked “{BELOW_MARGIN}”: its "
+        "sign is shown, its size is below what the claim would need to be worth making."
     ]
     units = {"accuracy": (100.0, " pp of worst-case accuracy"), "saliency": (1.0, " Gini")}
     for kind, spec in (smallest_effect or {}).items():
