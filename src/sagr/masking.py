@@ -16,10 +16,10 @@ import pandas as pd
 
 from .attack_kinds import GRADIENT_KINDS, Role
 from .robustness import AttackRecord, OutcomeTable, Points, discordant
+from .robustness.budgets import UNBOUNDED_EPS  # check 2: L∞ budgets >= this are "unbounded" on [0,1] inputs
 
 #: Family-wise significance level of each check (one-sided exact binomial tests, Bonferroni within a check).
 MASKING_ALPHA: float = 0.05
-UNBOUNDED_EPS: float = 1.0  # check 2: L∞ budgets >= this are "unbounded" on [0,1] inputs
 #: Check 3's white-box side: gradient attacks of these roles (AutoAttack contains Square; the reference is a cross-check).
 WHITEBOX_ROLES: tuple[str, ...] = (Role.BASELINE.value, Role.STRONG.value)
 #: Kinds that count as white-box in check 3 (derived from the registry: gradient-only attacks).

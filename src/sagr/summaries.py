@@ -41,15 +41,14 @@ SUMMARY_COLUMNS = [
 
 
 def _budget_worst(res: Results) -> pd.DataFrame:
-    """Worst-case rows shaped like records (attack `WORST`), budgets only.
-
-    ε ≥ 1 covers all of [0,1] pixel space: the unbounded sanity attack, shown in its own column
-    and in the masking checks, not a budget to take a worst case at (it stays in the CSV).
+    """Worst-case rows shaped like records (attack `WORST`), at the L∞ budgets only (`linf_budgets`:
+    not the unbounded sanity attack, shown in its own column and in the masking checks, nor an L2
+    radius; every worst case stays in the CSV).
     """
     wc = res.worst_case
     if wc.empty:
         return wc
-    wc = wc[wc["eps"] < 1]
+    wc = linf_budgets(wc)
     points = np.where(wc["n"] >= wc["n_eval"], "all", "subset")
     # `apgd_strength` as the evaluation states it (for older files, as ModelResult.from_json derives it)
     return wc.assign(attack=WORST, kind=WORST, points=points, apgd=wc["apgd_strength"].astype(bool))
@@ -117,9 +116,9 @@ def robustness_summary(res: Results) -> pd.DataFrame:
 
 
 def curves(summary: pd.DataFrame) -> pd.DataFrame:
-    """Worst case against ε (L∞) per dataset × method, clean accuracy at ε = 0."""
+    """Worst case against ε (the L∞ budgets) per dataset × method, clean accuracy at ε = 0."""
     s = summary
-    worst = s[(s["attack"] == WORST) & (s["norm"] == "linf")]
+    worst = linf_budgets(s[s["attack"] == WORST])
     clean = s[s["attack"] == CLEAN].assign(eps=0.0)
     return pd.concat([clean, worst], ignore_index=True).sort_values(["dataset", "method", "eps"])
 
@@ -321,11 +320,7 @@ def paired_differences(res: Results, pairs: Sequence[tuple[str, str]] = PAIRS) -
     rows = []
     wc = _budget_worst(res)
     for dataset in res.datasets():
-        eps_list = (
-            sorted(wc.loc[(wc["dataset"] == dataset) & (wc["norm"] == "linf"), "eps"].unique())
-            if not wc.empty
-            else []
-        )
+        eps_list = sorted(wc.loc[wc["dataset"] == dataset, "eps"].unique()) if not wc.empty else []
         for a, b in pairs:
             ra, rb = _main_runs(res, dataset, a), _main_runs(res, dataset, b)
             seeds = sorted(set(ra) & set(rb))
