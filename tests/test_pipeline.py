@@ -316,3 +316,44 @@ def test_a_truncated_model_fails_naming_it_keeps_the_good_results_and_the_named_
 def test_rerun_of_a_finished_pipeline_does_nothing(smoke_run):
     workdir, _ = smoke_run
     assert "Nothing to be done" in snakemake(workdir, "-n")
+
+
+def test_sagr_verdicts_are_the_reports_and_leave_out_an_unfinished_run(smoke_run, tmp_path):
+    workdir, config = smoke_run
+    config_file = REPO / "config" / "smoke.yaml"
+    proc = sagr_cli(
+        "verdicts", "--configfile", str(config_file), "--csv", str(tmp_path / "all.csv"), cwd=workdir
+    )
+    assert proc.returncode == 0, proc.stderr
+    now = pd.read_csv(tmp_path / "all.csv")
+    report = pd.read_csv(workdir / "results" / "summary" / "claims.csv")
+    key = ["claim", "dataset", "comparison"]
+    merged = report.merge(now[now["claim"].isin(report["claim"])], on=key, suffixes=("", "_now"))
+    assert len(merged) == len(report)  # the same comparisons as the finished report, with the same verdicts
+    assert (merged["verdict"] == merged["verdict_now"]).all()
+    assert ((merged["estimate"] - merged["estimate_now"]).abs().fillna(0) < 1e-12).all()
+    runs = sum(1 for _ in (workdir / "results" / "mnist").glob("*/train.json"))
+    assert f"{runs} of {runs} runs finished" in proc.stdout
+    # A run still to finish (its robustness.json not yet written) is named and left out: the claims that
+    # read it are no longer tested, the others keep their verdicts.
+    partial = tmp_path / "results"
+    shutil.copytree(workdir / "results", partial, symlinks=True)
+    jr = encode_run("jr", config["methods"]["jr"], config["seeds"][0])
+    (partial / "mnist" / jr / "robustness.json").unlink()
+    proc = sagr_cli(
+        "verdicts",
+        "--results",
+        str(partial),
+        "--configfile",
+        str(config_file),
+        "--csv",
+        str(tmp_path / "p.csv"),
+        cwd=workdir,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert f"{runs - 1} of {runs} runs finished" in proc.stdout and f"mnist/{jr}" in proc.stdout
+    part = pd.read_csv(tmp_path / "p.csv")
+    verdict = part.groupby("claim")["verdict"].first()
+    assert verdict["C2"] == "not tested" and verdict["C6"] == "not tested"  # both read JR's main model
+    full = now.groupby("claim")["verdict"].first()
+    assert verdict["C4"] == full["C4"]  # the beta sweep reads SAGR only

@@ -4,6 +4,7 @@ sagr evaluate CHECKPOINT --dataset mnist [--config FILE] [--out DIR]
 sagr export [--results DIR] [--out DIR] [--configfile FILE ...]
 sagr check-config FILE [FILE ...]
 sagr verify [--results DIR]
+sagr verdicts [--results DIR] [--configfile FILE ...] [--csv FILE]
 """
 
 from __future__ import annotations
@@ -112,6 +113,26 @@ def _parser() -> argparse.ArgumentParser:
         "status 1 if there is any.",
     )
     ve.add_argument("--results", type=Path, default=Path("results"), help="results folder (default results)")
+    vd = sub.add_parser(
+        "verdicts",
+        help="the claims' verdicts from the runs finished so far",
+        description="Evaluate the paper's claims, as the report does, on the runs of the config (FILE ..., "
+        "merged as `snakemake --configfile` merges them) that have every result file under DIR; every "
+        "file is verified as the report verifies it. A claim whose runs are missing is 'not tested'; a "
+        "comparison uses the seeds both sides have. For a long study that is still running.",
+    )
+    vd.add_argument("--results", type=Path, default=Path("results"), help="results folder (default results)")
+    vd.add_argument(
+        "--configfile",
+        nargs="+",
+        type=Path,
+        default=[Path("config/config.yaml")],
+        metavar="FILE",
+        help="the run's config files (default config/config.yaml)",
+    )
+    vd.add_argument(
+        "--csv", type=Path, help="also write every comparison (with its interval, n and MDE) here"
+    )
     return parser
 
 
@@ -140,6 +161,31 @@ def _say_where_cuda_runs(config: dict) -> None:
         print(f"sagr check-config: warning (the jobs need a GPU where they run): {err}", file=sys.stderr)
     else:
         print(f"device {config['device']}: this machine has the GPU it names")
+
+
+def _print_verdicts(config: dict, results_dir: Path, csv: Path | None) -> None:
+    import pandas as pd
+
+    from .interim import verdicts
+    from .report.claims import verdicts_table
+
+    found = verdicts(config, results_dir)
+    total = found.finished + len(found.missing)
+    print(f"{found.finished} of {total} runs finished under {results_dir}")
+    if found.missing:
+        shown = ", ".join(found.missing[:5]) + (
+            f" and {len(found.missing) - 5} more" if len(found.missing) > 5 else ""
+        )
+        print(f"not finished: {shown}")
+    with pd.option_context("display.width", 250, "display.max_colwidth", 90, "display.max_rows", 500):
+        print(
+            verdicts_table(found.claims, sorted(found.claims["dataset"].dropna().unique())).to_string(
+                index=False
+            )
+        )
+    if csv is not None:
+        pd.concat([found.claims, found.readings], ignore_index=True).to_csv(csv, index=False)
+        print(f"wrote every comparison to {csv}")
 
 
 def _update(base: dict, new: dict) -> None:
@@ -192,6 +238,8 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"sagr verify: {problem}", file=sys.stderr)
             print(f"{len(checked)} file(s) checked under {args.results}: {len(problems)} damaged or missing")
             return 1 if problems else 0
+        elif args.command == "verdicts":
+            _print_verdicts(check_config_files(args.configfile), args.results, args.csv)
         elif args.command == "check-config":
             config = check_config_files(args.files)
             print(
