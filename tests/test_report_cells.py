@@ -136,3 +136,29 @@ def test_a_significant_effect_inside_the_margin_is_marked_as_too_small_to_matter
     assert table["Verdict"].iloc[0] == verdict  # the verdict keeps its sign
     cells = matrix.verdict_matrix(rows, pd.DataFrame(), ["mnist"])
     assert any(rep_claims.BELOW_MARGIN in str(v) for v in cells.to_numpy().ravel()) == marked
+
+
+def test_the_readings_answer_counts_each_claims_readings_and_qualifies_a_small_support() -> None:
+    from sagr.report import matrix
+
+    def reading(label, claim, verdict, low, high, equivalent):
+        return _claim_rows(verdict, low, high, equivalent).assign(claim=claim, reading=label)
+
+    rows = pd.concat(
+        [
+            reading("β = 1", "C3", C.SUPPORTED, 0.004, 0.016, True),
+            reading("T = 0.25", "C3", C.SUPPORTED, 0.03, 0.05, False),
+            reading("T = 4", "C3", C.EQUIVALENT, -0.007, 0.02, True),
+            reading("T = 4", "C2", C.CONTRADICTED, -0.044, -0.007, False),
+            reading("β = 1", "C2", C.INCONCLUSIVE, -0.14, 0.1, False),
+            reading("β = 1", "C4", C.NOT_TESTED, float("nan"), float("nan"), False),
+        ],
+        ignore_index=True,
+    )
+    text = matrix.readings_answer(rows)
+    assert (
+        f"C3: supported by β = 1 (MNIST, {rep_claims.BELOW_MARGIN}), T = 0.25 (MNIST); contradicted by 0 of 3"
+        in text
+    )
+    assert "C2: no reading supports it (1 of 2 contradict it)" in text
+    assert "C4: no reading tested" in text

@@ -97,7 +97,16 @@ def readings_answer(readings: pd.DataFrame) -> str:
         if tested.empty:
             parts.append(f"{cid}: no reading tested")
             continue
-        support = [f"{r} ({dataset_label(d)})" for (d, r), v in tested.items() if v == SUPPORTED]
+        small = {
+            key
+            for key, g in rd.groupby(["dataset", "reading"], sort=False)
+            if below_margin(deciding_comparison(g)[0])
+        }
+        support = [
+            f"{r} ({dataset_label(d)}{', ' + BELOW_MARGIN if (d, r) in small else ''})"
+            for (d, r), v in tested.items()
+            if v == SUPPORTED
+        ]
         against = int((tested == CONTRADICTED).sum())
         if support:
             parts.append(
