@@ -103,7 +103,7 @@ PHASES = [
     (sagr.model_checks, "model_checks", "evaluate: model checks"),
     (sagr.robustness.runner, "run_suite", "evaluate: attack suite"),
     (sagr.attacks, "build_attack", "evaluate: build attacks"),
-    (sagr.masking, "masking_checks", "evaluate: masking checks"),
+    (sagr.masking, "table_masking_checks", "evaluate: masking checks"),
 ]
 
 

@@ -10,7 +10,7 @@ import pytest
 import torch
 import torch.nn as nn
 
-from sagr.masking import masking_checks
+from sagr.masking import masking_checks, table_masking_checks
 from sagr.robustness.runner import run_suite
 
 C, SIDE = 10, 8
@@ -288,10 +288,13 @@ def small_suite(**override: dict) -> dict:
 def checks_of(
     model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: list[float], suite: dict
 ) -> dict[str, dict]:
-    """Run the suite and the checks; check id -> result dict."""
+    """Run the suite and the checks on its outcome table (as the evaluate job does); check id -> result
+    dict. The checks of its records read back as a table (as sagr.results reads them) are the same."""
     table = run_suite(model, x, y, suite, eps, [], C, 400, 0, "cpu", progress=False)
-    records = pd.DataFrame([r.to_json() for r in table.records])  # as sagr.results reads them
-    return {r["check"]: r for r in masking_checks(records, table.arrays, C)}
+    checks = table_masking_checks(table, C)
+    records = pd.DataFrame([r.to_json() for r in table.records])
+    assert masking_checks(records, table.arrays, C) == checks
+    return {r["check"]: r for r in checks}
 
 
 def test_plain_model_passes_all_checks():

@@ -309,9 +309,7 @@ def evaluate_job(
     ``settings``: the dataset's evaluation settings and ``suite``, ``[name, spec]`` pairs in the
     order the attacks run (``sagr.config.attack_suite``).
     """
-    import pandas as pd
-
-    from .masking import masking_checks
+    from .masking import table_masking_checks
     from .model_checks import model_checks
     from .robustness import MaskingCheck, ModelResult
     from .robustness.io import write_result
@@ -349,7 +347,6 @@ def evaluate_job(
         progress=execution["progress"],
         saved=saved,
     )
-    records = pd.DataFrame([r.to_json() for r in table.records])
     result = ModelResult(
         **{k: ident[k] for k in ("dataset", "run", "method", "seed", "hparams")},
         checkpoint=ident.get("checkpoint"),
@@ -357,7 +354,7 @@ def evaluate_job(
         eval_seed=settings["eval_seed"],
         records=table.records,
         worst_case=[w for w, _ in table.worst_case()],
-        masking=[MaskingCheck(**m) for m in masking_checks(records, table.arrays, n_classes)],
+        masking=[MaskingCheck(**m) for m in table_masking_checks(table, n_classes)],
         model_checks=checked,
         reference=table.reference_comparison(),
         provenance=provenance("evaluate_model", made_by, ident["seed"], device, started, time.time()),

@@ -205,17 +205,16 @@ def check_more_steps_no_gain(table: OutcomeTable) -> dict:
     return worst.result(res, "(baseline, strong) pairs compared")
 
 
-def _at_chance(records: pd.DataFrame, n_classes: int | None) -> str | None:
+def _at_chance(table: OutcomeTable, n_classes: int | None) -> str | None:
     """Why the checks do not apply when clean accuracy is not significantly above chance (1/C), else None.
     Such a model is broken, not masking: attacks have nothing to break."""
-    clean = records[records["attack"] == "clean"]
-    if n_classes is None or clean.empty:
+    clean = next((r for r in table.records if r.attack == "clean"), None)
+    if n_classes is None or clean is None:
         return None
     from scipy.stats import binomtest
 
-    row = clean.iloc[0]
-    acc, n = float(row["accuracy"]), int(row["n"])
-    k = int(row["n_correct"]) if "n_correct" in row and pd.notna(row["n_correct"]) else round(acc * n)
+    acc, n = float(clean.accuracy), int(clean.n)
+    k = int(clean.n_correct) if pd.notna(clean.n_correct) else round(acc * n)
     p = binomtest(k, n, 1.0 / n_classes, alternative="greater").pvalue if n else 1.0
     if p >= MASKING_ALPHA:
         return (
@@ -228,24 +227,33 @@ def _at_chance(records: pd.DataFrame, n_classes: int | None) -> str | None:
 def masking_checks(
     records: pd.DataFrame, correct: Mapping[str, np.ndarray] | None, n_classes: int | None = None
 ) -> list[dict]:
-    """The four gradient-masking checks of one model, from its records and per-point results (correct.npz).
+    """The four gradient-masking checks of one model, from a table of its records (as files give them
+    back; `OutcomeTable.from_frame` reads it) and its per-point results (correct.npz). The evaluate job,
+    which holds the typed outcome table, calls `table_masking_checks`.
 
     Each result: {check, title, passed (True/False/None = not applicable), detail, p_value, alpha, n_points}.
     """
     missing = [c for c in REQUIRED_COLUMNS if c not in records.columns]
     if missing:
         raise ValueError(f"masking_checks: records lack column(s) {missing}")
-    keys = records[["attack", "eps"]].assign(eps=records["eps"].astype(float).round(_EPS_DECIMALS))
-    if keys.duplicated().any():
-        dup = keys[keys.duplicated()].iloc[0]
+    table = OutcomeTable.from_frame(records, {} if correct is None else correct)
+    return table_masking_checks(table, n_classes, outcomes=correct is not None)
+
+
+def table_masking_checks(
+    table: OutcomeTable, n_classes: int | None = None, *, outcomes: bool = True
+) -> list[dict]:
+    """The four gradient-masking checks of one model's outcome table (`masking_checks`'s results).
+    ``outcomes`` False: the per-point results are missing, and no check applies."""
+    keys = [(r.attack, round(r.eps, _EPS_DECIMALS)) for r in table.records]
+    dup = next((k for i, k in enumerate(keys) if k in keys[:i]), None)
+    if dup is not None:
         raise ValueError(
-            f"masking_checks: duplicate record for {dup['attack']!r} at ε={dup['eps']:g} "
-            "(records of one model expected)"
+            f"masking_checks: duplicate record for {dup[0]!r} at ε={dup[1]:g} (records of one model expected)"
         )
     checks = (check_monotone_eps, check_unbounded_zero, check_blackbox_not_stronger, check_more_steps_no_gain)
-    chance = _at_chance(records, n_classes)
-    if chance is not None or correct is None:
+    chance = _at_chance(table, n_classes)
+    if chance is not None or not outcomes:
         why = chance or "per-point results (correct.npz) are missing"
         return [_na(_head(c), why) for c in CHECK_TITLES]
-    table = OutcomeTable.from_frame(records, correct)
     return [check(table) for check in checks]
