@@ -28,6 +28,7 @@ from sagr.presentation import FLAG, MISSING, PGD_ONLY, column_cells, fmt_eps, fm
 from sagr.report.aggregate import Summaries
 from sagr.report.blocks import flat, note, numeric_columns, style_flag
 from sagr.results import Results
+from sagr.robustness.budgets import linf_budgets
 from sagr.stats import LEVEL
 
 
@@ -54,7 +55,7 @@ def lede(res: Results) -> list[Span]:
 
     def budgets(dataset: str) -> str:
         r = rec[rec["dataset"] == dataset] if not rec.empty else rec
-        linf = sorted(r.loc[(r["norm"] == "linf") & (r["eps"] < 1), "eps"].unique()) if not r.empty else []
+        linf = sorted(linf_budgets(r)["eps"].unique()) if not r.empty else []
         l2 = sorted(r.loc[r["norm"] == "l2", "eps"].unique()) if not r.empty else []
         text = f"L∞ ε ∈ {{{', '.join(fmt_eps(e) for e in linf)}}}"
         return text + (f" (and L2 ε ∈ {{{', '.join(fmt_eps(e) for e in l2)}}})" if l2 else "")
