@@ -19,16 +19,9 @@ import pandas as pd
 from . import claims, readings, results
 from .files import read_json
 from .job_records import TrainRecord
+from .results import RUN_FILES
 from .runs import manifest
 
-# What each run writes (the workflow's result files), by the kind sagr.results.load reads.
-RUN_FILES = {
-    "train": "train.json",
-    "robustness": "robustness.json",
-    "saliency": "saliency.json",
-    "correct": "correct.npz",
-    "maps": "maps.npz",
-}
 _NEEDED = ("robustness", "saliency", "correct")
 
 

@@ -57,8 +57,15 @@ from .labels import SPECIAL_ATTACKS
 from .robustness import NOT_EVALUATED, ModelResult, OutcomeTable, as_float  # noqa: F401  (re-exported)
 
 KEY_COLUMNS = ["dataset", "run", "method", "seed", "main"]
-FILE_KINDS = ("train", "robustness", "saliency", "correct", "maps")
-_JSON_KINDS = {"train": "train.json", "robustness": "robustness.json", "saliency": "saliency.json"}
+# Each run's result files (the workflow's outputs under results/<dataset>/<run>/), by kind.
+RUN_FILES = {
+    "train": "train.json",
+    "robustness": "robustness.json",
+    "saliency": "saliency.json",
+    "correct": "correct.npz",
+    "maps": "maps.npz",
+}
+FILE_KINDS = tuple(RUN_FILES)
 # The columns of a table no run has rows for, so filters on them still work.
 _EMPTY = {
     "runs": ["status", "diverged_reason"],
@@ -209,7 +216,7 @@ def _read_json(path: Path | None, kind: str, entry: Mapping) -> dict:
     """Read one result file, verified (sagr.files); a missing one names the file and how to rebuild it."""
     if path is None:
         raise FileNotFoundError(
-            f"the report rule lists no {_JSON_KINDS[kind]} for run "
+            f"the report rule lists no {RUN_FILES[kind]} for run "
             f"{entry['run']!r} (dataset {entry['dataset']!r})"
         )
     data = read_json(path)

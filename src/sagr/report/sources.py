@@ -13,6 +13,7 @@ import pandas as pd
 from sagr.document import Document, Section, frame_table
 from sagr.files import sha256, snakemake_command
 from sagr.report.blocks import para
+from sagr.results import RUN_FILES
 
 # The result files (the render rule's input kinds) each top-level section's tables and figures are
 # computed from; a section not listed reads all of them.
@@ -41,8 +42,7 @@ READS: dict[str, tuple[str, ...]] = {
     "setup": ("robustness",),
     "provenance": ("train", "robustness", "saliency", "benchmark"),
 }
-FILE_NAMES = {"train": "train.json", "robustness": "robustness.json", "saliency": "saliency.json",
-              "correct": "correct.npz", "maps": "maps.npz", "benchmark": "cost.json"}  # fmt: skip
+FILE_NAMES = {**RUN_FILES, "benchmark": "cost.json"}
 
 
 def file_hashes(inputs: Mapping[str, Sequence[str | Path]]) -> pd.DataFrame:
